@@ -1,0 +1,74 @@
+// goro/detail/spawn.hpp — what go() needs from the runtime, out of the way of
+// the public header. A goroutine's record and its closure live at the top of
+// its own stack: spawning allocates nothing else.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <new>
+#include <source_location>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace goro::detail {
+
+struct goroutine;
+
+struct spawn_slot {
+    goroutine* g;
+    void* storage;  // sized and aligned as asked, inside g's stack
+};
+
+// Takes a stack (and record) for a new goroutine with room for a closure.
+spawn_slot spawn_prepare(std::size_t size, std::size_t align);
+// Gives the stack back when constructing the closure threw.
+void spawn_abandon(goroutine* g) noexcept;
+// Makes g runnable; entry(storage) runs the closure and destroys it.
+void spawn_commit(goroutine* g, void (*entry)(void*), const std::source_location& where) noexcept;
+
+// Closures larger than this live on the heap, keeping stack tops small.
+inline constexpr std::size_t inline_closure_limit = 512;
+
+template <class Fn>
+void run_closure(void* storage) {
+    Fn* fn = static_cast<Fn*>(storage);
+    struct destroy {
+        Fn* fn;
+        ~destroy() { fn->~Fn(); }
+    } guard{fn};
+    (*fn)();
+}
+
+template <class Fn>
+void spawn(Fn&& fn, const std::source_location& where) {
+    using F = std::decay_t<Fn>;
+    if constexpr (sizeof(F) <= inline_closure_limit && alignof(F) <= alignof(std::max_align_t)) {
+        spawn_slot s = spawn_prepare(sizeof(F), alignof(F));
+        try {
+            ::new (s.storage) F(std::forward<Fn>(fn));
+        } catch (...) {
+            spawn_abandon(s.g);
+            throw;
+        }
+        spawn_commit(s.g, &run_closure<F>, where);
+    } else {
+        auto boxed = [p = std::make_unique<F>(std::forward<Fn>(fn))] { (*p)(); };
+        spawn(std::move(boxed), where);
+    }
+}
+
+// `go f(x, y)`: the callable and its arguments are decay-copied now, invoked later.
+template <class F, class... Args>
+auto bind_go(F&& f, Args&&... args) {
+    return [fn = std::decay_t<F>(std::forward<F>(f)),
+            tup = std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)]() mutable {
+        std::apply([&](auto&... a) { std::invoke(std::move(fn), std::move(a)...); }, tup);
+    };
+}
+
+template <class T>
+concept not_location = !std::is_same_v<std::remove_cvref_t<T>, std::source_location>;
+
+}  // namespace goro::detail

@@ -1,0 +1,46 @@
+// goro/detail/timer_node.hpp — the runtime's timer hook, under sleep, timers,
+// tickers, after() and context deadlines.
+//
+// A timer_node is owned by its user (it may live on a goroutine's stack). The
+// runtime keeps started nodes in its timer heap; when a node is due, a worker
+// thread takes it out of the heap and calls fire(node) outside every lock.
+// fire must not block: it readies a parker, try-sends into a buffered
+// channel, or spawns a goroutine.
+//
+// Periodic nodes (period > 0) are put back by the runtime after fire returns,
+// at the next multiple of the period after now (late ticks are dropped).
+//
+// Invariant: once timer_stop returns, fire is not running (unless timer_stop
+// was called from that fire itself) and will not run again for that start,
+// so the owner may free or restart the node. timer_start on a pending node
+// moves it to the new time.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace goro {
+using clock = std::chrono::steady_clock;
+}
+
+namespace goro::detail {
+
+struct timer_node {
+    void (*fire)(timer_node*) = nullptr;
+    clock::time_point when{};
+    clock::duration period{0};
+    // Runtime-owned below (guarded by the runtime's timer lock).
+    std::size_t heap_index = static_cast<std::size_t>(-1);  // -1: not pending
+    std::atomic<bool> firing{false};
+    bool cancelled = false;  // stopped while firing: do not re-arm
+};
+
+// Starts (or moves) the node. Starts the runtime lazily if needed.
+void timer_start(timer_node* t, clock::time_point when);
+// Stops it: true if it was pending (fire will not run for that start), false
+// if it already fired or was not started. On return fire is not running.
+bool timer_stop(timer_node* t) noexcept;
+
+}  // namespace goro::detail

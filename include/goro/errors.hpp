@@ -1,0 +1,48 @@
+// goro/errors.hpp — goro's error codes and misuse exceptions.
+//
+// Misuse (closing a closed channel, a negative wait_group counter, unlocking an
+// unlocked mutex, ...) throws an exception derived from std::logic_error whose
+// what() names the misused call. Outcomes that are part of normal operation —
+// a context cancelled or past its deadline — are std::error_codes in the
+// "goro" category.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace goro {
+
+enum class errc {
+    canceled = 1,           // context.Canceled
+    deadline_exceeded = 2,  // context.DeadlineExceeded
+};
+
+const std::error_category& goro_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), goro_category()};
+}
+
+// Base of every misuse error goro throws.
+class misuse_error : public std::logic_error {
+  public:
+    using std::logic_error::logic_error;
+};
+
+// Send on a closed channel, close of a closed or nil channel.
+class closed_channel_error : public misuse_error {
+  public:
+    using misuse_error::misuse_error;
+};
+
+// wait_group counter below zero, semaphore released beyond what was acquired.
+class negative_counter_error : public misuse_error {
+  public:
+    using misuse_error::misuse_error;
+};
+
+}  // namespace goro
+
+template <>
+struct std::is_error_code_enum<goro::errc> : std::true_type {};

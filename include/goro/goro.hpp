@@ -1,0 +1,8 @@
+// goro/goro.hpp — everything goro: goroutines, channels, select, time, sync,
+// context and errgroup. One header per area is available too.
+#pragma once
+
+#include "goro/errors.hpp"
+#include "goro/runtime.hpp"
+#include "goro/unit.hpp"
+#include "goro/wait_group.hpp"

@@ -1,0 +1,137 @@
+// goro/runtime.hpp — goroutines and the scheduler that runs them.
+//
+//   int main() {
+//       return goro::run([] {
+//           goro::wait_group wg;
+//           for (int i = 0; i < 10; ++i) wg.go([i] { work(i); });
+//           wg.wait();
+//       });
+//   }
+//
+// Goroutines are fibers with growable (virtual-memory) stacks, multiplexed by
+// an M:N work-stealing scheduler onto `procs` worker threads. Blocking goro
+// calls park the goroutine and free its worker; they also work from plain OS
+// threads, where they block the thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#include "goro/detail/spawn.hpp"
+#include "goro/detail/timer_node.hpp"
+
+namespace goro {
+
+struct options {
+    // Worker threads (GOMAXPROCS). 0: the GORO_MAXPROCS environment variable,
+    // else std::thread::hardware_concurrency().
+    unsigned procs = 0;
+    // Virtual reservation per goroutine stack; pages are committed on first
+    // touch. 0: the GORO_STACK_SIZE environment variable (bytes), else 1 MiB.
+    std::size_t stack_size = 0;
+};
+
+namespace detail {
+int run_main(const options& opts, void (*entry)(void*), void* fn, int* result);
+template <class F>
+void run_entry(void* p) {
+    auto& pair = *static_cast<std::pair<F*, int*>*>(p);
+    if constexpr (std::is_convertible_v<std::invoke_result_t<F&>, int>) {
+        *pair.second = static_cast<int>((*pair.first)());
+    } else {
+        (*pair.first)();
+    }
+}
+}  // namespace detail
+
+// Runs fn as the main goroutine and blocks the calling thread until it returns.
+// Returns fn's result when it returns int, else 0. Goroutines still parked when
+// fn returns are unwound (their destructors run) before run returns. May be
+// called again afterwards. Requires: not called from inside a goroutine, and
+// no other run() active (both throw goro::misuse_error).
+// An exception escaping fn propagates out of run() after the unwinding.
+template <class F>
+int run(options opts, F&& fn) {
+    int result = 0;
+    std::pair<std::remove_reference_t<F>*, int*> p{&fn, &result};
+    detail::run_main(opts, &detail::run_entry<std::remove_reference_t<F>>, &p, &result);
+    return result;
+}
+template <class F>
+int run(F&& fn) {
+    return run(options{}, std::forward<F>(fn));
+}
+
+// `go f(args...)`: starts a goroutine. The callable and its arguments are
+// decay-copied (or moved) first. Starts the process-wide runtime lazily when
+// called outside run(). An exception escaping the goroutine ends the process
+// with a message naming the goroutine, where it was started, and what().
+template <class F>
+void go(F&& fn, std::source_location where = std::source_location::current()) {
+    detail::spawn(std::forward<F>(fn), where);
+}
+template <class F, detail::not_location A1>
+void go(F&& fn, A1&& a1, std::source_location where = std::source_location::current()) {
+    detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1)), where);
+}
+template <class F, detail::not_location A1, detail::not_location A2>
+void go(F&& fn, A1&& a1, A2&& a2, std::source_location where = std::source_location::current()) {
+    detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2)),
+                  where);
+}
+template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3>
+void go(F&& fn, A1&& a1, A2&& a2, A3&& a3,
+        std::source_location where = std::source_location::current()) {
+    detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
+                                  std::forward<A3>(a3)),
+                  where);
+}
+template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3,
+          detail::not_location A4>
+void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+        std::source_location where = std::source_location::current()) {
+    detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
+                                  std::forward<A3>(a3), std::forward<A4>(a4)),
+                  where);
+}
+template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3,
+          detail::not_location A4, detail::not_location A5>
+void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
+        std::source_location where = std::source_location::current()) {
+    detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
+                                  std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)),
+                  where);
+}
+
+// runtime.Gosched: lets other goroutines run. On a plain thread, std::this_thread::yield.
+void yield();
+
+// time.Sleep: parks the goroutine (or blocks the plain thread).
+void sleep_until(clock::time_point tp);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+    if (d <= d.zero()) return yield();
+    sleep_until(clock::now() + std::chrono::ceil<clock::duration>(d));
+}
+
+// runtime.NumGoroutine: goroutines that exist now (running, runnable or parked).
+std::size_t num_goroutines() noexcept;
+// GOMAXPROCS in force (of the running runtime, else what the next one would use).
+unsigned maxprocs() noexcept;
+// True when called from a goroutine.
+bool in_goroutine() noexcept;
+
+namespace this_goroutine {
+// The running goroutine's id (1, 2, ...), 0 outside a goroutine.
+std::uint64_t id() noexcept;
+}  // namespace this_goroutine
+
+// Lists every goroutine: id, state, wait reason, how long parked, creation site.
+void dump_goroutines(std::ostream& os);
+
+}  // namespace goro

@@ -1,0 +1,41 @@
+// fibers/context_switch.hpp — the one place that switches stacks.
+//
+// A thin layer over Boost.Context's fcontext primitives that also announces
+// every switch to the sanitizers (ASan: start/finish_switch_fiber, TSan:
+// *_fiber), so that they follow execution across goroutine stacks. Swapping
+// Boost.Context for hand-written assembly would touch only this file and its
+// .cpp.
+//
+// Protocol: every switch is `switch_to(from_state, to_state, data)`; the side
+// that resumes calls `arrived(state)` first thing. A fiber_context is valid
+// only while its fiber is suspended.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace goro::detail {
+
+struct fiber_context {
+    void* fctx = nullptr;  // boost::context::detail::fcontext_t of the suspended side
+    // Sanitizer bookkeeping for this execution context.
+    void* tsan_fiber = nullptr;
+    void* asan_fake_stack = nullptr;
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
+    void (*entry)(void* data) = nullptr;  // what a new fiber runs first
+};
+
+// Prepares `to` to run entry(data) on [lo, hi) at its first switch_to(.., to, data).
+// entry must never return: it ends with switch_to(.., from_exiting = true).
+void make_fiber(fiber_context& to, std::uintptr_t lo, std::uintptr_t hi, void (*entry)(void*));
+// Called on a thread's own stack once, to describe it (for ASan and TSan).
+void init_thread_fiber(fiber_context& self);
+// Suspends the caller (its state saved in `from`), resumes `to`, passing data.
+// Returns the data passed by whoever resumes the caller later. `from_exiting`
+// tells the sanitizers that the caller's fiber never resumes.
+void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_exiting = false);
+// Frees sanitizer state of a fiber that has exited.
+void destroy_fiber(fiber_context& c);
+
+}  // namespace goro::detail

@@ -1,0 +1,55 @@
+// fibers/goroutine.hpp — the goroutine record (Go's G).
+//
+// The record sits at the very top of the goroutine's own stack slot, with the
+// closure just below it; the usable stack starts under the closure. So a
+// goroutine is one stack slot and nothing else.
+//
+// Ownership of the fields:
+//  - ctx, unlock, unlock_arg, next_action: the worker running or switching the G.
+//  - state, reason: written by the G's worker, read racily by diagnostics.
+//  - next: the run queue that holds the G (only one at a time).
+//  - parker::claimed: the park protocol (see goro/detail/park.hpp).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+
+#include "fibers/context_switch.hpp"
+#include "goro/detail/park.hpp"
+#include "stacks/stack_pool.hpp"
+
+namespace goro::detail {
+
+enum class g_state : std::uint8_t { free = 0, runnable, running, waiting, dead };
+
+const char* to_string(g_state s) noexcept;
+
+// What a goroutine asks of its worker when it switches away.
+enum class switch_action : std::uint8_t { park, yield, exit };
+
+struct goroutine : parker {
+    fiber_context ctx;
+    goroutine* next = nullptr;
+    std::uint64_t id = 0;
+    std::atomic<g_state> state{g_state::free};
+    wait_reason reason = wait_reason::none;
+    bool unwinding = false;
+    switch_action action = switch_action::exit;
+    void (*unlock)(void*) = nullptr;
+    void* unlock_arg = nullptr;
+    void (*entry)(void*) = nullptr;
+    void* closure = nullptr;
+    stack_slot* slot = nullptr;
+    std::uintptr_t low_water = 0;  // lowest stack pointer seen at a switch
+    std::source_location where;
+};
+
+// The record of the slot's goroutine (whether or not one is live there).
+inline goroutine* record_of(stack_slot* s) noexcept {
+    constexpr std::uintptr_t align = 64;
+    std::uintptr_t p = (s->hi - sizeof(goroutine)) & ~(align - 1);
+    return reinterpret_cast<goroutine*>(p);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,89 @@
+// parking/park.cpp — park() and ready(): the one parking primitive.
+//
+// For a goroutine, park() records the unlock callback and switches to its
+// worker, which runs the callback after the switch (worker.cpp,
+// finish_switch): the goroutine is fully suspended before any waker can
+// find it. ready() puts it back on a run queue.
+//
+// For a plain thread, park() runs the callback and sleeps on a futex word in
+// its thread_parker; ready() sets the word and wakes it. A ready() that comes
+// before the sleep is not lost: the word stays set.
+#include <atomic>
+
+#include "goro/detail/park.hpp"
+#include "goro/detail/spin_mutex.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace goro::detail {
+
+std::atomic<bool> g_shutting_down{false};
+
+namespace {
+
+struct thread_parker : parker {
+    std::atomic<std::uint32_t> word{0};
+};
+
+thread_local thread_parker tls_parker;
+
+wake park_thread(thread_parker* p, void (*unlock)(void*), void* arg) noexcept {
+    if (unlock) unlock(arg);
+    while (p->word.load(std::memory_order_acquire) == 0) futex_wait(&p->word, 0);
+    p->word.store(0, std::memory_order_relaxed);
+    return wake::normal;
+}
+
+}  // namespace
+
+bool shutting_down() noexcept {
+    return g_shutting_down.load(std::memory_order_acquire);
+}
+
+[[noreturn]] void throw_unwind() {
+    throw goroutine_unwind{};
+}
+
+parker* current_parker() noexcept {
+    if (goroutine* g = this_goroutine_record()) return g;
+    return &tls_parker;
+}
+
+[[gnu::noinline]] static std::uintptr_t stack_pointer() noexcept {
+    return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+}
+
+wake park(wait_reason reason, void (*unlock)(void*), void* arg) noexcept {
+    goroutine* g = this_goroutine_record();
+    if (!g) return park_thread(&tls_parker, unlock, arg);
+    if (shutting_down() && claim(g)) {
+        // Unwinding: do not sleep. The claim keeps late wakers away.
+        g->unwinding = true;
+        if (unlock) unlock(arg);
+        return wake::unwind;
+    }
+    g->reason = reason;
+    g->unlock = unlock;
+    g->unlock_arg = arg;
+    g->action = switch_action::park;
+    std::uintptr_t sp = stack_pointer();
+    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
+    check_stack_canary(g);
+    worker* w = this_worker();
+    switch_to(g->ctx, w->sched, nullptr);
+    // Resumed, maybe on another worker.
+    g->reason = wait_reason::none;
+    return g->unwinding ? wake::unwind : wake::normal;
+}
+
+void ready(parker* p) noexcept {
+    if (p->is_goroutine) {
+        scheduler* s = current_scheduler();
+        s->ready(static_cast<goroutine*>(p), false);
+        return;
+    }
+    auto* t = static_cast<thread_parker*>(p);
+    t->word.store(1, std::memory_order_release);
+    futex_wake(&t->word, 1);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,167 @@
+// runtime/goroutine.cpp — a goroutine's life: spawn (take a stack slot,
+// build the record and closure at its top, make it runnable), run (the
+// fiber entry), and exit (give the slot back to the worker's cache).
+//
+// Invariants: a record's state is `free` exactly when its slot is on a free
+// list; the closure is destroyed on the goroutine's own stack before exit;
+// the slot is released by the worker after the final switch, never by the
+// goroutine itself.
+#include <new>
+#include <thread>
+
+#include "goro/detail/park.hpp"
+#include "goro/detail/spawn.hpp"
+#include "goro/runtime.hpp"
+#include "scheduler/scheduler.hpp"
+
+#if defined(GORO_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace goro::detail {
+
+namespace {
+
+constexpr std::uint64_t id_block = 1024;
+
+std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
+    if (!w) return s->next_id_block.fetch_add(1, std::memory_order_relaxed);
+    if (w->next_id == w->id_limit) {
+        w->next_id = s->next_id_block.fetch_add(id_block, std::memory_order_relaxed);
+        w->id_limit = w->next_id + id_block;
+    }
+    return w->next_id++;
+}
+
+}  // namespace
+
+spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
+    ensure_runtime();
+    worker* w = this_worker();
+    stack_slot* slot = w ? w->stacks.acquire() : stack_pool::instance().acquire();
+    goroutine* g = ::new (record_of(slot)) goroutine;
+    g->slot = slot;
+    g->is_goroutine = true;
+    std::uintptr_t storage = (reinterpret_cast<std::uintptr_t>(g) - size) & ~(align - 1);
+    g->closure = reinterpret_cast<void*>(storage);
+    return {g, g->closure};
+}
+
+void spawn_abandon(goroutine* g) noexcept {
+    g->state.store(g_state::free, std::memory_order_release);
+    if (worker* w = this_worker())
+        w->stacks.release(g->slot);
+    else
+        stack_pool::instance().release(g->slot);
+}
+
+void spawn_commit(goroutine* g, void (*entry)(void*), const std::source_location& where) noexcept {
+    scheduler* s = current_scheduler();
+    worker* w = this_worker();
+    g->entry = entry;
+    g->where = where;
+    g->id = next_goroutine_id(s, w);
+    g->low_water = 0;
+    std::uintptr_t stack_top = reinterpret_cast<std::uintptr_t>(g->closure) & ~std::uintptr_t{63};
+    make_fiber(g->ctx, g->slot->lo, stack_top, &goroutine_main);
+    if (w)
+        w->spawned.fetch_add(1, std::memory_order_seq_cst);
+    else
+        s->external_spawned.fetch_add(1, std::memory_order_seq_cst);
+    s->ready(g, true);
+}
+
+void goroutine_main(void* p) {
+    auto* g = static_cast<goroutine*>(p);
+    try {
+        g->entry(g->closure);
+    } catch (const goroutine_unwind&) {
+        // Shutdown unwound it: destructors ran, nothing to report.
+    } catch (const std::exception& e) {
+        panic_escaped(g, e.what());
+    } catch (...) {
+        panic_escaped(g, "an exception not derived from std::exception");
+    }
+    check_stack_canary(g);
+    g->action = switch_action::exit;
+    g->state.store(g_state::dead, std::memory_order_relaxed);
+    worker* w = this_worker();
+    switch_to(g->ctx, w->sched, nullptr, /*from_exiting=*/true);
+    __builtin_unreachable();
+}
+
+void release_goroutine(worker* w, goroutine* g) noexcept {
+    destroy_fiber(g->ctx);
+    stack_slot* slot = g->slot;
+    std::uintptr_t low_water = g->low_water;
+#if defined(GORO_ASAN)
+    // Frames that never returned (the entry chain) left their redzones poisoned.
+    std::uintptr_t from =
+        slot->hi > slot->lo + hot_stack_bytes ? slot->hi - hot_stack_bytes : slot->lo;
+    __asan_unpoison_memory_region(reinterpret_cast<void*>(from), slot->hi - from);
+#endif
+    stack_pool::trim(slot, low_water);
+    g->state.store(g_state::free, std::memory_order_release);
+    w->exited.fetch_add(1, std::memory_order_seq_cst);
+    w->stacks.release(slot);
+}
+
+std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace goro::detail
+
+namespace goro {
+
+void yield() {
+    using namespace detail;
+    goroutine* g = this_goroutine_record();
+    if (!g) {
+        std::this_thread::yield();
+        return;
+    }
+    if (shutting_down()) throw_unwind();
+    g->action = switch_action::yield;
+    check_stack_canary(g);
+    switch_to(g->ctx, this_worker()->sched, nullptr);
+}
+
+void sleep_until(clock::time_point tp) {
+    using namespace detail;
+    if (tp <= clock::now()) return yield();
+    if (!this_goroutine_record()) {
+        std::this_thread::sleep_until(tp);
+        return;
+    }
+    struct sleeper : timer_node {
+        parker* p;
+    } s;
+    s.p = current_parker();
+    s.fire = [](timer_node* t) {
+        parker* p = static_cast<sleeper*>(t)->p;
+        if (claim(p)) ready(p);
+    };
+    s.when = tp;
+    begin_park(s.p);
+    // The timer starts only once we are parked, so it cannot fire early.
+    wake w = park(
+        wait_reason::sleep,
+        [](void* a) { timer_start(static_cast<sleeper*>(a), static_cast<sleeper*>(a)->when); }, &s);
+    if (w == wake::unwind) {
+        timer_stop(&s);
+        throw_unwind();
+    }
+}
+
+bool in_goroutine() noexcept {
+    return detail::this_goroutine_record() != nullptr;
+}
+
+std::uint64_t this_goroutine::id() noexcept {
+    detail::goroutine* g = detail::this_goroutine_record();
+    return g ? g->id : 0;
+}
+
+}  // namespace goro

@@ -1,0 +1,49 @@
+// scheduler/scheduler.cpp — creating, starting and stopping the workers.
+// See scheduler.hpp for the policy, the idle protocol and shutdown steps.
+#include "scheduler/scheduler.hpp"
+
+#include <limits>
+
+namespace goro::detail {
+
+scheduler::scheduler(unsigned procs)
+    : nprocs(procs), next_deadline(std::numeric_limits<std::int64_t>::max()) {
+    workers.reserve(procs);
+    for (unsigned i = 0; i < procs; ++i) {
+        auto* w = new worker;
+        w->index = i;
+        w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+        workers.push_back(w);
+    }
+}
+
+scheduler::~scheduler() {
+    for (worker* w : workers) delete w;
+}
+
+void scheduler::start() {
+    for (worker* w : workers) w->thread = std::thread([this, w] { worker_main(w); });
+}
+
+void scheduler::stop() {
+    stopping.store(true, std::memory_order_seq_cst);
+    for (worker* w : workers) {
+        remove_idle(w);
+        wake_worker(w, 2);
+    }
+    for (worker* w : workers)
+        if (w->thread.joinable()) w->thread.join();
+    clear_timers();
+}
+
+std::int64_t scheduler::live() const noexcept {
+    // Exits are read before spawns: every exit counted has its spawn before
+    // it in the seq_cst order, so the total is never below the truth.
+    std::int64_t exited = 0, spawned = 0;
+    for (worker* w : workers) exited += w->exited.load(std::memory_order_seq_cst);
+    for (worker* w : workers) spawned += w->spawned.load(std::memory_order_seq_cst);
+    spawned += external_spawned.load(std::memory_order_seq_cst);
+    return spawned - exited;
+}
+
+}  // namespace goro::detail

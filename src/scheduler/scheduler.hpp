@@ -1,0 +1,153 @@
+// scheduler/scheduler.hpp — the M:N scheduler: workers (one OS thread per P),
+// their run queues, the global queue, idle workers, and the timer heap.
+//
+// Scheduling policy (in the order a worker looks for work):
+//   1. every 61st pick, the global queue first, so it cannot starve;
+//   2. runnext: the goroutine the running one just readied or spawned runs
+//      next on this worker (ping-pong pairs stay on one core). A runnext
+//      chain may pass the turn on at most 3 times in a row, then the readied
+//      goroutine goes to the tail of the local queue;
+//   3. the local queue; 4. the global queue (a batch moves to the local one);
+//   5. due timers; 6. stealing half of another worker's queue (and, after the
+//      first round, its runnext); 7. park the thread.
+//
+// Idle protocol (no lost wake-ups; Go's wakep/spinning rules):
+//   submitter:  A1 make work visible (local/global queue, runnext, timer)
+//               A2 seq_cst fence
+//               A3 if idle workers exist and none is spinning: CAS spinning
+//                  0 -> 1, pop an idle worker, wake it (it starts spinning)
+//   worker:     B1 register in the idle list (nidle++)
+//               B2 stop spinning (nspinning--)
+//               B3 seq_cst fence
+//               B4 recheck every queue and the timer deadline; if work:
+//                  unregister (or, if a waker popped it already, take the
+//                  wake) and look again
+//               B5 sleep on its futex word, with a timeout if it is the
+//                  timer watcher
+//   Either A3 sees B1 (and wakes someone), or B4 sees A1. While one worker
+//   spins, submitters wake nobody: the spinner finds the work, and when it
+//   stops spinning with work in hand it wakes another if none spins.
+//   At most half the busy workers spin at once.
+//
+// Shutdown (end of run(), or process exit for a lazily started runtime):
+//   1. shutting_down := true. From now on park()/yield() in a goroutine
+//      unwind instead of blocking.
+//   2. Every parked goroutine is claimed and readied with `unwinding` set;
+//      its blocking call removes its waiters and throws goroutine_unwind,
+//      which runs its destructors and ends it. Repeat until none is left
+//      (goroutines running at step 1 unwind at their next blocking call).
+//   3. Workers are told to stop, woken, and joined; their stack caches go
+//      back to the shared pool; the timer heap is emptied.
+//
+// Lock order: lifecycle mutex -> idle mutex; timer mutex and stack pool
+// mutex are leaves. No goroutine is readied under the timer mutex.
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fibers/goroutine.hpp"
+#include "goro/detail/timer_node.hpp"
+#include "scheduler/run_queue.hpp"
+#include "stacks/stack_pool.hpp"
+
+namespace goro::detail {
+
+struct worker {
+    unsigned index = 0;
+    run_queue rq;
+    std::atomic<goroutine*> runnext{nullptr};
+    fiber_context sched;  // the worker thread's own stack
+    goroutine* current = nullptr;
+    stack_cache stacks;
+    std::uint32_t tick = 0;
+    std::uint32_t runnext_streak = 0;
+    bool spinning = false;
+    std::uint64_t rng = 0;
+    // Goroutine ids are handed out in blocks to avoid a shared counter.
+    std::uint64_t next_id = 0, id_limit = 0;
+    // Counted by the owner, summed by num_goroutines().
+    alignas(64) std::atomic<std::int64_t> spawned{0};
+    std::atomic<std::int64_t> exited{0};
+    // 0: asleep or running; 1: woken to spin; 2: poked (timer) or stop.
+    alignas(64) std::atomic<std::uint32_t> wake_word{0};
+    bool in_idle = false;  // guarded by the idle mutex
+    std::thread thread;
+};
+
+struct scheduler {
+    unsigned nprocs = 0;
+    std::vector<worker*> workers;
+    moodycamel::ConcurrentQueue<goroutine*> global;
+    alignas(64) std::atomic<std::int64_t> global_pending{0};
+    alignas(64) std::atomic<std::int32_t> nspinning{0};
+    std::atomic<std::int32_t> nidle{0};
+    std::mutex idle_mu;
+    std::vector<worker*> idle;  // guarded by idle_mu
+    std::atomic<bool> stopping{false};
+    std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
+    std::atomic<std::uint64_t> next_id_block{1};
+
+    // Timers: a binary min-heap on `when`.
+    std::mutex timer_mu;
+    std::vector<timer_node*> timers;                      // guarded by timer_mu
+    alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
+    std::atomic<worker*> timer_watcher{nullptr};
+    std::atomic<std::int64_t> watcher_until{0};
+
+    explicit scheduler(unsigned procs);
+    ~scheduler();
+
+    void start();
+    void stop();  // joins workers; requires no live goroutine
+
+    // Makes g runnable. From a worker: runnext (or local queue); else global.
+    void ready(goroutine* g, bool spawned) noexcept;
+    void push_global(goroutine* g) noexcept;
+    void wakep() noexcept;
+    void poke_for_timer(std::int64_t when_ns) noexcept;
+
+    std::int64_t live() const noexcept;
+
+    // Timer heap (scheduler/timers.cpp).
+    void timer_add(timer_node* t);
+    bool timer_remove(timer_node* t) noexcept;
+    void run_due_timers(std::int64_t now_ns) noexcept;
+    void clear_timers() noexcept;
+
+    // Worker loop (scheduler/worker.cpp).
+    void worker_main(worker* w);
+    goroutine* find_runnable(worker* w);
+    goroutine* steal(worker* w, bool take_runnext) noexcept;
+    bool any_work(const worker* self) const noexcept;
+    void sleep_idle(worker* w);
+    void execute(worker* w, goroutine* g);
+    void finish_switch(worker* w, goroutine* g);
+    bool remove_idle(worker* w) noexcept;
+    void wake_worker(worker* w, std::uint32_t how) noexcept;
+};
+
+// The running runtime, or null.
+scheduler* current_scheduler() noexcept;
+// Starts the process-wide runtime if none runs; returns it.
+scheduler* ensure_runtime();
+
+// The worker the calling thread is, or null; the goroutine it runs, or null.
+// Never cache these across a park: a goroutine migrates between workers.
+worker* this_worker() noexcept;
+void set_this_worker(worker* w) noexcept;
+goroutine* this_goroutine_record() noexcept;
+
+std::int64_t now_ns() noexcept;
+
+// Goroutine lifecycle (runtime/goroutine.cpp).
+void goroutine_main(void* g);
+void release_goroutine(worker* w, goroutine* g) noexcept;
+[[noreturn]] void panic_escaped(goroutine* g, const char* what) noexcept;
+void check_stack_canary(goroutine* g) noexcept;
+
+}  // namespace goro::detail

@@ -1,0 +1,167 @@
+// stacks/stack_pool.cpp — slab allocation of goroutine stacks. See the header
+// for the slot kinds. Invariants: a slot is on at most one free list (the
+// shared one or one worker's cache); slabs are never unmapped (slots are
+// reused), so slot descriptors stay valid for the life of the process.
+#include "stacks/stack_pool.hpp"
+
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <new>
+
+namespace goro::detail {
+
+namespace {
+
+std::size_t read_max_map_count() {
+    std::ifstream f("/proc/sys/vm/max_map_count");
+    std::size_t n = 0;
+    if (f >> n && n > 0) return n;
+    return 65530;
+}
+
+// Slots per slab: small slabs while guarding (each slot costs two mappings
+// anyway), large ones after, so a million stacks need ~1000 mappings.
+constexpr std::size_t guarded_slab_slots = 64;
+constexpr std::size_t unguarded_slab_bytes = std::size_t{1} << 30;
+
+}  // namespace
+
+stack_pool& stack_pool::instance() {
+    static stack_pool* pool = new stack_pool;  // never destroyed: stacks outlive statics
+    return *pool;
+}
+
+void stack_pool::configure(std::size_t stack_size) {
+    std::lock_guard lk(mu_);
+    if (stack_size == 0) {
+        stack_size = default_stack_size;
+        if (const char* env = std::getenv("GORO_STACK_SIZE")) {
+            char* end = nullptr;
+            unsigned long long v = std::strtoull(env, &end, 10);
+            if (end != env && v > 0) stack_size = static_cast<std::size_t>(v);
+        }
+    }
+    // At least 64 KiB (the record, the closure and a few frames), whole pages.
+    if (stack_size < (64 << 10)) stack_size = 64 << 10;
+    stack_size = (stack_size + page_size - 1) & ~(page_size - 1);
+    if (slot_size_ == 0) guard_budget_ = read_max_map_count() / 4 / 2;
+    if (stack_size != slot_size_) {
+        // Slots of the old size stay in their slabs (never handed out again).
+        free_ = nullptr;
+        slot_size_ = stack_size;
+    }
+}
+
+void stack_pool::grow_locked() {
+    if (slot_size_ == 0) {
+        mu_.unlock();
+        configure(0);
+        mu_.lock();
+    }
+    const bool guarded = guard_budget_ >= guarded_slab_slots;
+    const std::size_t count =
+        guarded ? guarded_slab_slots : std::max<std::size_t>(16, unguarded_slab_bytes / slot_size_);
+    const std::size_t bytes = count * slot_size_;
+    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        std::fprintf(stderr, "goro: cannot reserve %zu bytes for goroutine stacks\n", bytes);
+        throw std::bad_alloc();
+    }
+    slab s;
+    s.base = reinterpret_cast<std::uintptr_t>(mem);
+    s.slot_count = count;
+    s.slot_size = slot_size_;
+    s.guarded = guarded;
+    s.slots = new stack_slot[count];
+    for (std::size_t i = 0; i < count; ++i) {
+        stack_slot& d = s.slots[i];
+        std::uintptr_t lo = s.base + i * slot_size_;
+        if (guarded) {
+            ::mprotect(reinterpret_cast<void*>(lo), page_size, PROT_NONE);
+            lo += page_size;
+        }
+        d.lo = lo;
+        d.hi = s.base + (i + 1) * slot_size_;
+        d.guarded = guarded;
+    }
+    // Push in reverse so the lowest slot is handed out first.
+    for (std::size_t i = count; i-- > 0;) {
+        s.slots[i].next_free = free_;
+        free_ = &s.slots[i];
+    }
+    if (guarded) guard_budget_ -= count;
+    guarded_slots_ += guarded ? count : 0;
+    total_slots_ += count;
+    slabs_.push_back(s);
+}
+
+stack_slot* stack_pool::acquire() {
+    stack_slot* s = nullptr;
+    acquire_batch(&s, 1);
+    return s;
+}
+
+void stack_pool::release(stack_slot* s) noexcept {
+    release_batch(&s, 1);
+}
+
+std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
+    std::lock_guard lk(mu_);
+    std::size_t got = 0;
+    while (got < n) {
+        if (!free_) {
+            if (got > 0) break;
+            grow_locked();
+        }
+        stack_slot* s = free_;
+        free_ = s->next_free;
+        s->next_free = nullptr;
+        out[got++] = s;
+    }
+    return got;
+}
+
+void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
+    std::lock_guard lk(mu_);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + (in[i]->guarded ? page_size : 0) !=
+            slot_size_)
+            continue;  // a slot of an older stack size: retired
+        in[i]->next_free = free_;
+        free_ = in[i];
+    }
+}
+
+void stack_pool::trim(stack_slot* s, std::uintptr_t low_water) noexcept {
+    const std::uintptr_t keep_from = (s->hi - hot_stack_bytes) & ~(page_size - 1);
+    if (keep_from <= s->lo) return;
+    // Deep use shows either in the lowest stack pointer seen at a switch, or
+    // in the word just below the hot region (zero until something wrote it).
+    bool deep = low_water != 0 && low_water < keep_from;
+    if (!deep) deep = *reinterpret_cast<volatile std::uintptr_t*>(keep_from - sizeof(void*)) != 0;
+    if (deep) ::madvise(reinterpret_cast<void*>(s->lo), keep_from - s->lo, MADV_DONTNEED);
+}
+
+stack_slot* stack_cache::acquire() {
+    if (n_ == 0) n_ = stack_pool::instance().acquire_batch(items_, batch);
+    return items_[--n_];
+}
+
+void stack_cache::release(stack_slot* s) noexcept {
+    if (n_ == capacity) {
+        stack_pool::instance().release_batch(items_ + (capacity - batch), batch);
+        n_ -= batch;
+    }
+    items_[n_++] = s;
+}
+
+void stack_cache::flush() noexcept {
+    stack_pool::instance().release_batch(items_, n_);
+    n_ = 0;
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,150 @@
+// Tests of goroutine stacks: growth on demand, deep recursion, overflow and
+// escape death tests, trimming, and the guarded/unguarded split.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "goro/goro.hpp"
+#include "stacks/stack_pool.hpp"
+#include "test_util.hpp"
+
+using goro_test::procs;
+
+namespace {
+
+[[gnu::noinline]] long recurse(int depth, volatile char* prev) {
+    volatile char frame[256];
+    frame[0] = static_cast<char>(depth);
+    frame[255] = prev ? prev[0] : 0;
+    if (depth == 0) return frame[0] + frame[255];
+    return recurse(depth - 1, frame) + 1;
+}
+
+long rss_kib() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+}  // namespace
+
+TEST(Stack, DeepRecursionWithinReservation) {
+    // ~2000 frames of > 256 bytes: over half a MiB, far past the hot first page.
+    goro::run(procs(2), [] {
+        std::atomic<long> r{0};
+        goro::wait_group wg;
+        for (int i = 0; i < 8; ++i) wg.go([&] { r += recurse(1500, nullptr); });
+        wg.wait();
+        EXPECT_EQ(r.load(), 8 * 1501L);  // depth + the base frame's echo
+    });
+}
+
+TEST(Stack, ConfigurableSize) {
+    goro::options o;
+    o.procs = 1;
+    o.stack_size = 4 << 20;
+    goro::run(o, [] {
+        goro::wait_group wg;
+        std::atomic<long> r{0};
+        wg.go([&] { r = recurse(10000, nullptr); });  // ~3 MiB deep
+        wg.wait();
+        EXPECT_EQ(r.load(), 10001);
+    });
+    EXPECT_EQ(goro::detail::stack_pool::instance().slot_size(), std::size_t{4} << 20);
+}
+
+TEST(Stack, DeepStacksAreTrimmedBeforeReuse) {
+    if (goro_test::sanitized) GTEST_SKIP() << "RSS is inflated by shadow memory";
+    goro::run(procs(1), [] {
+        long before = rss_kib();
+        // 64 goroutines each touch ~512 KiB of stack, one after another on one
+        // worker: without trimming, the cached stacks would hold ~32 MiB.
+        for (int i = 0; i < 64; ++i) {
+            goro::wait_group wg;
+            wg.go([] { recurse(1800, nullptr); });
+            wg.wait();
+        }
+        long grown = rss_kib() - before;
+        EXPECT_LT(grown, 8 * 1024) << "KiB kept after deep goroutines exited";
+    });
+}
+
+TEST(Stack, ParkedGoroutineCostsAboutOnePage) {
+    if (goro_test::sanitized) GTEST_SKIP() << "RSS is inflated by shadow memory";
+    goro::run(procs(2), [] {
+        const int n = 20000;
+        goro::wait_group gate, started;
+        gate.add(1);
+        started.add(n);
+        long before = rss_kib();
+        for (int i = 0; i < n; ++i)
+            goro::go([&] {
+                started.done();
+                gate.wait();
+            });
+        started.wait();
+        double per = (rss_kib() - before) * 1024.0 / n;
+        gate.done();
+        EXPECT_LT(per, 4.5 * 1024) << "bytes of RSS per parked goroutine";
+        EXPECT_GT(per, 1024) << "implausibly low: is the stack top really touched?";
+    });
+}
+
+TEST(Stack, GuardBudgetThenUnguardedSlabs) {
+    auto& pool = goro::detail::stack_pool::instance();
+    goro::run(procs(2), [&] {
+        // More goroutines than the guard budget (max_map_count / 8) at once.
+        const int n = goro_test::sanitized ? 3000 : 12000;
+        goro::wait_group gate, started;
+        gate.add(1);
+        started.add(n);
+        for (int i = 0; i < n; ++i)
+            goro::go([&] {
+                started.done();
+                gate.wait();
+            });
+        started.wait();
+        gate.done();
+    });
+    EXPECT_GT(pool.total_slots(), 0u);
+    EXPECT_LE(pool.guarded_slots(), pool.total_slots());
+}
+
+using StackDeathTest = ::testing::Test;
+
+TEST(StackDeathTest, OverflowNamesTheGoroutine) {
+    if (goro_test::sanitized) GTEST_SKIP() << "the sanitizer reports overflows itself";
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            goro::options o;
+            o.procs = 1;
+            o.stack_size = 256 << 10;
+            goro::run(o, [] {
+                goro::wait_group wg;
+                wg.go([] { recurse(1 << 20, nullptr); });
+                wg.wait();
+            });
+        },
+        "goroutine [0-9]+ overflowed its [0-9]+ KiB stack.*stack overflow|stack "
+        "overflow.*goroutine [0-9]+");
+}
+
+TEST(StackDeathTest, EscapingExceptionAbortsWithSite) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            goro::run(procs(2), [] {
+                goro::wait_group wg;
+                wg.go([] { throw std::runtime_error("kaboom"); });
+                wg.wait();
+            });
+        },
+        "goroutine [0-9]+ \\(created at .*stack_test.cpp:[0-9]+.*kaboom");
+}
