@@ -41,7 +41,7 @@ TEST(WaitGroup, NegativeCounterThrowsAndKeepsCount) {
 TEST(WaitGroup, WakesEveryWaiter) {
     for (unsigned p : {1u, 2u, 8u})
         goro::run(procs(p), [] {
-            goro::wait_group gate, waiting, woken;
+            goro::wait_group gate, woken;
             gate.add(1);
             const int n = 200;
             std::atomic<int> through{0};

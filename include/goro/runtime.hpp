@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
-#include <source_location>
 #include <type_traits>
 #include <utility>
+#include "goro/source_location.hpp"
 
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_node.hpp"
@@ -72,21 +72,21 @@ int run(F&& fn) {
 // called outside run(). An exception escaping the goroutine ends the process
 // with a message naming the goroutine, where it was started, and what().
 template <class F>
-void go(F&& fn, std::source_location where = std::source_location::current()) {
+void go(F&& fn, goro::source_location where = goro::source_location::current()) {
     detail::spawn(std::forward<F>(fn), where);
 }
 template <class F, detail::not_location A1>
-void go(F&& fn, A1&& a1, std::source_location where = std::source_location::current()) {
+void go(F&& fn, A1&& a1, goro::source_location where = goro::source_location::current()) {
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1)), where);
 }
 template <class F, detail::not_location A1, detail::not_location A2>
-void go(F&& fn, A1&& a1, A2&& a2, std::source_location where = std::source_location::current()) {
+void go(F&& fn, A1&& a1, A2&& a2, goro::source_location where = goro::source_location::current()) {
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2)),
                   where);
 }
 template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3,
-        std::source_location where = std::source_location::current()) {
+        goro::source_location where = goro::source_location::current()) {
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3)),
                   where);
@@ -94,7 +94,7 @@ void go(F&& fn, A1&& a1, A2&& a2, A3&& a3,
 template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3,
           detail::not_location A4>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
-        std::source_location where = std::source_location::current()) {
+        goro::source_location where = goro::source_location::current()) {
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4)),
                   where);
@@ -102,7 +102,7 @@ void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
 template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3,
           detail::not_location A4, detail::not_location A5>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
-        std::source_location where = std::source_location::current()) {
+        goro::source_location where = goro::source_location::current()) {
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)),
                   where);

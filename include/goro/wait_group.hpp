@@ -14,8 +14,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 #include <utility>
+#include "goro/source_location.hpp"
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/runtime.hpp"
@@ -35,7 +35,7 @@ class wait_group {
     // add(1), then runs fn in a new goroutine that calls done() when fn
     // returns (Go 1.25's WaitGroup.Go).
     template <class F>
-    void go(F&& fn, std::source_location where = std::source_location::current()) {
+    void go(F&& fn, goro::source_location where = goro::source_location::current()) {
         add(1);
         struct done_on_exit {
             wait_group* wg;

@@ -13,7 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
+#include "goro/source_location.hpp"
 
 #include "fibers/context_switch.hpp"
 #include "goro/detail/park.hpp"
@@ -42,7 +42,7 @@ struct goroutine : parker {
     void* closure = nullptr;
     stack_slot* slot = nullptr;
     std::uintptr_t low_water = 0;  // lowest stack pointer seen at a switch
-    std::source_location where;
+    goro::source_location where;
 };
 
 // The record of the slot's goroutine (whether or not one is live there).

@@ -55,7 +55,7 @@ void spawn_abandon(goroutine* g) noexcept {
         stack_pool::instance().release(g->slot);
 }
 
-void spawn_commit(goroutine* g, void (*entry)(void*), const std::source_location& where) noexcept {
+void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept {
     scheduler* s = current_scheduler();
     worker* w = this_worker();
     g->entry = entry;

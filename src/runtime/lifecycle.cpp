@@ -133,7 +133,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
             }
             if (claim(st.caller)) ready(st.caller);
         },
-        std::source_location::current());
+        goro::source_location::current());
     park(wait_reason::run, nullptr, nullptr);
 
     {

@@ -7,10 +7,10 @@
 #include <functional>
 #include <memory>
 #include <new>
-#include <source_location>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "goro/source_location.hpp"
 
 namespace goro::detail {
 
@@ -26,7 +26,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align);
 // Gives the stack back when constructing the closure threw.
 void spawn_abandon(goroutine* g) noexcept;
 // Makes g runnable; entry(storage) runs the closure and destroys it.
-void spawn_commit(goroutine* g, void (*entry)(void*), const std::source_location& where) noexcept;
+void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept;
 
 // Closures larger than this live on the heap, keeping stack tops small.
 inline constexpr std::size_t inline_closure_limit = 512;
@@ -42,7 +42,7 @@ void run_closure(void* storage) {
 }
 
 template <class Fn>
-void spawn(Fn&& fn, const std::source_location& where) {
+void spawn(Fn&& fn, const goro::source_location& where) {
     using F = std::decay_t<Fn>;
     if constexpr (sizeof(F) <= inline_closure_limit && alignof(F) <= alignof(std::max_align_t)) {
         spawn_slot s = spawn_prepare(sizeof(F), alignof(F));
@@ -69,6 +69,6 @@ auto bind_go(F&& f, Args&&... args) {
 }
 
 template <class T>
-concept not_location = !std::is_same_v<std::remove_cvref_t<T>, std::source_location>;
+concept not_location = !std::is_same_v<std::remove_cvref_t<T>, goro::source_location>;
 
 }  // namespace goro::detail
