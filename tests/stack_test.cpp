@@ -148,3 +148,22 @@ TEST(StackDeathTest, EscapingExceptionAbortsWithSite) {
         },
         "goroutine [0-9]+ \\(created at .*stack_test.cpp:[0-9]+.*kaboom");
 }
+
+TEST(StackDeathTest, UnguardedOverflowIsReportedToo) {
+    if (goro_test::sanitized) GTEST_SKIP() << "the sanitizer reports overflows itself";
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::setenv("GORO_GUARDED_STACKS", "0", 1);  // every slot unguarded
+            goro::options o;
+            o.procs = 1;
+            o.stack_size = 256 << 10;
+            goro::run(o, [] {
+                EXPECT_EQ(goro::detail::stack_pool::instance().guarded_slots(), 0u);
+                goro::wait_group wg;
+                wg.go([] { recurse(1 << 22, nullptr); });
+                wg.wait();
+            });
+        },
+        "stack overflow: goroutine [0-9]+ overflowed");
+}

@@ -4,6 +4,7 @@
 // SIGSEGV handler runs on a per-worker alternate signal stack, since the
 // faulting stack has no room left; it uses only async-signal-safe calls.
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -62,9 +63,17 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
     if (g && g->slot) {
         auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
         const std::uintptr_t lo = g->slot->lo;
-        // The guard page, or a frame so large it jumped a little past it.
-        if (addr < lo && addr + 64 * page_size >= lo)
-            report_overflow(g, g->slot->guarded ? "guard page hit" : "below the stack");
+        std::uintptr_t sp = 0;
+#if defined(__x86_64__)
+        sp =
+            static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+        sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
+#endif
+        // The guard page (or a frame so large it jumped a little past it), or
+        // a stack pointer that has left the slot (unguarded slots).
+        if ((addr < lo && addr + 64 * page_size >= lo) || (sp != 0 && sp < lo))
+            report_overflow(g, g->slot->guarded ? "guard page hit" : "ran below its slot");
     }
     // Not ours: hand over to whoever was installed before, else die as usual.
     if (previous_segv.sa_flags & SA_SIGINFO) {

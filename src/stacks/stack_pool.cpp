@@ -47,7 +47,15 @@ void stack_pool::configure(std::size_t stack_size) {
     // At least 64 KiB (the record, the closure and a few frames), whole pages.
     if (stack_size < (64 << 10)) stack_size = 64 << 10;
     stack_size = (stack_size + page_size - 1) & ~(page_size - 1);
-    if (slot_size_ == 0) guard_budget_ = read_max_map_count() / 4 / 2;
+    if (slot_size_ == 0) {
+        // A quarter of the mapping cap, two mappings per guarded slot.
+        guard_budget_ = read_max_map_count() / 4 / 2;
+        if (const char* env = std::getenv("GORO_GUARDED_STACKS")) {
+            char* end = nullptr;
+            unsigned long long v = std::strtoull(env, &end, 10);
+            if (end != env && v < guard_budget_) guard_budget_ = static_cast<std::size_t>(v);
+        }
+    }
     if (stack_size != slot_size_) {
         // Slots of the old size stay in their slabs (never handed out again).
         free_ = nullptr;
