@@ -355,8 +355,8 @@ TEST_P(Scheduler, IdleWorkersDoNotBurnCpu) {
     goro::run(procs(GetParam()), [&] {
         goro::sleep_for(20ms);  // let startup settle
         before = cpu();
-        goro::sleep_for(500ms);
+        goro::sleep_for(1s);
         after = cpu();
     });
-    EXPECT_LT(after - before, 25.0) << "ms of CPU while the only goroutine slept 500 ms";
+    EXPECT_LT(after - before, 50.0) << "ms of CPU while the only goroutine slept 1 s";
 }

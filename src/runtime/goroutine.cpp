@@ -149,10 +149,10 @@ void sleep_until(clock::time_point tp) {
     wake w = park(
         wait_reason::sleep,
         [](void* a) { timer_start(static_cast<sleeper*>(a), static_cast<sleeper*>(a)->when); }, &s);
-    if (w == wake::unwind) {
-        timer_stop(&s);
-        throw_unwind();
-    }
+    // Either way the runtime may still be finishing with the node (fire
+    // readied us just before returning): timer_stop waits until it is done.
+    timer_stop(&s);
+    if (w == wake::unwind) throw_unwind();
 }
 
 bool in_goroutine() noexcept {

@@ -14,6 +14,10 @@
 // was called from that fire itself) and will not run again for that start,
 // so the owner may free or restart the node. timer_start on a pending node
 // moves it to the new time.
+//
+// The runtime touches the node for a moment after fire returns. So an owner
+// woken by its own node's fire (a sleeper) must call timer_stop before
+// freeing the node: it returns false and waits until the runtime is done.
 #pragma once
 
 #include <atomic>
