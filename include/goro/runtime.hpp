@@ -41,7 +41,8 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int* result);
 template <class F>
 void run_entry(void* p) {
     auto& pair = *static_cast<std::pair<F*, int*>*>(p);
-    if constexpr (std::is_convertible_v<std::invoke_result_t<F&>, int>) {
+    using R = std::invoke_result_t<F&>;
+    if constexpr (std::is_integral_v<R> && !std::is_same_v<R, bool>) {
         *pair.second = static_cast<int>((*pair.first)());
     } else {
         (*pair.first)();
