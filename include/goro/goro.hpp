@@ -2,7 +2,10 @@
 // context and errgroup. One header per area is available too.
 #pragma once
 
+#include "goro/chan.hpp"
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
+#include "goro/select.hpp"
+#include "goro/time.hpp"
 #include "goro/unit.hpp"
 #include "goro/wait_group.hpp"

@@ -127,10 +127,12 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
         firing_now = t;
         t->fire(t);
         firing_now = nullptr;
-        bool rearm = false;
+        bool rearm = false, rearm_any = false;
         std::int64_t rearm_when = 0;
+        void (*release)(timer_node*) = t->release;
         {
             std::lock_guard lk(timer_mu);
+            rearm_any = t->heap_index != npos;  // fire restarted it
             if (t->period.count() > 0 && !t->cancelled && t->heap_index == npos) {
                 // Next multiple of the period after now: a slow reader loses
                 // ticks instead of getting a burst.
@@ -141,19 +143,28 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
                 next_deadline.store(to_ns(timers.front()->when), std::memory_order_seq_cst);
                 rearm = timers.front() == t;
                 rearm_when = to_ns(t->when);
+                rearm_any = true;
             }
             t->cancelled = false;
             t->firing.store(false, std::memory_order_release);
         }
-        if (rearm) poke_for_timer(rearm_when);  // t may be gone: firing is false
+        // Re-armed or not, the node may be gone once firing is false, unless
+        // we still own it (not re-armed: release is our last touch).
+        if (!rearm_any && release) release(t);
+        if (rearm) poke_for_timer(rearm_when);
     }
 }
 
 void scheduler::clear_timers() noexcept {
-    std::lock_guard lk(timer_mu);
-    for (timer_node* t : timers) t->heap_index = npos;
-    timers.clear();
-    next_deadline.store(no_deadline, std::memory_order_seq_cst);
+    std::vector<timer_node*> dropped;
+    {
+        std::lock_guard lk(timer_mu);
+        for (timer_node* t : timers) t->heap_index = npos;
+        dropped.swap(timers);
+        next_deadline.store(no_deadline, std::memory_order_seq_cst);
+    }
+    for (timer_node* t : dropped)
+        if (t->release) t->release(t);
 }
 
 void timer_start(timer_node* t, clock::time_point when) {

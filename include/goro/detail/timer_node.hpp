@@ -35,6 +35,11 @@ struct timer_node {
     void (*fire)(timer_node*) = nullptr;
     clock::time_point when{};
     clock::duration period{0};
+    // Called (when not null) as the runtime's very last touch of the node:
+    // after a fire that did not re-arm it, or at shutdown for a node still
+    // pending. Not called after a timer_stop that returned true. Owners that
+    // keep the node alive for the heap's sake let go of it here.
+    void (*release)(timer_node*) = nullptr;
     // Runtime-owned below (guarded by the runtime's timer lock).
     std::size_t heap_index = static_cast<std::size_t>(-1);  // -1: not pending
     std::atomic<bool> firing{false};

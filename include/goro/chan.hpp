@@ -1,0 +1,269 @@
+// goro/chan.hpp — typed channels: Go's `chan T`, `chan<- T`, `<-chan T`.
+//
+//   auto ch = goro::make_chan<int>(16);        // buffered; make_chan<int>() is unbuffered
+//   goro::go([ch] { for (int i = 0; i < 3; ++i) ch.send(i); ch.close(); });
+//   for (int v : ch) use(v);                   // receives until closed and drained
+//
+// A chan is a cheap copyable handle with shared ownership; copies refer to
+// the same channel and compare equal. A default-constructed chan is the nil
+// channel. Buffered channels are FIFO; blocked senders and receivers are
+// served in arrival order; a value goes straight from a sender to a waiting
+// receiver. Everything works from goroutines (which park) and from plain OS
+// threads (which block).
+//
+//   state   | send                      | recv                        | close
+//   --------+---------------------------+-----------------------------+--------------------------
+//   nil     | blocks forever            | blocks forever              | throws closed_channel_error
+//   open    | blocks until taken/buffer | blocks until a value        | wakes every waiter
+//   closed  | throws closed_channel_err | drains, then nullopt        | throws closed_channel_error
+//
+// try_send/try_recv never block (Go's select with default): a failed
+// try_send leaves its argument untouched; try_send on a closed channel
+// throws, like a send. Close wakes everyone: blocked receivers get nullopt,
+// blocked senders throw closed_channel_error.
+// Memory: a send happens-before the receive that gets its value completes;
+// close happens-before a receive that observes it.
+// Requires: T is move-constructible, and its move constructor does not throw
+// (it runs under the channel lock; a throw there terminates).
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "goro/detail/chan_core.hpp"
+#include "goro/errors.hpp"
+#include "goro/unit.hpp"
+
+namespace goro {
+
+template <class T>
+class chan;
+template <class T>
+class send_chan;
+template <class T>
+class recv_chan;
+
+// The outcome of try_recv: a value, or why not (empty: open and nothing ready;
+// closed: closed and drained). Go's `v, ok := <-ch` under select-default.
+template <class T>
+class try_recv_result {
+  public:
+    enum class status : unsigned char { value, empty, closed };
+
+    explicit operator bool() const noexcept { return value_.has_value(); }
+    bool has_value() const noexcept { return value_.has_value(); }
+    bool empty() const noexcept { return status_ == status::empty; }
+    bool closed() const noexcept { return status_ == status::closed; }
+    status state() const noexcept { return status_; }
+
+    T& operator*() & { return *value_; }
+    const T& operator*() const& { return *value_; }
+    T&& operator*() && { return std::move(*value_); }
+    T* operator->() { return &*value_; }
+    const T* operator->() const { return &*value_; }
+    // Throws std::bad_optional_access when no value was received.
+    T& value() & { return value_.value(); }
+    const T& value() const& { return value_.value(); }
+    T&& value() && { return std::move(value_.value()); }
+    // The value as an optional (moved out).
+    std::optional<T> take() && { return std::move(value_); }
+
+    static try_recv_result make(status s, std::optional<T> v) {
+        try_recv_result r;
+        r.status_ = s;
+        r.value_ = std::move(v);
+        return r;
+    }
+
+  private:
+    status status_ = status::empty;
+    std::optional<T> value_;
+};
+
+namespace detail {
+
+// How goro's own code builds a handle around a core.
+struct chan_access {
+    template <class H>
+    static H make(std::shared_ptr<chan_core> c) {
+        return H(std::move(c));
+    }
+};
+
+template <class T>
+class chan_handle {
+  public:
+    using value_type = T;
+
+    bool is_nil() const noexcept { return !core_; }
+    std::size_t size() const noexcept { return chan_size(core_.get()); }
+    std::size_t capacity() const noexcept { return core_ ? core_->cap : 0; }
+    chan_core* core() const noexcept { return core_.get(); }
+
+    // Handles to the same channel compare equal (nil equals nil).
+    friend bool operator==(const chan_handle& a, const chan_handle& b) noexcept {
+        return a.core() == b.core();
+    }
+
+  protected:
+    chan_handle() = default;
+    explicit chan_handle(std::shared_ptr<chan_core> c) : core_(std::move(c)) {}
+
+    void do_send(T v) const {
+        if (chan_send(core_.get(), &v, true) == op_result::closed)
+            throw closed_channel_error("goro::chan::send: send on closed channel");
+    }
+    bool do_try_send(T& v) const { return chan_send(core_.get(), &v, false) == op_result::done; }
+    std::optional<T> do_recv() const {
+        storage s;
+        if (chan_recv(core_.get(), s.ptr(), true) != op_result::done) return std::nullopt;
+        return s.take();
+    }
+    try_recv_result<T> do_try_recv() const {
+        storage s;
+        using st = typename try_recv_result<T>::status;
+        switch (chan_recv(core_.get(), s.ptr(), false)) {
+            case op_result::done:
+                return try_recv_result<T>::make(st::value, s.take());
+            case op_result::closed:
+                return try_recv_result<T>::make(st::closed, std::nullopt);
+            case op_result::would_block:
+                break;
+        }
+        return try_recv_result<T>::make(st::empty, std::nullopt);
+    }
+    void do_close() const { chan_close(core_.get()); }
+
+    // Raw storage a receive constructs a T in.
+    struct storage {
+        alignas(T) unsigned char bytes[sizeof(T)];
+        void* ptr() noexcept { return bytes; }
+        std::optional<T> take() {
+            T* p = std::launder(reinterpret_cast<T*>(bytes));
+            std::optional<T> r(std::move(*p));
+            p->~T();
+            return r;
+        }
+    };
+
+    std::shared_ptr<chan_core> core_;
+
+    template <class U>
+    friend class chan_handle;
+};
+
+// Range-for over a channel: receives until closed and drained.
+template <class Handle, class T>
+class chan_iterator {
+  public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+
+    chan_iterator() = default;
+    explicit chan_iterator(const Handle* h) : h_(h) { ++*this; }
+    T& operator*() { return *cur_; }
+    chan_iterator& operator++() {
+        cur_ = h_->recv();
+        return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const chan_iterator& it, std::default_sentinel_t) noexcept {
+        return !it.cur_.has_value();
+    }
+
+  private:
+    const Handle* h_ = nullptr;
+    std::optional<T> cur_;
+};
+
+}  // namespace detail
+
+// chan<T>: send, receive and close.
+template <class T>
+class chan : public detail::chan_handle<T> {
+    using base = detail::chan_handle<T>;
+
+  public:
+    chan() = default;  // the nil channel
+
+    // Blocks until the value is taken or buffered. Throws
+    // closed_channel_error if the channel is (or gets) closed.
+    void send(T v) const { base::do_send(std::move(v)); }
+    // Never blocks: true if sent. On false, v is untouched.
+    bool try_send(T&& v) const { return base::do_try_send(v); }
+    bool try_send(const T& v) const {
+        T copy(v);
+        return base::do_try_send(copy);
+    }
+    // Blocks until a value arrives; nullopt once closed and drained.
+    std::optional<T> recv() const { return base::do_recv(); }
+    try_recv_result<T> try_recv() const { return base::do_try_recv(); }
+    // Throws closed_channel_error on a closed or nil channel.
+    void close() const { base::do_close(); }
+
+    detail::chan_iterator<chan, T> begin() const { return detail::chan_iterator<chan, T>(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+  private:
+    explicit chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    friend struct detail::chan_access;
+    friend class send_chan<T>;
+    friend class recv_chan<T>;
+};
+
+// chan<- T: the sending end.
+template <class T>
+class send_chan : public detail::chan_handle<T> {
+    using base = detail::chan_handle<T>;
+
+  public:
+    send_chan() = default;
+    send_chan(const chan<T>& c) : base(c.core_) {}  // NOLINT: implicit, like Go
+    void send(T v) const { base::do_send(std::move(v)); }
+    bool try_send(T&& v) const { return base::do_try_send(v); }
+    bool try_send(const T& v) const {
+        T copy(v);
+        return base::do_try_send(copy);
+    }
+    void close() const { base::do_close(); }
+
+  private:
+    explicit send_chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    friend struct detail::chan_access;
+};
+
+// <-chan T: the receiving end.
+template <class T>
+class recv_chan : public detail::chan_handle<T> {
+    using base = detail::chan_handle<T>;
+
+  public:
+    recv_chan() = default;
+    recv_chan(const chan<T>& c) : base(c.core_) {}  // NOLINT: implicit, like Go
+    std::optional<T> recv() const { return base::do_recv(); }
+    try_recv_result<T> try_recv() const { return base::do_try_recv(); }
+    detail::chan_iterator<recv_chan, T> begin() const {
+        return detail::chan_iterator<recv_chan, T>(this);
+    }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+  private:
+    explicit recv_chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    friend struct detail::chan_access;
+};
+
+// make(chan T, capacity): capacity 0 is unbuffered (rendezvous).
+template <class T>
+chan<T> make_chan(std::size_t capacity = 0) {
+    static_assert(std::is_move_constructible_v<T>, "goro::chan<T> needs a movable T");
+    return detail::chan_access::make<chan<T>>(
+        std::make_shared<detail::chan_core>(&detail::elem_ops_for<T>, capacity));
+}
+
+}  // namespace goro

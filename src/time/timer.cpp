@@ -1,0 +1,152 @@
+// time/timer.cpp — after, timer, ticker and after_func on the runtime's
+// timer heap.
+//
+// A timer_state is what the user's handles share: the channel (capacity 1;
+// none for after_func), the function (after_func), and `current`, the arm
+// that is allowed to deliver. Each start creates a new arm (the heap node).
+// An arm has two references: the state's (held through `current`) and the
+// runtime's (from timer_start until the runtime's release hook, or until a
+// timer_stop that returned true hands it back).
+//
+// Invariants (under state.mu): only `current` delivers — an arm whose fire
+// finds it is no longer current does nothing, so after stop()/reset() no
+// stale value arrives; stop()/reset() drain the channel under the same lock.
+// Lock order: state.mu -> channel lock; state.mu -> runtime timer lock.
+// timer_stop is never called under state.mu (it waits for a running fire,
+// which takes state.mu).
+#include <atomic>
+
+#include "goro/detail/spin_mutex.hpp"
+#include "goro/time.hpp"
+
+namespace goro::detail {
+
+struct timer_arm;
+
+struct timer_state : std::enable_shared_from_this<timer_state> {
+    spin_mutex mu;
+    std::shared_ptr<chan_core> ch;  // null for after_func
+    std::function<void()> fn;
+    source_location where;
+    clock::duration period{0};
+    timer_arm* current = nullptr;  // guarded by mu
+};
+
+struct timer_arm : timer_node {
+    std::shared_ptr<timer_state> s;
+    std::atomic<int> refs{2};
+};
+
+namespace {
+
+void unref(timer_arm* a) noexcept {
+    if (a->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete a;
+}
+
+// Empties the channel of a value nobody received. Requires s.mu held.
+bool drain(timer_state& s) {
+    if (!s.ch) return false;
+    alignas(clock::time_point) unsigned char buf[sizeof(clock::time_point)];
+    return chan_recv(s.ch.get(), buf, false) == op_result::done;  // trivially destructible
+}
+
+void fire(timer_node* n) {
+    auto* a = static_cast<timer_arm*>(n);
+    timer_state& s = *a->s;
+    bool drop_state_ref = false;
+    std::function<void()> run;
+    {
+        std::lock_guard lk(s.mu);
+        if (s.current != a) return;  // stopped or reset since: stale
+        if (s.ch) {
+            clock::time_point now = clock::now();
+            chan_send(s.ch.get(), &now, false);  // full: a slow reader loses this tick
+        } else {
+            run = s.fn;
+        }
+        if (s.period == clock::duration::zero()) {
+            s.current = nullptr;  // one-shot: no longer active
+            drop_state_ref = true;
+        }
+    }
+    if (run) spawn(std::move(run), s.where);
+    if (drop_state_ref) unref(a);  // the runtime's reference keeps a alive
+}
+
+void release(timer_node* n) {
+    unref(static_cast<timer_arm*>(n));
+}
+
+// Arms a new node for s; requires s.mu held and s.current null.
+void arm(timer_state& s, clock::duration d) {
+    auto* a = new timer_arm;
+    a->s = s.shared_from_this();
+    a->fire = &fire;
+    a->release = &release;
+    a->period = s.period;
+    s.current = a;
+    timer_start(a, clock::now() + d);
+}
+
+// Takes s.current out and returns it (the state's reference comes along).
+timer_arm* disarm(timer_state& s) {
+    timer_arm* a = s.current;
+    s.current = nullptr;
+    return a;
+}
+
+// Finishes a disarm outside s.mu. True if the arm was still pending.
+bool retire(timer_arm* a) {
+    if (!a) return false;
+    bool pending = timer_stop(a);
+    if (pending) unref(a);  // the runtime gave its reference back
+    unref(a);               // the state's
+    return pending;
+}
+
+}  // namespace
+
+std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
+                                              std::function<void()> fn,
+                                              const source_location& where) {
+    auto s = std::make_shared<timer_state>();
+    if (!fn) s->ch = std::make_shared<chan_core>(&elem_ops_for<clock::time_point>, 1);
+    s->fn = std::move(fn);
+    s->where = where;
+    s->period = period;
+    std::lock_guard lk(s->mu);
+    arm(*s, d);
+    return s;
+}
+
+recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s) {
+    return chan_access::make<recv_chan<clock::time_point>>(s->ch);
+}
+
+bool timer_state_stop(timer_state& s) {
+    timer_arm* a;
+    bool drained;
+    {
+        std::lock_guard lk(s.mu);
+        a = disarm(s);
+        drained = drain(s);
+    }
+    bool pending = retire(a);
+    return pending || drained;
+}
+
+bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
+    timer_arm* old;
+    bool drained;
+    {
+        std::lock_guard lk(s.mu);
+        old = disarm(s);
+        drained = drain(s);
+        s.period = period;
+        arm(s, d);
+    }
+    bool pending = retire(old);
+    return pending || drained;
+}
+
+}  // namespace goro::detail
