@@ -167,7 +167,13 @@ class chan_iterator {
 
     chan_iterator() = default;
     explicit chan_iterator(const Handle* h) : h_(h) { ++*this; }
-    T& operator*() { return *cur_; }
+    // Move-only values are handed out as rvalues so `for (T v : ch)` moves.
+    decltype(auto) operator*() {
+        if constexpr (std::is_copy_constructible_v<T>)
+            return static_cast<T&>(*cur_);
+        else
+            return static_cast<T&&>(*cur_);
+    }
     chan_iterator& operator++() {
         cur_ = h_->recv();
         return *this;

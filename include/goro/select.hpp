@@ -148,6 +148,7 @@ std::size_t select(Cases&&... cases) {
             ++arg;
         };
         (fill(cases), ...);
+        (void)fill;  // unused by an empty select
     }
     std::ptrdiff_t r = detail::select_impl(ops, nops, defaults > 0);
     const std::size_t chosen = r < 0 ? default_arg : arg_of_op[r];
@@ -163,6 +164,7 @@ std::size_t select(Cases&&... cases) {
             ++arg;
         };
         (finish(cases), ...);
+        (void)finish;
     }
     return chosen;
 }
