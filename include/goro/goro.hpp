@@ -3,9 +3,12 @@
 #pragma once
 
 #include "goro/chan.hpp"
+#include "goro/context.hpp"
+#include "goro/errgroup.hpp"
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
+#include "goro/sync.hpp"
 #include "goro/time.hpp"
 #include "goro/unit.hpp"
 #include "goro/wait_group.hpp"

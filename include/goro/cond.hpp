@@ -1,0 +1,47 @@
+// goro/cond.hpp — sync.Cond.
+//
+//   goro::mutex m;  goro::cond c(m);  bool ready = false;
+//   { std::unique_lock lk(m); c.wait(lk, [&] { return ready; }); }   // waiter
+//   { std::lock_guard lk(m); ready = true; } c.broadcast();           // notifier
+//
+// wait() atomically unlocks the mutex and parks until signal() or
+// broadcast(), then relocks. A signal wakes one waiter that started waiting
+// before it (none are lost between the unlock and the park); broadcast wakes
+// all of them. As in Go there are no spurious wake-ups, but as always
+// re-check the condition in a loop (the predicate overload does).
+// Requires: the unique_lock passed to wait() owns this cond's mutex.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+
+#include "goro/detail/spin_mutex.hpp"
+#include "goro/mutex.hpp"
+
+namespace goro {
+
+class cond {
+  public:
+    explicit cond(mutex& m) noexcept : m_(&m) {}
+    cond(const cond&) = delete;
+    cond& operator=(const cond&) = delete;
+
+    void wait(std::unique_lock<mutex>& lk);
+    template <class Pred>
+    void wait(std::unique_lock<mutex>& lk, Pred pred) {
+        while (!pred()) wait(lk);
+    }
+    void signal();
+    void broadcast();
+
+    mutex& underlying() const noexcept { return *m_; }
+
+  private:
+    mutex* m_;
+    detail::spin_mutex mu_;
+    std::uint64_t wait_ticket_ = 0;    // next ticket handed to a waiter
+    std::uint64_t notify_ticket_ = 0;  // tickets below this are notified
+    detail::sync_queue q_;
+};
+
+}  // namespace goro

@@ -1,0 +1,163 @@
+// goro/context.hpp — Go's context package: cancellation, deadlines and
+// request-scoped values, shared between goroutines.
+//
+//   auto [ctx, cancel] = goro::with_timeout(goro::background(), 2s);
+//   goro::select(goro::recv_case(results, on_result),
+//                goro::recv_case(ctx.done(), [&](auto) { give_up(ctx.err()); }));
+//   cancel();   // idempotent; always call it to release the context early
+//
+// A context is a cheap copyable handle, safe to share between goroutines and
+// threads. Cancelling a parent cancels every descendant (done() closes, err()
+// becomes goro::errc::canceled or goro::errc::deadline_exceeded); a child
+// never cancels its parent; a child's deadline never outlives its parent's.
+// Cancelling a context detaches it from its parent, and a child that nobody
+// references any more is dropped from its parent's list too, so short-lived
+// children of a long-lived parent do not accumulate.
+//
+// std::stop_token interop: ctx.stop_token() is requested when ctx is
+// cancelled; goro::with_stop_token(parent, token) is cancelled when the
+// token's stop is requested.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <system_error>
+#include <utility>
+
+#include "goro/chan.hpp"
+#include "goro/errors.hpp"
+#include "goro/runtime.hpp"
+#include "goro/unit.hpp"
+
+namespace goro {
+
+namespace detail {
+struct context_node;
+}
+
+// A typed key for with_value / value. Keys compare by identity: make one
+// object per key (e.g. a static or global) and use it everywhere.
+template <class T>
+class context_key {
+  public:
+    constexpr context_key() = default;
+    context_key(const context_key&) = delete;
+    context_key& operator=(const context_key&) = delete;
+};
+
+// Why a context was cancelled (context.Cause): the cause given to a
+// with_cancel_cause cancel function, else the context's err(). Empty while
+// the context is live. Converts to std::exception_ptr (rethrowable) and
+// compares equal to an error_code.
+class cancel_cause {
+  public:
+    cancel_cause() = default;
+    cancel_cause(std::error_code ec, std::exception_ptr ex) : ec_(ec), ex_(std::move(ex)) {}
+    explicit operator bool() const noexcept { return ec_ || ex_; }
+    // The cause as an error code: the code given, the code of a
+    // std::system_error given, else the context's err().
+    std::error_code code() const noexcept { return ec_; }
+    // The cause as an exception (a std::system_error for a code).
+    std::exception_ptr exception() const noexcept { return ex_; }
+    operator std::exception_ptr() const noexcept { return ex_; }  // NOLINT: implicit
+    [[noreturn]] void rethrow() const { std::rethrow_exception(ex_); }
+    friend bool operator==(const cancel_cause& c, const std::error_code& ec) noexcept {
+        return c.ec_ == ec;
+    }
+    friend bool operator==(const cancel_cause& c, errc e) noexcept { return c.ec_ == e; }
+
+  private:
+    std::error_code ec_;
+    std::exception_ptr ex_;
+};
+
+class context {
+  public:
+    // The background context (never cancelled, no values, no deadline).
+    context() = default;
+
+    // Closed when the context is cancelled; the nil channel for contexts that
+    // can never be cancelled (background, todo, without_cancel).
+    recv_chan<unit> done() const;
+    // {} while live; errc::canceled or errc::deadline_exceeded after.
+    std::error_code err() const;
+    std::optional<clock::time_point> deadline() const;
+    // The value stored under key here or in an ancestor, or nullptr.
+    template <class T>
+    const T* value(const context_key<T>& key) const {
+        return static_cast<const T*>(find_value(&key));
+    }
+    // A stop_token requested when this context is cancelled (one that never
+    // stops for a context that cannot be cancelled).
+    std::stop_token stop_token() const;
+
+    friend bool operator==(const context& a, const context& b) noexcept { return a.n_ == b.n_; }
+
+    explicit context(std::shared_ptr<detail::context_node> n) : n_(std::move(n)) {}
+    const std::shared_ptr<detail::context_node>& node() const noexcept { return n_; }
+
+  private:
+    const void* find_value(const void* key) const;
+    std::shared_ptr<detail::context_node> n_;
+};
+
+// Cancels its context (and every descendant). Copyable, idempotent, safe from
+// any thread. The cause overloads set goro::cause(ctx) (first cancel wins).
+class cancel_func {
+  public:
+    cancel_func() = default;
+    explicit cancel_func(std::shared_ptr<detail::context_node> n) : n_(std::move(n)) {}
+    void operator()() const;
+    void operator()(std::exception_ptr cause) const;
+    void operator()(std::error_code cause) const;
+
+  private:
+    std::shared_ptr<detail::context_node> n_;
+};
+
+context background();
+context todo();
+std::pair<context, cancel_func> with_cancel(const context& parent);
+std::pair<context, cancel_func> with_cancel_cause(const context& parent);
+std::pair<context, cancel_func> with_deadline(const context& parent, clock::time_point d);
+template <class Rep, class Period>
+std::pair<context, cancel_func> with_timeout(const context& parent,
+                                             std::chrono::duration<Rep, Period> timeout) {
+    return with_deadline(parent, clock::now() + std::chrono::ceil<clock::duration>(timeout));
+}
+// Values and deadline-free, cancellation-free view of parent (its values only).
+context without_cancel(const context& parent);
+// A context cancelled when `token` has its stop requested (or parent is).
+std::pair<context, cancel_func> with_stop_token(const context& parent, std::stop_token token);
+
+namespace detail {
+context with_value_erased(const context& parent, const void* key, std::shared_ptr<const void> v);
+}
+
+template <class T, class U>
+context with_value(const context& parent, const context_key<T>& key, U&& value) {
+    return detail::with_value_erased(parent, &key,
+                                     std::make_shared<const T>(std::forward<U>(value)));
+}
+
+cancel_cause cause(const context& ctx);
+
+// context.AfterFunc: runs fn in its own goroutine once ctx is cancelled (at
+// once if it already is). The returned function stops that: it returns true
+// if it prevented fn from being started.
+class after_func_stop {
+  public:
+    after_func_stop() = default;
+    explicit after_func_stop(std::function<bool()> f) : f_(std::move(f)) {}
+    bool operator()() const { return f_ ? f_() : false; }
+
+  private:
+    std::function<bool()> f_;
+};
+after_func_stop context_after_func(const context& ctx, std::function<void()> fn);
+
+}  // namespace goro

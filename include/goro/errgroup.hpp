@@ -1,0 +1,118 @@
+// goro/errgroup.hpp — golang.org/x/sync/errgroup: run tasks in goroutines,
+// wait for all, keep the first failure.
+//
+//   auto [g, ctx] = goro::errgroup::with_context(parent);
+//   for (auto& url : urls)
+//       g.go([url, ctx = ctx]() -> std::error_code { return fetch(ctx, url); });
+//   g.wait();   // rethrows the first failure
+//
+// A task returns void or std::error_code; a throw or a non-zero error_code is
+// a failure. The first failure is kept (later ones are dropped) and cancels
+// the group's context; wait() waits for every task, cancels the context, and
+// rethrows the first failure — the exception itself, or std::system_error
+// for an error_code. set_limit(n) caps the tasks running at once: go()
+// parks while the cap is reached, try_go() returns false instead. A
+// default-constructed errgroup is ready to use (Go's zero Group). errgroup is
+// a cheap handle: copies share the group.
+// Requires: set_limit only while no task is active (else goro::misuse_error,
+// as Go panics).
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "goro/chan.hpp"
+#include "goro/context.hpp"
+#include "goro/mutex.hpp"
+#include "goro/runtime.hpp"
+#include "goro/source_location.hpp"
+#include "goro/unit.hpp"
+#include "goro/wait_group.hpp"
+
+namespace goro {
+
+class errgroup {
+  public:
+    errgroup() : s_(std::make_shared<state>()) {}
+
+    // errgroup.WithContext: the context is cancelled by the first failure or
+    // when wait() returns.
+    static std::pair<errgroup, context> with_context(const context& parent) {
+        errgroup g;
+        auto [ctx, cancel] = with_cancel_cause(parent);
+        g.s_->cancel = cancel;
+        return {g, ctx};
+    }
+
+    template <class F>
+    void go(F&& fn, source_location where = source_location::current()) {
+        if (chan<unit> sem = limit_chan(); !sem.is_nil()) sem.send(unit{});
+        start(std::forward<F>(fn), where);
+    }
+
+    template <class F>
+    bool try_go(F&& fn, source_location where = source_location::current()) {
+        if (chan<unit> sem = limit_chan(); !sem.is_nil())
+            if (!sem.try_send(unit{})) return false;
+        start(std::forward<F>(fn), where);
+        return true;
+    }
+
+    // At most n tasks at once; n < 0 removes the limit.
+    void set_limit(std::int64_t n);
+
+    // Waits for every task; cancels the context; rethrows the first failure.
+    void wait();
+
+  private:
+    struct state {
+        wait_group wg;
+        mutex mu;
+        std::exception_ptr first;  // guarded by mu
+        cancel_func cancel;
+        chan<unit> sem;  // nil: no limit; guarded by mu for set_limit
+    };
+
+    chan<unit> limit_chan() const;
+    void fail(std::exception_ptr e) const;
+
+    template <class F>
+    void start(F&& fn, const source_location& where) {
+        s_->wg.add(1);
+        auto s = s_;
+        auto task = [s, f = std::decay_t<F>(std::forward<F>(fn)), this_group = *this]() mutable {
+            struct finish {
+                const errgroup& g;
+                ~finish() { g.task_done(); }
+            } done{this_group};
+            try {
+                if constexpr (std::is_convertible_v<std::invoke_result_t<decltype(f)&>,
+                                                    std::error_code>) {
+                    std::error_code ec = f();
+                    if (ec) this_group.fail(std::make_exception_ptr(std::system_error(ec)));
+                } else {
+                    f();
+                }
+            } catch (const detail::goroutine_unwind&) {
+                throw;
+            } catch (...) {
+                this_group.fail(std::current_exception());
+            }
+        };
+        try {
+            detail::spawn(std::move(task), where);
+        } catch (...) {
+            task_done();
+            throw;
+        }
+    }
+    void task_done() const;
+
+    std::shared_ptr<state> s_;
+};
+
+}  // namespace goro

@@ -1,0 +1,9 @@
+// goro/sync.hpp — the sync package: mutex, rw_mutex, once, cond, semaphore
+// and wait_group. Each also has its own header.
+#pragma once
+
+#include "goro/cond.hpp"
+#include "goro/mutex.hpp"
+#include "goro/once.hpp"
+#include "goro/semaphore.hpp"
+#include "goro/wait_group.hpp"

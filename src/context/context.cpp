@@ -1,0 +1,321 @@
+// context/context.cpp — the context tree.
+//
+// A node is one of: root (background/todo), cancel (with_cancel, deadline,
+// stop_token), value, or without (without_cancel). Every node holds its
+// parent strongly (value lookup walks up), and caches `canceller`: the
+// nearest cancel node at or above it, or null when nothing above can cancel
+// (a root or a without node in between).
+//
+// A cancel node registers with the cancel node above it (if any) in that
+// node's `children` map, weakly: a child nobody references any more is
+// destroyed, and its destructor removes the entry, so children of a
+// long-lived parent do not pile up. Cancelling takes the children map and the
+// after-funcs out under the node's lock, then — without the lock — closes
+// done, stops the deadline timer, requests stop on the stop_source, starts
+// the after-funcs, and cancels the children (a work list, not recursion, so
+// deep chains cannot overflow a stack), and finally unregisters from above.
+// Invariants (under mu): state goes live -> cancelled once; a cancelled node
+// has an empty children map (later children are cancelled on creation).
+// Lock order: a child's lock is never held while taking its parent's, and
+// no lock is held while cancelling another node, closing a channel or
+// spawning.
+#include "goro/context.hpp"
+
+#include <atomic>
+#include <list>
+#include <unordered_map>
+#include <vector>
+
+#include "goro/detail/spin_mutex.hpp"
+#include "goro/time.hpp"
+
+namespace goro::detail {
+
+struct context_node : std::enable_shared_from_this<context_node> {
+    enum class kind : unsigned char { root, cancel, value, without };
+    kind k = kind::root;
+    std::shared_ptr<context_node> parent;
+    context_node* canceller = nullptr;  // nearest cancel node at or above, or null
+    std::optional<clock::time_point> deadline;
+    // value nodes
+    const void* key = nullptr;
+    std::shared_ptr<const void> val;
+    // cancel nodes
+    spin_mutex mu;
+    std::atomic<int> state{0};  // 0 live, else the errc value
+    cancel_cause why;           // guarded by mu (set once, before state)
+    std::shared_ptr<chan_core> done;
+    std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // guarded by mu
+    std::list<std::pair<std::uint64_t, std::function<void()>>> afters;        // guarded by mu
+    std::uint64_t next_after = 0;
+    std::optional<std::stop_source> stop_src;   // guarded by mu, made on demand
+    std::optional<goro::timer> deadline_timer;  // guarded by mu
+    std::optional<std::stop_callback<std::function<void()>>> stop_cb;
+    bool registered = false;  // in canceller-above's children (guarded by its mu)
+
+    ~context_node();
+};
+
+namespace {
+
+context_node* above(const context_node* n) {
+    return n->parent ? n->parent->canceller : nullptr;
+}
+
+void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_cause why) {
+    std::vector<std::shared_ptr<context_node>> work{start};
+    while (!work.empty()) {
+        std::shared_ptr<context_node> n = std::move(work.back());
+        work.pop_back();
+        std::unordered_map<context_node*, std::weak_ptr<context_node>> children;
+        std::list<std::pair<std::uint64_t, std::function<void()>>> afters;
+        std::optional<std::stop_source> stop_src;
+        std::optional<goro::timer> timer;
+        {
+            std::lock_guard lk(n->mu);
+            if (n->state.load(std::memory_order_relaxed) != 0) continue;
+            n->why = why;
+            n->state.store(static_cast<int>(e), std::memory_order_release);
+            children.swap(n->children);
+            afters.swap(n->afters);
+            stop_src = n->stop_src;
+            timer = n->deadline_timer;
+            for (auto& [ptr, weak] : children)
+                if (auto c = weak.lock()) {
+                    c->registered = false;  // the map it was in is gone (guarded by n->mu)
+                    work.push_back(std::move(c));
+                }
+        }
+        chan_close(n->done.get());
+        if (stop_src) stop_src->request_stop();
+        if (timer) timer->stop();
+        for (auto& [id, fn] : afters) spawn(std::move(fn), source_location::current());
+        // Detach from the canceller above (the start node only: the others'
+        // entries went with their parent's map).
+        if (n == start) {
+            if (context_node* a = above(n.get())) {
+                std::lock_guard lk(a->mu);
+                if (n->registered) a->children.erase(n.get());
+                n->registered = false;
+            }
+        }
+    }
+}
+
+std::shared_ptr<context_node> new_cancel_node(const context& parent) {
+    auto n = std::make_shared<context_node>();
+    n->k = context_node::kind::cancel;
+    n->parent = parent.node();
+    n->canceller = n.get();
+    n->done = std::make_shared<chan_core>(&elem_ops_for<unit>, 0);
+    if (parent.node()) n->deadline = parent.node()->deadline;
+    // Register with the canceller above, or inherit its cancellation.
+    if (context_node* a = above(n.get())) {
+        bool cancelled = false;
+        errc e{};
+        cancel_cause why;
+        {
+            std::lock_guard lk(a->mu);
+            if (int s = a->state.load(std::memory_order_relaxed)) {
+                cancelled = true;
+                e = static_cast<errc>(s);
+                why = a->why;
+            } else {
+                a->children.emplace(n.get(), n);
+                n->registered = true;
+            }
+        }
+        if (cancelled) cancel_node(n, e, why);
+    }
+    return n;
+}
+
+cancel_cause cause_of(errc e) {
+    std::error_code ec = make_error_code(e);
+    return cancel_cause(ec, std::make_exception_ptr(std::system_error(ec)));
+}
+
+}  // namespace
+
+context_node::~context_node() {
+    if (registered) {
+        if (context_node* a = above(this)) {
+            std::lock_guard lk(a->mu);
+            a->children.erase(this);
+        }
+    }
+    stop_cb.reset();
+    if (deadline_timer) deadline_timer->stop();
+}
+
+context with_value_erased(const context& parent, const void* key, std::shared_ptr<const void> v) {
+    auto n = std::make_shared<context_node>();
+    n->k = context_node::kind::value;
+    n->parent = parent.node();
+    n->canceller = parent.node() ? parent.node()->canceller : nullptr;
+    n->deadline = parent.node() ? parent.node()->deadline : std::nullopt;
+    n->key = key;
+    n->val = std::move(v);
+    return context(std::move(n));
+}
+
+}  // namespace goro::detail
+
+namespace goro {
+
+using detail::context_node;
+
+recv_chan<unit> context::done() const {
+    if (!n_ || !n_->canceller) return {};
+    // The canceller is alive: n_ holds its ancestors.
+    return detail::chan_access::make<recv_chan<unit>>(n_->canceller->done);
+}
+
+std::error_code context::err() const {
+    if (!n_ || !n_->canceller) return {};
+    int s = n_->canceller->state.load(std::memory_order_acquire);
+    return s ? make_error_code(static_cast<errc>(s)) : std::error_code{};
+}
+
+std::optional<clock::time_point> context::deadline() const {
+    return n_ ? n_->deadline : std::nullopt;
+}
+
+const void* context::find_value(const void* key) const {
+    for (const context_node* n = n_.get(); n; n = n->parent.get())
+        if (n->k == context_node::kind::value && n->key == key) return n->val.get();
+    return nullptr;
+}
+
+std::stop_token context::stop_token() const {
+    if (!n_ || !n_->canceller) return {};
+    context_node* c = n_->canceller;
+    std::lock_guard lk(c->mu);
+    if (!c->stop_src) {
+        c->stop_src.emplace();
+        if (c->state.load(std::memory_order_relaxed) != 0) c->stop_src->request_stop();
+    }
+    return c->stop_src->get_token();
+}
+
+void cancel_func::operator()() const {
+    if (n_) detail::cancel_node(n_, errc::canceled, detail::cause_of(errc::canceled));
+}
+
+void cancel_func::operator()(std::exception_ptr cause) const {
+    if (!n_) return;
+    if (!cause) return (*this)();
+    std::error_code ec = make_error_code(errc::canceled);
+    try {
+        std::rethrow_exception(cause);
+    } catch (const std::system_error& e) {
+        ec = e.code();
+    } catch (...) {
+    }
+    detail::cancel_node(n_, errc::canceled, cancel_cause(ec, cause));
+}
+
+void cancel_func::operator()(std::error_code cause) const {
+    if (!n_) return;
+    if (!cause) return (*this)();
+    detail::cancel_node(n_, errc::canceled,
+                        cancel_cause(cause, std::make_exception_ptr(std::system_error(cause))));
+}
+
+context background() {
+    return context();
+}
+
+context todo() {
+    auto n = std::make_shared<context_node>();  // a distinct root, like Go's todoCtx
+    return context(std::move(n));
+}
+
+std::pair<context, cancel_func> with_cancel(const context& parent) {
+    auto n = detail::new_cancel_node(parent);
+    return {context(n), cancel_func(n)};
+}
+
+std::pair<context, cancel_func> with_cancel_cause(const context& parent) {
+    return with_cancel(parent);
+}
+
+std::pair<context, cancel_func> with_deadline(const context& parent, clock::time_point d) {
+    if (auto pd = parent.deadline(); pd && *pd <= d)
+        return with_cancel(parent);  // parent's is sooner
+    auto n = detail::new_cancel_node(parent);
+    n->deadline = d;
+    auto now = clock::now();
+    if (d <= now) {
+        detail::cancel_node(n, errc::deadline_exceeded, detail::cause_of(errc::deadline_exceeded));
+    } else {
+        std::weak_ptr<context_node> weak = n;
+        goro::timer t = goro::after_func(d - now, [weak] {
+            if (auto s = weak.lock())
+                detail::cancel_node(s, errc::deadline_exceeded,
+                                    detail::cause_of(errc::deadline_exceeded));
+        });
+        bool live;
+        {
+            std::lock_guard lk(n->mu);
+            live = n->state.load(std::memory_order_relaxed) == 0;
+            if (live) n->deadline_timer = t;
+        }
+        if (!live) t.stop();  // cancelled by its parent meanwhile
+    }
+    return {context(n), cancel_func(n)};
+}
+
+context without_cancel(const context& parent) {
+    auto n = std::make_shared<context_node>();
+    n->k = context_node::kind::without;
+    n->parent = parent.node();
+    return context(std::move(n));
+}
+
+std::pair<context, cancel_func> with_stop_token(const context& parent, std::stop_token token) {
+    auto n = detail::new_cancel_node(parent);
+    std::weak_ptr<context_node> weak = n;
+    n->stop_cb.emplace(std::move(token), std::function<void()>([weak] {
+                           if (auto s = weak.lock())
+                               detail::cancel_node(s, errc::canceled,
+                                                   detail::cause_of(errc::canceled));
+                       }));
+    return {context(n), cancel_func(n)};
+}
+
+cancel_cause cause(const context& ctx) {
+    const auto& n = ctx.node();
+    if (!n || !n->canceller) return {};
+    context_node* c = n->canceller;
+    if (c->state.load(std::memory_order_acquire) == 0) return {};
+    std::lock_guard lk(c->mu);
+    return c->why;
+}
+
+after_func_stop context_after_func(const context& ctx, std::function<void()> fn) {
+    const auto& n = ctx.node();
+    if (!n || !n->canceller) return after_func_stop([] { return true; });  // never runs
+    std::shared_ptr<context_node> c(n, n->canceller);  // aliasing: keeps the chain alive
+    std::uint64_t id;
+    {
+        std::lock_guard lk(c->mu);
+        if (c->state.load(std::memory_order_relaxed) == 0) {
+            id = c->next_after++;
+            c->afters.emplace_back(id, std::move(fn));
+            return after_func_stop([c, id] {
+                std::lock_guard lk2(c->mu);
+                for (auto it = c->afters.begin(); it != c->afters.end(); ++it)
+                    if (it->first == id) {
+                        c->afters.erase(it);
+                        return true;
+                    }
+                return false;
+            });
+        }
+    }
+    detail::spawn(std::move(fn), source_location::current());  // already cancelled
+    return after_func_stop([] { return false; });
+}
+
+}  // namespace goro

@@ -1,0 +1,31 @@
+// context/errc.cpp — the "goro" error category.
+#include <string>
+
+#include "goro/errors.hpp"
+
+namespace goro {
+
+namespace {
+
+class category final : public std::error_category {
+  public:
+    const char* name() const noexcept override { return "goro"; }
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::canceled:
+                return "context canceled";
+            case errc::deadline_exceeded:
+                return "context deadline exceeded";
+        }
+        return "unknown goro error";
+    }
+};
+
+}  // namespace
+
+const std::error_category& goro_category() noexcept {
+    static const category c;
+    return c;
+}
+
+}  // namespace goro

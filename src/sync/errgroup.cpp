@@ -1,0 +1,50 @@
+// sync/errgroup.cpp — errgroup: a wait_group, the first failure under a
+// mutex, an optional cancel, and an optional limit channel (a token per
+// running task, as in Go). Lock order: state.mu is a leaf.
+#include "goro/errgroup.hpp"
+
+#include <mutex>
+
+namespace goro {
+
+chan<unit> errgroup::limit_chan() const {
+    std::lock_guard lk(s_->mu);
+    return s_->sem;
+}
+
+void errgroup::set_limit(std::int64_t n) {
+    std::lock_guard lk(s_->mu);
+    if (!s_->sem.is_nil() && s_->sem.size() != 0)
+        throw misuse_error("goro::errgroup::set_limit: modify limit while tasks are active");
+    s_->sem = n < 0 ? chan<unit>() : make_chan<unit>(static_cast<std::size_t>(n));
+}
+
+void errgroup::fail(std::exception_ptr e) const {
+    bool first = false;
+    {
+        std::lock_guard lk(s_->mu);
+        if (!s_->first) {
+            s_->first = e;
+            first = true;
+        }
+    }
+    if (first) s_->cancel(e);
+}
+
+void errgroup::task_done() const {
+    if (chan<unit> sem = limit_chan(); !sem.is_nil()) sem.try_recv();
+    s_->wg.done();
+}
+
+void errgroup::wait() {
+    s_->wg.wait();
+    s_->cancel();
+    std::exception_ptr e;
+    {
+        std::lock_guard lk(s_->mu);
+        e = s_->first;
+    }
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace goro
