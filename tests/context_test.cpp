@@ -1,0 +1,247 @@
+// Tests of goro::context: cancellation down the tree (never up), deadlines,
+// values, causes, without_cancel, context_after_func, stop_token interop,
+// cleanup of short-lived children, and races of cancel with completion.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "goro/goro.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+using goro_test::procs;
+using goro_test::scaled;
+
+namespace {
+bool is_done(const goro::context& ctx) {
+    return ctx.done().try_recv().closed();
+}
+}  // namespace
+
+TEST(Context, BackgroundNeverCancels) {
+    auto bg = goro::background();
+    EXPECT_TRUE(bg.done().is_nil());
+    EXPECT_FALSE(bg.err());
+    EXPECT_FALSE(bg.deadline().has_value());
+    EXPECT_FALSE(goro::cause(bg));
+    EXPECT_TRUE(goro::todo().done().is_nil());
+}
+
+TEST(Context, CancelPropagatesDownNeverUp) {
+    auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+    auto [child, cancel_child] = goro::with_cancel(parent);
+    auto [grandchild, cancel_gc] = goro::with_cancel(child);
+    cancel_child();
+    EXPECT_TRUE(is_done(child));
+    EXPECT_TRUE(is_done(grandchild));
+    EXPECT_EQ(grandchild.err(), goro::errc::canceled);
+    EXPECT_FALSE(is_done(parent));
+    EXPECT_FALSE(parent.err());
+    cancel_child();  // idempotent
+    cancel_parent();
+    EXPECT_EQ(parent.err(), goro::errc::canceled);
+    cancel_gc();
+    EXPECT_EQ(std::string(parent.err().category().name()), "goro");
+    EXPECT_EQ(parent.err().message(), "context canceled");
+}
+
+TEST(Context, ChildOfCancelledParentIsBornCancelled) {
+    auto [parent, cancel] = goro::with_cancel(goro::background());
+    cancel();
+    auto [child, c2] = goro::with_cancel(parent);
+    EXPECT_TRUE(is_done(child));
+    EXPECT_EQ(child.err(), goro::errc::canceled);
+}
+
+TEST(Context, TimeoutFiresWithDeadlineExceeded) {
+    goro::run(procs(2), [] {
+        auto t0 = goro::clock::now();
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 15ms);
+        ASSERT_TRUE(ctx.deadline().has_value());
+        ctx.done().recv();  // blocks until the deadline
+        EXPECT_GE(goro::clock::now() - t0, 15ms);
+        EXPECT_EQ(ctx.err(), goro::errc::deadline_exceeded);
+        EXPECT_EQ(goro::cause(ctx), goro::errc::deadline_exceeded);
+        cancel();
+        EXPECT_EQ(ctx.err(), goro::errc::deadline_exceeded);  // first reason stays
+    });
+}
+
+TEST(Context, ChildDeadlineNeverOutlivesParent) {
+    auto [parent, c1] = goro::with_timeout(goro::background(), 1h);
+    auto [child, c2] = goro::with_timeout(parent, 10h);
+    EXPECT_EQ(child.deadline(), parent.deadline());
+    auto [past, c3] = goro::with_deadline(goro::background(), goro::clock::now() - 1s);
+    EXPECT_EQ(past.err(), goro::errc::deadline_exceeded);
+    c1();
+    EXPECT_EQ(child.err(), goro::errc::canceled);
+}
+
+TEST(Context, SelectOnDone) {
+    goro::run(procs(2), [] {
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        auto never = goro::make_chan<int>();
+        goro::go([cancel = cancel] {
+            goro::sleep_for(5ms);
+            cancel();
+        });
+        auto i = goro::select(goro::recv_case(never), goro::recv_case(ctx.done()));
+        EXPECT_EQ(i, 1u);
+    });
+}
+
+TEST(Context, ValuesAreTypedAndSearchedUpTheChain) {
+    static goro::context_key<int> user_id;
+    static goro::context_key<std::string> trace;
+    auto a = goro::with_value(goro::background(), user_id, 42);
+    auto [b, cancel] = goro::with_cancel(a);
+    auto c = goro::with_value(b, trace, std::string("t-1"));
+    ASSERT_NE(c.value(user_id), nullptr);
+    EXPECT_EQ(*c.value(user_id), 42);
+    EXPECT_EQ(*c.value(trace), "t-1");
+    EXPECT_EQ(a.value(trace), nullptr);
+    auto shadow = goro::with_value(c, user_id, 7);
+    EXPECT_EQ(*shadow.value(user_id), 7);
+    EXPECT_EQ(*c.value(user_id), 42);
+    cancel();
+    EXPECT_TRUE(is_done(c));  // a value context follows its parent's cancellation
+}
+
+TEST(Context, CauseCarriesTheReason) {
+    auto [ctx, cancel] = goro::with_cancel_cause(goro::background());
+    EXPECT_FALSE(goro::cause(ctx));
+    cancel(std::make_error_code(std::errc::timed_out));
+    EXPECT_EQ(ctx.err(), goro::errc::canceled);
+    EXPECT_EQ(goro::cause(ctx), std::make_error_code(std::errc::timed_out));
+    auto [child, c2] = goro::with_cancel(ctx);
+    EXPECT_EQ(goro::cause(child), std::make_error_code(std::errc::timed_out));
+
+    auto [ctx2, cancel2] = goro::with_cancel_cause(goro::background());
+    cancel2(std::make_exception_ptr(std::runtime_error("db down")));
+    try {
+        std::rethrow_exception(goro::cause(ctx2));
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "db down");
+    }
+    auto [ctx3, cancel3] = goro::with_cancel(goro::background());
+    cancel3();
+    EXPECT_EQ(goro::cause(ctx3), goro::errc::canceled);
+}
+
+TEST(Context, WithoutCancelKeepsValuesDropsCancellation) {
+    static goro::context_key<int> k;
+    auto [parent, cancel] = goro::with_timeout(goro::with_value(goro::background(), k, 1), 1h);
+    auto w = goro::without_cancel(parent);
+    auto [child, c2] = goro::with_cancel(w);
+    cancel();
+    EXPECT_TRUE(w.done().is_nil());
+    EXPECT_FALSE(w.err());
+    EXPECT_FALSE(w.deadline().has_value());
+    EXPECT_EQ(*w.value(k), 1);
+    EXPECT_FALSE(is_done(child));
+    c2();
+}
+
+TEST(Context, AfterFuncRunsOnCancelAndCanBeStopped) {
+    goro::run(procs(2), [] {
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        auto ran = goro::make_chan<std::uint64_t>(2);
+        auto stop1 = goro::context_after_func(ctx, [ran] { ran.send(goro::this_goroutine::id()); });
+        auto stop2 = goro::context_after_func(ctx, [ran] { ran.send(0); });
+        EXPECT_TRUE(stop2());
+        cancel();
+        auto id = ran.recv();
+        EXPECT_NE(*id, 0u);  // ran in its own goroutine
+        EXPECT_FALSE(stop1());
+        goro::sleep_for(5ms);
+        EXPECT_TRUE(ran.try_recv().empty()) << "the stopped func ran";
+        // Registered after cancellation: runs at once.
+        goro::context_after_func(ctx, [ran] { ran.send(9); });
+        EXPECT_EQ(*ran.recv(), 9u);
+    });
+}
+
+TEST(Context, StopTokenInterop) {
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    std::stop_token tok = ctx.stop_token();
+    EXPECT_FALSE(tok.stop_requested());
+    cancel();
+    EXPECT_TRUE(tok.stop_requested());
+
+    std::stop_source src;
+    auto [ctx2, cancel2] = goro::with_stop_token(goro::background(), src.get_token());
+    EXPECT_FALSE(ctx2.err());
+    src.request_stop();
+    EXPECT_EQ(ctx2.err(), goro::errc::canceled);
+    std::jthread t([c = ctx2](std::stop_token) { c.done().recv(); });
+}
+
+TEST(Context, ShortLivedChildrenDoNotAccumulate) {
+    auto [parent, cancel] = goro::with_cancel(goro::background());
+    std::weak_ptr<goro::detail::context_node> first;
+    for (int i = 0; i < 10000; ++i) {
+        auto [child, c] = goro::with_cancel(parent);
+        if (i == 0) first = child.node();
+        if (i % 2) c();  // half cancelled, half just dropped
+    }
+    EXPECT_TRUE(first.expired());
+    cancel();
+}
+
+TEST(Context, TreeOfHundredThousandCancelsCheaply) {
+    auto [root, cancel] = goro::with_cancel(goro::background());
+    std::vector<goro::context> leaves;
+    std::vector<goro::context> level{root};
+    const int fan = 10;
+    int depth = goro_test::sanitized ? 4 : 5;
+    for (int d = 0; d < depth; ++d) {
+        std::vector<goro::context> next;
+        for (auto& c : level)
+            for (int i = 0; i < fan; ++i) next.push_back(goro::with_cancel(c).first);
+        level.swap(next);
+    }
+    auto t0 = goro::clock::now();
+    cancel();
+    for (auto& c : level) ASSERT_EQ(c.err(), goro::errc::canceled);
+    EXPECT_LT(goro::clock::now() - t0, 10s);  // generous: catches O(n^2)
+}
+
+TEST(ContextStress, CancelRacingCompletion) {
+    goro::run(procs(2), [] {
+        const int n = static_cast<int>(scaled(2000));
+        std::atomic<int> cancelled{0}, completed{0};
+        goro::wait_group wg;
+        for (int i = 0; i < n; ++i) {
+            auto [ctx, cancel] =
+                goro::with_timeout(goro::background(), std::chrono::microseconds(i % 50));
+            auto result = goro::make_chan<int>(1);
+            wg.go([result] {
+                goro::yield();
+                result.send(1);
+            });
+            wg.go([ctx = ctx, cancel = cancel, result, &cancelled, &completed] {
+                goro::select(goro::recv_case(result, [&](auto) { completed.fetch_add(1); }),
+                             goro::recv_case(ctx.done(), [&](auto) { cancelled.fetch_add(1); }));
+                cancel();
+            });
+            if (i % 3 == 0) cancel();
+        }
+        wg.wait();
+        EXPECT_EQ(cancelled.load() + completed.load(), n);
+    });
+}
+
+TEST(ContextStress, CancelFromManyThreads) {
+    for (int r = 0; r < static_cast<int>(scaled(200)); ++r) {
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        std::vector<goro::context> kids;
+        for (int i = 0; i < 20; ++i) kids.push_back(goro::with_cancel(ctx).first);
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 4; ++i) ts.emplace_back([c = cancel] { c(); });
+        for (auto& t : ts) t.join();
+        for (auto& k : kids) ASSERT_EQ(k.err(), goro::errc::canceled);
+    }
+}

@@ -1,0 +1,120 @@
+// Tests of goro::errgroup: waiting, the first failure (exception or
+// error_code), context cancellation, limits, try_go, misuse.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "goro/goro.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+using goro_test::procs;
+using goro_test::scaled;
+
+TEST(Errgroup, ZeroValueWaitsForAll) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        std::atomic<int> n{0};
+        for (int i = 0; i < 100; ++i) g.go([&] { n.fetch_add(1); });
+        g.wait();
+        EXPECT_EQ(n.load(), 100);
+        g.wait();  // again: nothing to wait for, no failure
+    });
+}
+
+TEST(Errgroup, FirstErrorCodeIsRethrownAsSystemError) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        g.go([]() -> std::error_code { return {}; });
+        g.go([]() -> std::error_code { return std::make_error_code(std::errc::io_error); });
+        try {
+            g.wait();
+            FAIL() << "no failure";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), std::make_error_code(std::errc::io_error));
+        }
+    });
+}
+
+TEST(Errgroup, ExceptionCancelsContextAndIsRethrown) {
+    goro::run(procs(2), [] {
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        std::atomic<bool> saw_cancel{false};
+        g.go([ctx = ctx, &saw_cancel] {
+            ctx.done().recv();
+            saw_cancel = true;
+        });
+        g.go([] { throw std::runtime_error("task failed"); });
+        EXPECT_THROW(g.wait(), std::runtime_error);
+        EXPECT_TRUE(saw_cancel.load());
+        EXPECT_EQ(ctx.err(), goro::errc::canceled);
+    });
+}
+
+TEST(Errgroup, ContextCancelledWhenWaitReturns) {
+    goro::run(procs(1), [] {
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        g.go([] {});
+        g.wait();
+        EXPECT_EQ(ctx.err(), goro::errc::canceled);
+    });
+}
+
+TEST(Errgroup, LimitCapsConcurrency) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        g.set_limit(3);
+        std::atomic<int> running{0}, peak{0}, done{0};
+        const int n = static_cast<int>(scaled(10000, 20));
+        for (int i = 0; i < n; ++i)
+            g.go([&] {
+                int now = ++running;
+                int p = peak.load();
+                while (now > p && !peak.compare_exchange_weak(p, now)) {
+                }
+                goro::yield();
+                --running;
+                ++done;
+            });
+        g.wait();
+        EXPECT_EQ(done.load(), n);
+        EXPECT_LE(peak.load(), 3);
+        EXPECT_GE(peak.load(), 1);
+    });
+}
+
+TEST(Errgroup, TryGoRespectsTheLimit) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        g.set_limit(1);
+        auto gate = goro::make_chan<goro::unit>();
+        EXPECT_TRUE(g.try_go([gate] { gate.recv(); }));
+        EXPECT_FALSE(g.try_go([] {}));
+        EXPECT_THROW(g.set_limit(5), goro::misuse_error);
+        gate.close();
+        g.wait();
+        EXPECT_TRUE(g.try_go([] {}));
+        g.wait();
+        g.set_limit(-1);  // no tasks active: allowed
+    });
+}
+
+TEST(ErrgroupStress, TenThousandTasksWithLimitAndFailures) {
+    for (unsigned p : {1u, 2u})
+        goro::run(procs(p), [] {
+            auto [g, ctx] = goro::errgroup::with_context(goro::background());
+            g.set_limit(16);
+            const int n = static_cast<int>(scaled(10000, 10));
+            std::atomic<int> ran{0};
+            for (int i = 0; i < n; ++i)
+                g.go([i, &ran, ctx = ctx]() -> std::error_code {
+                    ran.fetch_add(1);
+                    if (i == n / 2) return std::make_error_code(std::errc::interrupted);
+                    goro::yield();
+                    return {};
+                });
+            EXPECT_THROW(g.wait(), std::system_error);
+            EXPECT_EQ(ran.load(), n);
+            EXPECT_EQ(ctx.err(), goro::errc::canceled);
+        });
+}
