@@ -19,6 +19,7 @@ namespace goro::detail {
 namespace {
 
 constexpr std::size_t alt_stack_size = 64 << 10;
+constexpr std::uintptr_t canary_window = 64 << 10;
 thread_local void* alt_stack = nullptr;
 std::once_flag handler_once;
 struct sigaction previous_segv;
@@ -115,9 +116,11 @@ void remove_alt_stack() noexcept {
 }
 
 void check_stack_canary(goroutine* g) noexcept {
-    stack_slot* s = g->slot;
-    if (s->guarded) return;
-    if (*reinterpret_cast<volatile std::uintptr_t*>(s->lo) != 0)
+    // Only an unguarded stack that has come near its bottom can have
+    // overflowed it; skipping the rest keeps the cold canary page (and the
+    // slot descriptor) out of the hot path.
+    if (g->guarded || g->low_water == 0 || g->low_water - g->stack_lo > canary_window) return;
+    if (*reinterpret_cast<volatile std::uintptr_t*>(g->stack_lo) != 0)
         report_overflow(g, "canary overwritten; neighbouring stack may be corrupt");
 }
 

@@ -42,6 +42,8 @@ struct goroutine : parker {
     void* closure = nullptr;
     stack_slot* slot = nullptr;
     std::uintptr_t low_water = 0;  // lowest stack pointer seen at a switch
+    std::uintptr_t stack_lo = 0;   // copies of slot->lo / guarded, kept hot here
+    bool guarded = false;
     goro::source_location where;
 };
 

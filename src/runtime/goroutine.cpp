@@ -41,6 +41,8 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     stack_slot* slot = w ? w->stacks.acquire() : stack_pool::instance().acquire();
     goroutine* g = ::new (record_of(slot)) goroutine;
     g->slot = slot;
+    g->stack_lo = slot->lo;
+    g->guarded = slot->guarded;
     g->is_goroutine = true;
     std::uintptr_t storage = (reinterpret_cast<std::uintptr_t>(g) - size) & ~(align - 1);
     g->closure = reinterpret_cast<void*>(storage);
@@ -100,7 +102,12 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
         slot->hi > slot->lo + hot_stack_bytes ? slot->hi - hot_stack_bytes : slot->lo;
     __asan_unpoison_memory_region(reinterpret_cast<void*>(from), slot->hi - from);
 #endif
-    stack_pool::trim(slot, low_water);
+    // Probe one release in 16 for deep use that never parked (see trim).
+    bool deep = stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
+    if (deep && !slot->guarded) {
+        g->low_water = slot->lo;  // force the canary check
+        check_stack_canary(g);
+    }
     g->state.store(g_state::free, std::memory_order_release);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     w->stacks.release(slot);
@@ -124,6 +131,8 @@ void yield() {
     }
     if (shutting_down()) throw_unwind();
     g->action = switch_action::yield;
+    auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
     switch_to(g->ctx, this_worker()->sched, nullptr);
 }
@@ -149,10 +158,12 @@ void sleep_until(clock::time_point tp) {
     wake w = park(
         wait_reason::sleep,
         [](void* a) { timer_start(static_cast<sleeper*>(a), static_cast<sleeper*>(a)->when); }, &s);
-    // Either way the runtime may still be finishing with the node (fire
-    // readied us just before returning): timer_stop waits until it is done.
-    timer_stop(&s);
-    if (w == wake::unwind) throw_unwind();
+    if (w == wake::unwind) {
+        timer_stop(&s);
+        throw_unwind();
+    }
+    // Woken by the fire, which may still be returning: wait until it is done.
+    timer_settle(&s);
 }
 
 bool in_goroutine() noexcept {

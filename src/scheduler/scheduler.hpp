@@ -57,6 +57,11 @@
 
 namespace goro::detail {
 
+struct timer_entry {
+    std::int64_t when;  // ns since the clock's epoch
+    timer_node* node;
+};
+
 struct worker {
     unsigned index = 0;
     run_queue rq;
@@ -66,6 +71,7 @@ struct worker {
     stack_cache stacks;
     std::uint32_t tick = 0;
     std::uint32_t runnext_streak = 0;
+    std::uint32_t releases = 0;  // goroutines that exited here (trim probing)
     bool spinning = false;
     std::uint64_t rng = 0;
     // Goroutine ids are handed out in blocks to avoid a shared counter.
@@ -94,7 +100,7 @@ struct scheduler {
 
     // Timers: a binary min-heap on `when`.
     std::mutex timer_mu;
-    std::vector<timer_node*> timers;                      // guarded by timer_mu
+    std::vector<timer_entry> timers;  // guarded by timer_mu
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
     std::atomic<worker*> timer_watcher{nullptr};
     std::atomic<std::int64_t> watcher_until{0};

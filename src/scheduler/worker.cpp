@@ -213,7 +213,9 @@ goroutine* scheduler::find_runnable(worker* w) {
                 stop_spinning();
                 return g;
             }
-        if (next_deadline.load(std::memory_order_relaxed) != no_deadline) {
+        // Timers: every 4th pick is enough (a pick is a few hundred ns);
+        // reading the clock each time costs ~10% when many goroutines sleep.
+        if ((w->tick & 3) == 0 && next_deadline.load(std::memory_order_relaxed) != no_deadline) {
             std::int64_t now = now_ns();
             if (next_deadline.load(std::memory_order_acquire) <= now) run_due_timers(now);
         }

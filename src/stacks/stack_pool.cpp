@@ -144,14 +144,18 @@ void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
     }
 }
 
-void stack_pool::trim(stack_slot* s, std::uintptr_t low_water) noexcept {
+bool stack_pool::trim(stack_slot* s, std::uintptr_t low_water, bool probe) noexcept {
     const std::uintptr_t keep_from = (s->hi - hot_stack_bytes) & ~(page_size - 1);
-    if (keep_from <= s->lo) return;
-    // Deep use shows either in the lowest stack pointer seen at a switch, or
-    // in the word just below the hot region (zero until something wrote it).
+    if (keep_from <= s->lo) return false;
+    // Deep use shows in the lowest stack pointer seen at a switch, or in the
+    // word just below the hot region (zero until something wrote it). The
+    // probe may fault in the zero page, so callers ask for it only now and
+    // then (hot slots are reused LIFO, so a deep one is probed soon enough).
     bool deep = low_water != 0 && low_water < keep_from;
-    if (!deep) deep = *reinterpret_cast<volatile std::uintptr_t*>(keep_from - sizeof(void*)) != 0;
+    if (!deep && probe)
+        deep = *reinterpret_cast<volatile std::uintptr_t*>(keep_from - sizeof(void*)) != 0;
     if (deep) ::madvise(reinterpret_cast<void*>(s->lo), keep_from - s->lo, MADV_DONTNEED);
+    return deep;
 }
 
 stack_slot* stack_cache::acquire() {

@@ -66,7 +66,8 @@ class stack_pool {
     }
 
     // Prepares a used slot for reuse: returns deep-used pages to the kernel.
-    static void trim(stack_slot* s, std::uintptr_t low_water) noexcept;
+    // Returns whether the slot was found to have been used deeply.
+    static bool trim(stack_slot* s, std::uintptr_t low_water, bool probe) noexcept;
 
     std::size_t guarded_slots() const noexcept { return guarded_slots_; }
     std::size_t total_slots() const noexcept { return total_slots_; }

@@ -15,9 +15,10 @@
 // so the owner may free or restart the node. timer_start on a pending node
 // moves it to the new time.
 //
-// The runtime touches the node for a moment after fire returns. So an owner
-// woken by its own node's fire (a sleeper) must call timer_stop before
-// freeing the node: it returns false and waits until the runtime is done.
+// fire must not restart its own node (periodic nodes are put back by the
+// runtime). The runtime touches the node for a moment after fire returns,
+// so an owner woken by its own node's fire (a sleeper) must call
+// timer_settle (or timer_stop) before freeing the node.
 #pragma once
 
 #include <atomic>
@@ -51,5 +52,7 @@ void timer_start(timer_node* t, clock::time_point when);
 // Stops it: true if it was pending (fire will not run for that start), false
 // if it already fired or was not started. On return fire is not running.
 bool timer_stop(timer_node* t) noexcept;
+// Waits until a fire of t in progress has finished with the node.
+void timer_settle(timer_node* t) noexcept;
 
 }  // namespace goro::detail
