@@ -36,6 +36,17 @@ TEST(Select, ReturnsTheIndexOfTheReadyCaseAndRunsItsHandler) {
     EXPECT_EQ(got, 9);
 }
 
+TEST(Select, HandlerTakingTGetsZeroValueWhenClosed) {
+    auto a = goro::make_chan<int>(1);
+    a.send(5);
+    int got = -1;
+    goro::select(goro::recv_case(a, [&](int v) { got = v; }));
+    EXPECT_EQ(got, 5);
+    a.close();
+    goro::select(goro::recv_case(a, [&](int v) { got = v; }));
+    EXPECT_EQ(got, 0);
+}
+
 TEST(Select, ClosedChannelDeliversNullopt) {
     auto a = goro::make_chan<int>();
     a.close();

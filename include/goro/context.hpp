@@ -158,6 +158,14 @@ class after_func_stop {
   private:
     std::function<bool()> f_;
 };
-after_func_stop context_after_func(const context& ctx, std::function<void()> fn);
+namespace detail {
+after_func_stop context_after_func_erased(const context& ctx, std::function<void()> fn);
+}
+template <class F>
+after_func_stop context_after_func(const context& ctx, F&& fn) {
+    // Shared so that std::function can copy it: fn itself may be move-only.
+    auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
+    return detail::context_after_func_erased(ctx, [shared] { (*shared)(); });
+}
 
 }  // namespace goro

@@ -10,7 +10,8 @@
 // list). Among several ready cases one is chosen uniformly at random. Cases
 // on nil channels are never ready. Without a default, select parks until a
 // case is ready; with no cases at all it blocks forever. Handlers are
-// optional; a recv handler takes std::optional<T> (or nothing), a send or
+// optional; a recv handler takes std::optional<T> (nullopt: closed), or T
+// (a closed channel gives T{}, as Go's zero value), or nothing; a send or
 // default handler takes nothing. A send case moves its value only if it is
 // chosen: `send_case(ch, std::move(v))` leaves v untouched otherwise, and
 // `send_case(ch, v)` sends a copy. A chosen send on a closed channel throws
@@ -56,13 +57,20 @@ struct recv_case_t {
             v.emplace(std::move(*p));
             p->~T();
         }
-        if constexpr (std::is_invocable_v<F&, std::optional<T>>)
+        if constexpr (std::is_invocable_v<F&, std::optional<T>>) {
             std::invoke(fn, std::move(v));
-        else if constexpr (std::is_invocable_v<F&>)
+        } else if constexpr (std::is_invocable_v<F&, T>) {
+            // Go's `case v := <-ch`: a closed channel gives the zero value.
+            static_assert(std::is_default_constructible_v<T>,
+                          "a recv_case handler taking T needs a default-constructible T "
+                          "(for a closed channel); take std::optional<T> instead");
+            std::invoke(fn, v ? std::move(*v) : T{});
+        } else if constexpr (std::is_invocable_v<F&>) {
             std::invoke(fn);
-        else
+        } else {
             static_assert(std::is_same_v<F, no_handler>,
-                          "recv_case handler must take std::optional<T> or nothing");
+                          "recv_case handler must take std::optional<T>, T, or nothing");
+        }
     }
 };
 

@@ -293,7 +293,7 @@ cancel_cause cause(const context& ctx) {
     return c->why;
 }
 
-after_func_stop context_after_func(const context& ctx, std::function<void()> fn) {
+after_func_stop detail::context_after_func_erased(const context& ctx, std::function<void()> fn) {
     const auto& n = ctx.node();
     if (!n || !n->canceller) return after_func_stop([] { return true; });  // never runs
     std::shared_ptr<context_node> c(n, n->canceller);  // aliasing: keeps the chain alive
