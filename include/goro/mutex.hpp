@@ -23,16 +23,14 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/intrusive_list.hpp"
 #include "goro/detail/spin_mutex.hpp"
 
 namespace goro {
 
 namespace detail {
 struct sync_waiter;
-struct sync_queue {
-    sync_waiter* head = nullptr;
-    sync_waiter* tail = nullptr;
-};
+using sync_queue = intrusive_list<sync_waiter>;
 }  // namespace detail
 
 class mutex {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include "goro/detail/intrusive_list.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/mutex.hpp"
 
@@ -42,9 +43,8 @@ class semaphore {
     void check(std::int64_t n, const char* who) const;
     const std::int64_t size_;
     detail::spin_mutex mu_;
-    std::int64_t cur_ = 0;  // permits held
-    waiter* head_ = nullptr;
-    waiter* tail_ = nullptr;
+    std::int64_t cur_ = 0;              // permits held
+    detail::intrusive_list<waiter> q_;  // FIFO of blocked acquires
 };
 
 }  // namespace goro

@@ -10,31 +10,6 @@
 
 namespace goro::detail {
 
-void wait_queue::push(chan_waiter* w) noexcept {
-    w->next = nullptr;
-    w->prev = tail;
-    if (tail)
-        tail->next = w;
-    else
-        head = w;
-    tail = w;
-    w->queued = true;
-}
-
-void wait_queue::remove(chan_waiter* w) noexcept {
-    if (!w->queued) return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        tail = w->prev;
-    w->next = w->prev = nullptr;
-    w->queued = false;
-}
-
 chan_waiter* wait_queue::pop_claimed() noexcept {
     while (chan_waiter* w = head) {
         remove(w);
@@ -85,6 +60,57 @@ void park_on(chan_core* c, wait_queue& q, chan_waiter& w, wait_reason r) {
     throw_unwind();
 }
 
+bool send_locked(chan_core* c, void* value, chan_waiter** wake) noexcept {
+    if (chan_waiter* r = c->recvq.pop_claimed()) {
+        c->ops->move_construct(r->elem, value);
+        r->success = true;
+        *wake = r;
+        return true;
+    }
+    if (c->count < c->cap) {
+        c->ops->move_construct(c->slot(c->count), value);
+        ++c->count;
+        return true;
+    }
+    return false;
+}
+
+namespace {
+
+// Moves the buffer's head into out.
+void take_head(chan_core* c, void* out) noexcept {
+    void* h = c->slot(0);
+    c->ops->move_construct(out, h);
+    c->ops->destroy(h);
+    c->head = (c->head + 1) % c->cap;
+}
+
+}  // namespace
+
+bool recv_locked(chan_core* c, void* out, chan_waiter** wake, bool* received) noexcept {
+    if (chan_waiter* s = c->sendq.pop_claimed()) {
+        if (c->cap == 0) {
+            c->ops->move_construct(out, s->elem);
+        } else {
+            // Full buffer: take its head, put the sender's value at its tail.
+            take_head(c, out);
+            c->ops->move_construct(c->slot(c->count - 1), s->elem);
+        }
+        s->success = true;
+        *wake = s;
+        *received = true;
+        return true;
+    }
+    if (c->count > 0) {
+        take_head(c, out);
+        --c->count;
+        *received = true;
+        return true;
+    }
+    *received = false;
+    return c->closed;
+}
+
 op_result chan_send(chan_core* c, void* value, bool block) {
     if (!c) {
         if (!block) return op_result::would_block;
@@ -95,17 +121,10 @@ op_result chan_send(chan_core* c, void* value, bool block) {
         c->mu.unlock();
         throw closed_channel_error("goro::chan::send: send on closed channel");
     }
-    if (chan_waiter* r = c->recvq.pop_claimed()) {
-        c->ops->move_construct(r->elem, value);
-        r->success = true;
+    chan_waiter* wake = nullptr;
+    if (send_locked(c, value, &wake)) {
         c->mu.unlock();
-        ready(r->p);
-        return op_result::done;
-    }
-    if (c->count < c->cap) {
-        c->ops->move_construct(c->slot(c->count), value);
-        ++c->count;
-        c->mu.unlock();
+        if (wake) ready(wake->p);
         return op_result::done;
     }
     if (!block) {
@@ -127,34 +146,12 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
         block_forever(wait_reason::chan_recv_nil);
     }
     c->mu.lock();
-    if (chan_waiter* s = c->sendq.pop_claimed()) {
-        if (c->cap == 0) {
-            c->ops->move_construct(out, s->elem);
-        } else {
-            // Full buffer: take its head, put the sender's value at its tail.
-            void* h = c->slot(0);
-            c->ops->move_construct(out, h);
-            c->ops->destroy(h);
-            c->head = (c->head + 1) % c->cap;
-            c->ops->move_construct(c->slot(c->count - 1), s->elem);
-        }
-        s->success = true;
+    chan_waiter* wake = nullptr;
+    bool received = false;
+    if (recv_locked(c, out, &wake, &received)) {
         c->mu.unlock();
-        ready(s->p);
-        return op_result::done;
-    }
-    if (c->count > 0) {
-        void* h = c->slot(0);
-        c->ops->move_construct(out, h);
-        c->ops->destroy(h);
-        c->head = (c->head + 1) % c->cap;
-        --c->count;
-        c->mu.unlock();
-        return op_result::done;
-    }
-    if (c->closed) {
-        c->mu.unlock();
-        return op_result::closed;
+        if (wake) ready(wake->p);
+        return received ? op_result::done : op_result::closed;
     }
     if (!block) {
         c->mu.unlock();

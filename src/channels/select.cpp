@@ -56,51 +56,11 @@ void unlock_all(void* a) {
 // Tries op on its (locked) channel. Returns true when it ran; sets *wake to
 // a claimed peer to ready after unlocking.
 bool try_op(select_op& op, chan_waiter** wake) {
-    chan_core* c = op.core;
     if (op.is_send) {
-        if (c->closed) throw closed_channel_error("goro::select: send on closed channel");
-        if (chan_waiter* r = c->recvq.pop_claimed()) {
-            c->ops->move_construct(r->elem, op.elem);
-            r->success = true;
-            *wake = r;
-            return true;
-        }
-        if (c->count < c->cap) {
-            c->ops->move_construct(c->slot(c->count), op.elem);
-            ++c->count;
-            return true;
-        }
-        return false;
+        if (op.core->closed) throw closed_channel_error("goro::select: send on closed channel");
+        return send_locked(op.core, op.elem, wake);
     }
-    if (chan_waiter* s = c->sendq.pop_claimed()) {
-        if (c->cap == 0) {
-            c->ops->move_construct(op.elem, s->elem);
-        } else {
-            void* h = c->slot(0);
-            c->ops->move_construct(op.elem, h);
-            c->ops->destroy(h);
-            c->head = (c->head + 1) % c->cap;
-            c->ops->move_construct(c->slot(c->count - 1), s->elem);
-        }
-        s->success = true;
-        *wake = s;
-        op.received = true;
-        return true;
-    }
-    if (c->count > 0) {
-        void* h = c->slot(0);
-        c->ops->move_construct(op.elem, h);
-        c->ops->destroy(h);
-        c->head = (c->head + 1) % c->cap;
-        --c->count;
-        op.received = true;
-        return true;
-    }
-    if (c->closed) {
-        op.received = false;
-        return true;
-    }
-    return false;
+    return recv_locked(op.core, op.elem, wake, &op.received);
 }
 
 template <class T, std::size_t N>

@@ -25,7 +25,7 @@ void cond::wait(std::unique_lock<mutex>& lk) {
     if (w.ticket < notify_ticket_) {
         mu_.unlock();  // notified before we could park
     } else {
-        detail::push_back(q_, &w);
+        q_.push_back(&w);
         detail::begin_park(w.p);
         detail::park_waiter(mu_, q_, w, detail::wait_reason::cond);
     }
@@ -40,7 +40,7 @@ void cond::signal() {
         std::uint64_t t = notify_ticket_++;
         for (detail::sync_waiter* it = q_.head; it; it = it->next)
             if (it->ticket == t) {
-                detail::remove(q_, it);
+                q_.remove(it);
                 if (detail::claim(it->p)) w = it;
                 break;
             }

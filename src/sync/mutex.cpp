@@ -49,9 +49,9 @@ void mutex::lock_slow() {
             return;
         }
         if (front)
-            detail::push_front(q_, &w);
+            q_.push_front(&w);
         else
-            detail::push_back(q_, &w);
+            q_.push_back(&w);
         w.granted = false;
         detail::begin_park(w.p);
         detail::park_waiter(qmu_, q_, w, detail::wait_reason::mutex);

@@ -35,7 +35,7 @@ void rw_mutex::lock_shared() {
     }
     detail::sync_waiter w;
     w.p = detail::current_parker();
-    detail::push_back(readq_, &w);
+    readq_.push_back(&w);
     detail::begin_park(w.p);
     detail::park_waiter(mu_, readq_, w, detail::wait_reason::rw_mutex);
 }
@@ -77,7 +77,7 @@ void rw_mutex::lock() {
     w.p = detail::current_parker();
     w.writer = true;
     ++writers_waiting_;
-    detail::push_back(writeq_, &w);
+    writeq_.push_back(&w);
     detail::begin_park(w.p);
     try {
         detail::park_waiter(mu_, writeq_, w, detail::wait_reason::rw_mutex);

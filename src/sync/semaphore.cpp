@@ -36,40 +36,12 @@ void semaphore::check(std::int64_t n, const char* who) const {
     if (n > size_) throw misuse_error(std::string(who) + ": count exceeds the semaphore's size");
 }
 
-namespace {
-
-template <class W>
-void link_back(W*& head, W*& tail, W* w) {
-    w->next = nullptr;
-    w->prev = tail;
-    if (tail)
-        tail->next = w;
-    else
-        head = w;
-    tail = w;
-    w->queued = true;
-}
-
-template <class W>
-void unlink(W*& head, W*& tail, W* w) {
-    if (!w->queued) return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        tail = w->prev;
-    w->queued = false;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void semaphore::acquire(std::int64_t n) {
     check(n, "goro::semaphore::acquire");
     mu_.lock();
-    if (size_ - cur_ >= n && !head_) {
+    if (size_ - cur_ >= n && q_.empty()) {
         cur_ += n;
         mu_.unlock();
         return;
@@ -77,7 +49,7 @@ void semaphore::acquire(std::int64_t n) {
     waiter w;
     w.n = n;
     w.p = detail::current_parker();
-    link_back(head_, tail_, &w);
+    q_.push_back(&w);
     detail::begin_park(w.p);
     auto unlock = [](void* m) { static_cast<detail::spin_mutex*>(m)->unlock(); };
     if (detail::park(detail::wait_reason::semaphore, unlock, &mu_) == detail::wake::unwind) {
@@ -85,7 +57,7 @@ void semaphore::acquire(std::int64_t n) {
         {
             std::lock_guard lk(mu_);
             if (w.queued)
-                unlink(head_, tail_, &w);
+                q_.remove(&w);
             else if (w.granted)
                 give_back = n;
         }
@@ -98,7 +70,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::acquire: negative count");
     {
         std::lock_guard lk(mu_);
-        if (size_ - cur_ >= n && !head_) {
+        if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};
         }
@@ -114,11 +86,11 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     w.ready = make_chan<unit>(1);
     {
         std::lock_guard lk(mu_);
-        if (size_ - cur_ >= n && !head_) {
+        if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};
         }
-        link_back(head_, tail_, &w);
+        q_.push_back(&w);
     }
     struct dequeue_on_unwind {
         semaphore* s;
@@ -130,7 +102,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
             {
                 std::lock_guard lk(s->mu_);
                 if (w->queued)
-                    unlink(s->head_, s->tail_, w);
+                    s->q_.remove(w);
                 else if (w->granted)
                     give_back = w->n;
             }
@@ -142,14 +114,14 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     if (i == 0) return {};
     std::lock_guard lk(mu_);
     if (w.granted) return {};  // granted just as ctx finished: keep it
-    unlink(head_, tail_, &w);
+    q_.remove(&w);
     return ctx.err();
 }
 
 bool semaphore::try_acquire(std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::try_acquire: negative count");
     std::lock_guard lk(mu_);
-    if (size_ - cur_ >= n && !head_) {
+    if (size_ - cur_ >= n && q_.empty()) {
         cur_ += n;
         return true;
     }
@@ -165,9 +137,9 @@ void semaphore::release(std::int64_t n) {
             throw negative_counter_error("goro::semaphore::release: released more than held");
         cur_ -= n;
         // Grant in FIFO order while the head fits.
-        while (waiter* w = head_) {
+        while (waiter* w = q_.head) {
             if (size_ - cur_ < w->n) break;
-            unlink(head_, tail_, w);
+            q_.remove(w);
             if (w->p && !detail::claim(w->p)) continue;  // being unwound: not ours
             cur_ += w->n;
             w->granted = true;

@@ -25,46 +25,10 @@ struct sync_waiter {
     bool writer = false;        // rw_mutex
 };
 
-inline void push_back(sync_queue& q, sync_waiter* w) noexcept {
-    w->next = nullptr;
-    w->prev = q.tail;
-    if (q.tail)
-        q.tail->next = w;
-    else
-        q.head = w;
-    q.tail = w;
-    w->queued = true;
-}
-
-inline void push_front(sync_queue& q, sync_waiter* w) noexcept {
-    w->prev = nullptr;
-    w->next = q.head;
-    if (q.head)
-        q.head->prev = w;
-    else
-        q.tail = w;
-    q.head = w;
-    w->queued = true;
-}
-
-inline void remove(sync_queue& q, sync_waiter* w) noexcept {
-    if (!w->queued) return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q.head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q.tail = w->prev;
-    w->next = w->prev = nullptr;
-    w->queued = false;
-}
-
 // Pops waiters until one can be claimed (others belong to shutdown).
 inline sync_waiter* pop_claimed(sync_queue& q) noexcept {
     while (sync_waiter* w = q.head) {
-        remove(q, w);
+        q.remove(w);
         if (claim(w->p)) return w;
     }
     return nullptr;
@@ -77,7 +41,7 @@ void park_waiter(Lock& mu, sync_queue& q, sync_waiter& w, wait_reason r) {
     auto unlock = [](void* m) { static_cast<Lock*>(m)->unlock(); };
     if (park(r, unlock, &mu) == wake::unwind) {
         mu.lock();
-        remove(q, &w);
+        q.remove(&w);
         mu.unlock();
         throw_unwind();
     }

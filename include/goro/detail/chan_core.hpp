@@ -28,6 +28,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "goro/detail/intrusive_list.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
 
@@ -64,15 +65,11 @@ struct chan_waiter {
     bool is_send = false;
 };
 
-struct wait_queue {
-    chan_waiter* head = nullptr;
-    chan_waiter* tail = nullptr;
-    void push(chan_waiter* w) noexcept;
-    void remove(chan_waiter* w) noexcept;  // no-op when not queued
+struct wait_queue : intrusive_list<chan_waiter> {
     // Pops waiters until one can be claimed; the claimed one's parker gets
     // wake_token = the waiter. Returns null when none can.
     chan_waiter* pop_claimed() noexcept;
-    bool empty() const noexcept { return head == nullptr; }
+    void push(chan_waiter* w) noexcept { push_back(w); }
 };
 
 struct chan_core {
@@ -99,6 +96,12 @@ enum class op_result : std::uint8_t { done, would_block, closed };
 // done. Throws closed_channel_error on a closed channel. block = false never
 // parks. A null core is a nil channel (blocks forever; never ready).
 op_result chan_send(chan_core* c, void* value, bool block);
+// The non-blocking halves, shared by chan_send/chan_recv and select; they
+// require c->mu held and c open (send) and set *wake to a claimed peer to
+// ready after unlocking. send: false when it would block. recv: false when
+// it would block; else *received tells a value from "closed and drained".
+bool send_locked(chan_core* c, void* value, chan_waiter** wake) noexcept;
+bool recv_locked(chan_core* c, void* out, chan_waiter** wake, bool* received) noexcept;
 // `out` is raw storage for a T; a T is constructed there exactly when the
 // result is done.
 op_result chan_recv(chan_core* c, void* out, bool block);
