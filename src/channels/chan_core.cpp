@@ -21,7 +21,8 @@ chan_waiter* wait_queue::pop_claimed() noexcept {
     return nullptr;
 }
 
-chan_core::chan_core(const elem_ops* o, std::size_t capacity) : ops(o), cap(capacity) {
+chan_core::chan_core(const elem_ops* o, std::size_t capacity)
+    : elem_size(static_cast<std::uint32_t>(o->size)), cap(capacity), ops(o) {
     if (cap > 0)
         buf = static_cast<unsigned char*>(
             ::operator new(cap * ops->size, std::align_val_t(ops->align)));
@@ -82,7 +83,7 @@ void take_head(chan_core* c, void* out) noexcept {
     void* h = c->slot(0);
     c->ops->move_construct(out, h);
     c->ops->destroy(h);
-    c->head = (c->head + 1) % c->cap;
+    if (++c->head == c->cap) c->head = 0;
 }
 
 }  // namespace

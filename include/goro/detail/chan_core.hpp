@@ -72,14 +72,17 @@ struct wait_queue : intrusive_list<chan_waiter> {
     void push(chan_waiter* w) noexcept { push_back(w); }
 };
 
-struct chan_core {
+// Cache-line aligned, with everything an uncontended operation touches (the
+// lock, the counters, the buffer pointer, the queue heads) in the first line.
+struct alignas(64) chan_core {
     spin_mutex mu;
-    const elem_ops* ops;
+    bool closed = false;
+    std::uint32_t elem_size;
     std::size_t cap;
     std::size_t count = 0;
     std::size_t head = 0;
-    bool closed = false;
     unsigned char* buf = nullptr;
+    const elem_ops* ops;
     wait_queue recvq, sendq;
 
     chan_core(const elem_ops* o, std::size_t capacity);
@@ -87,7 +90,11 @@ struct chan_core {
     chan_core(const chan_core&) = delete;
     chan_core& operator=(const chan_core&) = delete;
 
-    void* slot(std::size_t i) noexcept { return buf + ((head + i) % cap) * ops->size; }
+    void* slot(std::size_t i) noexcept {
+        std::size_t k = head + i;
+        if (k >= cap) k -= cap;  // head < cap and i <= cap: no division
+        return buf + k * elem_size;
+    }
 };
 
 enum class op_result : std::uint8_t { done, would_block, closed };
