@@ -73,8 +73,23 @@ void fire(timer_node* n) {
     if (drop_state_ref) unref(a);  // the runtime's reference keeps a alive
 }
 
+// The runtime is done with the arm: after a one-shot fire (which already
+// let go of `current`), or at shutdown with the arm still pending, when the
+// arm must also stop being current — else the state and the arm would keep
+// each other alive.
 void release(timer_node* n) {
-    unref(static_cast<timer_arm*>(n));
+    auto* a = static_cast<timer_arm*>(n);
+    bool was_current = false;
+    {
+        timer_state& s = *a->s;
+        std::lock_guard lk(s.mu);
+        if (s.current == a) {
+            s.current = nullptr;
+            was_current = true;
+        }
+    }
+    if (was_current) unref(a);  // the state's reference
+    unref(a);                   // the runtime's
 }
 
 // Arms a new node for s; requires s.mu held and s.current null.
