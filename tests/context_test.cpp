@@ -16,6 +16,11 @@ using goro_test::procs;
 using goro_test::scaled;
 
 namespace {
+goro::context_key<int> goro_ctx_key;
+// Waits (generously) for d to close; false if it stays open.
+bool closes_within(const goro::recv_chan<goro::unit>& d, goro::clock::duration limit = 5s) {
+    return goro::select(goro::recv_case(d), goro::recv_case(goro::after(limit))) == 0;
+}
 bool is_done(const goro::context& ctx) {
     return ctx.done().try_recv().closed();
 }
@@ -244,4 +249,132 @@ TEST(ContextStress, CancelFromManyThreads) {
         for (auto& t : ts) t.join();
         for (auto& k : kids) ASSERT_EQ(k.err(), goro::errc::canceled);
     }
+}
+
+// Go keeps a child whose cancel was never called in its parent until the
+// parent is cancelled; goro drops the child but keeps what is still watched.
+TEST(Context, DroppedChildStillDeliversToWhatWatchesIt) {
+    goro::run(procs(2), [] {
+        auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+        goro::recv_chan<goro::unit> done;
+        std::stop_token tok;
+        auto ran = goro::make_chan<int>(1);
+        {
+            auto [child, cancel_child] = goro::with_cancel(parent);
+            auto grandchild = goro::with_value(goro::with_cancel(child).first, goro_ctx_key, 1);
+            done = grandchild.done();
+            tok = child.stop_token();
+            goro::context_after_func(child, [ran] { ran.send(7); });  // stop dropped
+        }  // child, grandchild and both cancel functions are gone, never called
+        EXPECT_TRUE(done.try_recv().empty());
+        EXPECT_FALSE(tok.stop_requested());
+        cancel_parent();
+        EXPECT_TRUE(closes_within(done));
+        EXPECT_TRUE(tok.stop_requested());
+        int got = 0;
+        goro::select(goro::recv_case(ran, [&](std::optional<int> v) { got = v.value_or(0); }),
+                     goro::recv_case(goro::after(5s)));
+        EXPECT_EQ(got, 7) << "the after-func of the dropped child did not run";
+    });
+}
+
+TEST(Context, DroppedChildWithDeadlineStillClosesItsDone) {
+    goro::run(procs(2), [] {
+        auto t0 = goro::clock::now();
+        goro::recv_chan<goro::unit> done =
+            goro::with_timeout(goro::background(), 10ms).first.done();
+        EXPECT_TRUE(closes_within(done));  // by the deadline, although the context is gone
+        EXPECT_GE(goro::clock::now() - t0, 10ms);
+    });
+}
+
+TEST(Context, HeirsPassUpThroughDroppedAncestors) {
+    goro::run(procs(1), [] {
+        auto [root, cancel] = goro::with_cancel(goro::background());
+        std::vector<goro::recv_chan<goro::unit>> watched;
+        {
+            auto [a, ca] = goro::with_cancel(root);
+            {
+                auto [b, cb] = goro::with_cancel(a);
+                for (int i = 0; i < 50; ++i) watched.push_back(goro::with_cancel(b).first.done());
+                watched.push_back(b.done());
+            }  // b and its children dropped: heirs go to a
+            for (int i = 0; i < 1000; ++i) (void)goro::with_cancel(a).first.done();  // unwatched
+            watched.push_back(a.done());
+        }  // a dropped: its heirs and its own go to root
+        for (auto& d : watched) EXPECT_TRUE(d.try_recv().empty());
+        cancel();
+        for (auto& d : watched) EXPECT_TRUE(d.try_recv().closed());
+    });
+}
+
+TEST(Context, CauseConvertsAndForwards) {
+    auto [a, cancel_a] = goro::with_cancel_cause(goro::background());
+    cancel_a(std::make_error_code(std::errc::connection_reset));
+    std::error_code ec = goro::cause(a);
+    EXPECT_EQ(ec, std::errc::connection_reset);
+    auto [b, cancel_b] = goro::with_cancel_cause(goro::background());
+    cancel_b(goro::cause(a));  // forward another context's cause
+    EXPECT_EQ(goro::cause(b), std::make_error_code(std::errc::connection_reset));
+    EXPECT_EQ(b.err(), goro::errc::canceled);
+    auto [c, cancel_c] = goro::with_cancel_cause(goro::background());
+    cancel_c(std::exception_ptr{});  // a null cause is plain cancellation
+    EXPECT_EQ(goro::cause(c), goro::errc::canceled);
+}
+
+TEST(Context, DeadlineFromAPlainThreadWithoutRun) {
+    std::thread t([] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 5ms);
+        ctx.done().recv();  // blocks this thread; the runtime starts lazily
+        EXPECT_EQ(ctx.err(), goro::errc::deadline_exceeded);
+    });
+    t.join();
+}
+
+TEST(ContextStress, AfterFuncStopRacingCancel) {
+    for (unsigned p : {1u, 2u})
+        goro::run(procs(p), [] {
+            const int n = static_cast<int>(scaled(2000));
+            std::atomic<int> ran{0}, stopped{0};
+            goro::wait_group wg;
+            for (int i = 0; i < n; ++i) {
+                auto [ctx, cancel] = goro::with_cancel(goro::background());
+                auto stop = goro::context_after_func(ctx, [&ran, &wg] {
+                    ran.fetch_add(1);
+                    wg.done();
+                });
+                wg.add(1);
+                wg.go([cancel = cancel] { cancel(); });
+                wg.go([stop, &stopped, &wg] {
+                    if (stop()) {
+                        stopped.fetch_add(1);
+                        wg.done();  // fn will never run: account for it here
+                    }
+                });
+            }
+            wg.wait();
+            EXPECT_EQ(ran.load() + stopped.load(), n) << "fn both ran and was stopped, or neither";
+        });
+}
+
+TEST(ContextStress, ChildrenCreatedWhileTheParentIsCancelled) {
+    goro::run(procs(2), [] {
+        for (int r = 0; r < static_cast<int>(scaled(200)); ++r) {
+            auto [parent, cancel] = goro::with_cancel(goro::background());
+            std::vector<goro::context> kids;
+            goro::mutex m;
+            goro::wait_group wg;
+            for (int g = 0; g < 3; ++g)
+                wg.go([&, parent = parent] {
+                    for (int i = 0; i < 20; ++i) {
+                        auto c = goro::with_timeout(parent, 1h).first;
+                        std::lock_guard lk(m);
+                        kids.push_back(c);
+                    }
+                });
+            wg.go([cancel = cancel] { cancel(); });
+            wg.wait();
+            for (auto& k : kids) ASSERT_EQ(k.err(), goro::errc::canceled);
+        }
+    });
 }

@@ -118,3 +118,108 @@ TEST(ErrgroupStress, TenThousandTasksWithLimitAndFailures) {
             EXPECT_EQ(ctx.err(), goro::errc::canceled);
         });
 }
+
+TEST(Errgroup, FromAPlainThreadWithoutRun) {
+    goro::errgroup g;
+    std::atomic<int> n{0};
+    for (int i = 0; i < 50; ++i) g.go([&] { n.fetch_add(1); });
+    g.go([]() -> std::error_code { return goro::errc::deadline_exceeded; });
+    try {
+        g.wait();
+        FAIL() << "no failure";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), goro::errc::deadline_exceeded);
+    }
+    EXPECT_EQ(n.load(), 50);
+}
+
+TEST(Errgroup, FirstFailureIsTheContextsCause) {
+    goro::run(procs(2), [] {
+        struct db_down : std::runtime_error {
+            db_down() : std::runtime_error("db down") {}
+        };
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        auto first_failed = goro::make_chan<goro::unit>();
+        g.go([first_failed]() {
+            first_failed.close();
+            throw db_down();
+        });
+        g.go([ctx = ctx, first_failed]() -> std::error_code {
+            first_failed.recv();
+            ctx.done().recv();                                 // cancelled by the first failure
+            return std::make_error_code(std::errc::io_error);  // a later failure: dropped
+        });
+        EXPECT_THROW(g.wait(), db_down);
+        EXPECT_EQ(ctx.err(), goro::errc::canceled);
+        try {
+            std::rethrow_exception(goro::cause(ctx));
+            FAIL() << "no cause";
+        } catch (const db_down&) {
+        }
+    });
+}
+
+TEST(Errgroup, LimitBlocksGoUntilATaskFinishes) {
+    for (unsigned p : {1u, 2u})
+        goro::run(procs(p), [] {
+            goro::errgroup g;
+            g.set_limit(2);
+            auto gate = goro::make_chan<goro::unit>();
+            g.go([gate] { gate.recv(); });
+            g.go([gate] { gate.recv(); });
+            std::atomic<bool> third_started{false};
+            auto third_go_returned = goro::make_chan<goro::unit>(1);
+            goro::go([&g, &third_started, third_go_returned] {
+                g.go([&third_started] { third_started = true; });
+                third_go_returned.send(goro::unit{});
+            });
+            goro::sleep_for(3ms);
+            EXPECT_TRUE(third_go_returned.try_recv().empty()) << "go() did not wait for the limit";
+            EXPECT_FALSE(third_started.load());
+            gate.send(goro::unit{});  // one task finishes: the third may start
+            third_go_returned.recv();
+            gate.close();
+            g.wait();
+            EXPECT_TRUE(third_started.load());
+        });
+}
+
+TEST(Errgroup, ZeroLimitAndNoLimit) {
+    goro::run(procs(1), [] {
+        goro::errgroup g;
+        EXPECT_TRUE(g.try_go([] {}));  // no limit
+        g.wait();
+        g.set_limit(0);
+        EXPECT_FALSE(g.try_go([] {}));  // nothing may run (Go: TryGo false)
+        g.set_limit(-1);
+        EXPECT_TRUE(g.try_go([] {}));
+        g.wait();
+    });
+}
+
+TEST(ErrgroupStress, ManyGroupsFailingAndWaitingAtOnce) {
+    goro::run(procs(2), [] {
+        const int groups = static_cast<int>(scaled(200));
+        std::atomic<int> rethrown{0};
+        goro::wait_group wg;
+        for (int i = 0; i < groups; ++i)
+            wg.go([i, &rethrown] {
+                auto [g, ctx] = goro::errgroup::with_context(goro::background());
+                g.set_limit(4);
+                for (int k = 0; k < 20; ++k)
+                    g.go([k, i, ctx = ctx]() -> std::error_code {
+                        if (k == i % 20) return goro::errc::canceled;
+                        goro::select(goro::recv_case(ctx.done()),
+                                     goro::recv_case(goro::after(std::chrono::microseconds(k))));
+                        return {};
+                    });
+                try {
+                    g.wait();
+                } catch (const std::system_error&) {
+                    rethrown.fetch_add(1);
+                }
+            });
+        wg.wait();
+        EXPECT_EQ(rethrown.load(), groups);
+    });
+}

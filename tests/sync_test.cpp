@@ -65,6 +65,9 @@ TEST(Cond, SignalWakesOneBroadcastWakesAll) {
             tokens = 1;
         }
         c.signal();
+        // Exactly one gets through: wait (generously) for it, then make sure
+        // no second one follows.
+        for (int i = 0; i < 5000 && woke.load() == 0; ++i) goro::sleep_for(1ms);
         goro::sleep_for(5ms);
         EXPECT_EQ(woke.load(), 1);
         {
@@ -187,4 +190,169 @@ TEST(SemaphoreStress, CancellationRacingRelease) {
         wg.wait();
         EXPECT_TRUE(s.try_acquire(3)) << "permits leaked";
     });
+}
+
+TEST(Once, PlainThreadsAndGoroutinesRaceForIt) {
+    goro::run(procs(2), [] {
+        goro::once o;
+        std::atomic<int> runs{0};
+        auto body = [&] {
+            o.call([&] {
+                std::this_thread::sleep_for(2ms);
+                runs.fetch_add(1);
+            });
+            EXPECT_EQ(runs.load(), 1);  // call() returns only once fn is done
+        };
+        goro::wait_group wg;
+        for (int i = 0; i < 20; ++i) wg.go(body);
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 3; ++i) ts.emplace_back(body);
+        for (auto& t : ts) t.join();
+        wg.wait();
+        EXPECT_EQ(runs.load(), 1);
+    });
+}
+
+TEST(Cond, BroadcastWakesPlainThreadsAndGoroutines) {
+    goro::run(procs(2), [] {
+        goro::mutex m;
+        goro::cond c(m);
+        bool go_ahead = false;
+        std::atomic<int> woke{0};
+        auto waiter = [&] {
+            std::unique_lock lk(m);
+            c.wait(lk, [&] { return go_ahead; });
+            EXPECT_TRUE(lk.owns_lock());
+            woke.fetch_add(1);
+        };
+        goro::wait_group wg;
+        for (int i = 0; i < 4; ++i) wg.go(waiter);
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 2; ++i) ts.emplace_back(waiter);
+        goro::sleep_for(5ms);
+        EXPECT_EQ(woke.load(), 0);
+        {
+            std::lock_guard lk(m);
+            go_ahead = true;
+        }
+        c.broadcast();
+        for (auto& t : ts) t.join();
+        wg.wait();
+        EXPECT_EQ(woke.load(), 6);
+    });
+}
+
+TEST(Semaphore, MisuseThrows) {
+    goro::semaphore s(2);
+    EXPECT_THROW(s.acquire(-1), goro::misuse_error);
+    EXPECT_THROW(s.try_acquire(-1), goro::misuse_error);
+    EXPECT_THROW(s.release(-1), goro::misuse_error);
+    EXPECT_THROW(goro::semaphore(-1), goro::misuse_error);
+    s.acquire(1);
+    try {
+        s.release(2);
+        FAIL() << "no throw";
+    } catch (const goro::negative_counter_error& e) {
+        EXPECT_NE(std::string(e.what()).find("goro::semaphore::release"), std::string::npos);
+    }
+    s.release(1);
+    EXPECT_TRUE(s.try_acquire(2));
+    s.release(2);
+}
+
+TEST(Semaphore, AlreadyDoneContextFailsEvenWithPermitsFree) {
+    goro::semaphore s(3);
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    cancel();
+    EXPECT_EQ(s.acquire(ctx, 1), goro::errc::canceled);
+    EXPECT_TRUE(s.try_acquire(3)) << "the failed acquire kept permits";
+    s.release(3);
+    // A request larger than the semaphore waits for the context (as in Go).
+    EXPECT_EQ(s.acquire(ctx, 4), goro::errc::canceled);
+}
+
+TEST(Semaphore, HeadGivingUpLetsTheOnesBehindIn) {
+    for (unsigned p : {1u, 2u})
+        goro::run(procs(p), [] {
+            goro::semaphore s(10);
+            s.acquire(5);  // 5 free
+            auto [ctx, cancel] = goro::with_cancel(goro::background());
+            auto big_result = goro::make_chan<std::error_code>(1);
+            goro::go([&s, ctx = ctx, big_result] { big_result.send(s.acquire(ctx, 10)); });
+            goro::sleep_for(2ms);  // the big request is at the head now
+            std::atomic<bool> small_in{false};
+            goro::wait_group wg;
+            wg.go([&] {
+                s.acquire(2);  // fits, but queued behind the big one
+                small_in = true;
+                s.release(2);
+            });
+            goro::sleep_for(2ms);
+            EXPECT_FALSE(small_in.load()) << "overtook the head of the queue";
+            cancel();  // the head gives up: the small one must get in now
+            EXPECT_EQ(*big_result.recv(), goro::errc::canceled);
+            for (int i = 0; i < 5000 && !small_in.load(); ++i) goro::sleep_for(1ms);
+            EXPECT_TRUE(small_in.load()) << "the waiter behind the one that gave up is stuck";
+            s.release(5);  // unsticks it if it is
+            wg.wait();
+            s.acquire(5);
+            s.release(5);
+            EXPECT_TRUE(s.try_acquire(10));
+        });
+}
+
+TEST(SemaphoreStress, PlainThreadsAndGoroutinesNeverExceedTheSize) {
+    goro::run(procs(2), [] {
+        goro::semaphore s(4);
+        std::atomic<long> held{0};
+        std::atomic<int> over{0};
+        const int rounds = static_cast<int>(scaled(2000));
+        auto worker = [&](int id) {
+            for (int r = 0; r < rounds; ++r) {
+                std::int64_t n = 1 + (r + id) % 3;
+                s.acquire(n);
+                if (held.fetch_add(n) + n > 4) over.fetch_add(1);
+                if (r % 16 == 0 && goro::in_goroutine()) goro::yield();
+                held.fetch_sub(n);
+                s.release(n);
+            }
+        };
+        goro::wait_group wg;
+        for (int i = 0; i < 6; ++i) wg.go([&, i] { worker(i); });
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 2; ++i) ts.emplace_back(worker, 10 + i);
+        for (auto& t : ts) t.join();
+        wg.wait();
+        EXPECT_EQ(over.load(), 0);
+        EXPECT_TRUE(s.try_acquire(4)) << "permits leaked";
+    });
+}
+
+TEST(SemaphoreStress, DeadlinesRacingGrantsOnOneAndTwoProcs) {
+    for (unsigned p : {1u, 2u})
+        goro::run(procs(p), [] {
+            goro::semaphore s(2);
+            const int rounds = static_cast<int>(scaled(400));
+            std::atomic<int> got{0}, gave_up{0};
+            goro::wait_group wg;
+            for (int i = 0; i < 6; ++i)
+                wg.go([&, i] {
+                    for (int r = 0; r < rounds; ++r) {
+                        auto [ctx, cancel] = goro::with_timeout(
+                            goro::background(), std::chrono::microseconds((r * 7 + i) % 40));
+                        if (auto ec = s.acquire(ctx, 1 + (i % 2))) {
+                            EXPECT_EQ(ec, goro::errc::deadline_exceeded);
+                            gave_up.fetch_add(1);
+                        } else {
+                            got.fetch_add(1);
+                            goro::yield();
+                            s.release(1 + (i % 2));
+                        }
+                        cancel();
+                    }
+                });
+            wg.wait();
+            EXPECT_EQ(got.load() + gave_up.load(), 6 * rounds);
+            EXPECT_TRUE(s.try_acquire(2)) << "permits leaked";
+        });
 }

@@ -12,11 +12,15 @@
 // never cancels its parent; a child's deadline never outlives its parent's.
 // Cancelling a context detaches it from its parent, and a child that nobody
 // references any more is dropped from its parent's list too, so short-lived
-// children of a long-lived parent do not accumulate.
+// children of a long-lived parent do not accumulate. What such a child
+// leaves behind still works as in Go: a copy of its done() channel is
+// closed, a stop_token of it is stopped and an after-func registered on it
+// runs when an ancestor is cancelled or the child's own deadline passes.
 //
 // std::stop_token interop: ctx.stop_token() is requested when ctx is
 // cancelled; goro::with_stop_token(parent, token) is cancelled when the
-// token's stop is requested.
+// token's stop is requested (while the returned context or its cancel
+// function is referenced: a dropped one stops listening to the token).
 #pragma once
 
 #include <chrono>
@@ -51,8 +55,8 @@ class context_key {
 
 // Why a context was cancelled (context.Cause): the cause given to a
 // with_cancel_cause cancel function, else the context's err(). Empty while
-// the context is live. Converts to std::exception_ptr (rethrowable) and
-// compares equal to an error_code.
+// the context is live. Converts to std::exception_ptr (rethrowable) and to
+// std::error_code, and compares equal to an error_code or a goro::errc.
 class cancel_cause {
   public:
     cancel_cause() = default;
@@ -64,6 +68,7 @@ class cancel_cause {
     // The cause as an exception (a std::system_error for a code).
     std::exception_ptr exception() const noexcept { return ex_; }
     operator std::exception_ptr() const noexcept { return ex_; }  // NOLINT: implicit
+    operator std::error_code() const noexcept { return ec_; }     // NOLINT: implicit
     [[noreturn]] void rethrow() const { std::rethrow_exception(ex_); }
     friend bool operator==(const cancel_cause& c, const std::error_code& ec) noexcept {
         return c.ec_ == ec;
@@ -114,6 +119,7 @@ class cancel_func {
     void operator()() const;
     void operator()(std::exception_ptr cause) const;
     void operator()(std::error_code cause) const;
+    void operator()(const cancel_cause& cause) const;  // e.g. another context's cause
 
   private:
     std::shared_ptr<detail::context_node> n_;

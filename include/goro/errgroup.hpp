@@ -48,17 +48,21 @@ class errgroup {
         return {g, ctx};
     }
 
+    // Runs fn in a new goroutine; parks (blocks a plain thread) while the
+    // limit is reached.
     template <class F>
     void go(F&& fn, source_location where = source_location::current()) {
-        if (chan<unit> sem = limit_chan(); !sem.is_nil()) sem.send(unit{});
-        start(std::forward<F>(fn), where);
+        chan<unit> sem = limit_chan();
+        if (!sem.is_nil()) sem.send(unit{});
+        start(std::forward<F>(fn), std::move(sem), where);
     }
 
+    // Like go(), but returns false instead of waiting when the limit is reached.
     template <class F>
     bool try_go(F&& fn, source_location where = source_location::current()) {
-        if (chan<unit> sem = limit_chan(); !sem.is_nil())
-            if (!sem.try_send(unit{})) return false;
-        start(std::forward<F>(fn), where);
+        chan<unit> sem = limit_chan();
+        if (!sem.is_nil() && !sem.try_send(unit{})) return false;
+        start(std::forward<F>(fn), std::move(sem), where);
         return true;
     }
 
@@ -78,39 +82,42 @@ class errgroup {
     };
 
     chan<unit> limit_chan() const;
-    void fail(std::exception_ptr e) const;
 
+    // The task holds the group's state and the limit token it took (from
+    // the limit channel in force when it started, so a later set_limit
+    // cannot make it return someone else's token).
     template <class F>
-    void start(F&& fn, const source_location& where) {
+    void start(F&& fn, chan<unit> sem, const source_location& where) {
         s_->wg.add(1);
-        auto s = s_;
-        auto task = [s, f = std::decay_t<F>(std::forward<F>(fn)), this_group = *this]() mutable {
+        auto task = [s = s_, sem, f = std::decay_t<F>(std::forward<F>(fn))]() mutable {
             struct finish {
-                const errgroup& g;
-                ~finish() { g.task_done(); }
-            } done{this_group};
+                state& s;
+                const chan<unit>& sem;
+                ~finish() { task_done(s, sem); }
+            } done{*s, sem};
             try {
                 if constexpr (std::is_convertible_v<std::invoke_result_t<decltype(f)&>,
                                                     std::error_code>) {
                     std::error_code ec = f();
-                    if (ec) this_group.fail(std::make_exception_ptr(std::system_error(ec)));
+                    if (ec) fail(*s, std::make_exception_ptr(std::system_error(ec)));
                 } else {
                     f();
                 }
             } catch (const detail::goroutine_unwind&) {
                 throw;
             } catch (...) {
-                this_group.fail(std::current_exception());
+                fail(*s, std::current_exception());
             }
         };
         try {
             detail::spawn(std::move(task), where);
         } catch (...) {
-            task_done();
+            task_done(*s_, sem);
             throw;
         }
     }
-    void task_done() const;
+    static void fail(state& s, std::exception_ptr e);
+    static void task_done(state& s, const chan<unit>& sem);
 
     std::shared_ptr<state> s_;
 };

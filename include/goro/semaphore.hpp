@@ -7,8 +7,10 @@
 // Waiters are served FIFO: a large request at the head is not starved by a
 // stream of small ones behind it. acquire parks a goroutine (blocks a plain
 // thread). The context-aware acquire returns ctx.err() when ctx is done
-// first and then holds nothing; if the permits were granted at the same
-// moment, it keeps them and returns {} (as Go does).
+// first and then holds nothing — also when ctx was already done on entry,
+// even if permits were free; if the permits were granted at the same moment
+// as the cancellation, it keeps them and returns {} (as Go does). A waiter
+// that gives up lets the waiters queued behind it in if they now fit.
 // Requires: n <= size for a blocking acquire (else goro::misuse_error, where
 // Go would block forever); release no more than is held (else
 // goro::negative_counter_error).
@@ -41,6 +43,9 @@ class semaphore {
   private:
     struct waiter;
     void check(std::int64_t n, const char* who) const;
+    waiter* grant_locked();
+    static void ready_all(waiter* wake) noexcept;
+    void abandon(waiter& w);
     const std::int64_t size_;
     detail::spin_mutex mu_;
     std::int64_t cur_ = 0;              // permits held

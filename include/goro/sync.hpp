@@ -5,5 +5,6 @@
 #include "goro/cond.hpp"
 #include "goro/mutex.hpp"
 #include "goro/once.hpp"
+#include "goro/rw_mutex.hpp"
 #include "goro/semaphore.hpp"
 #include "goro/wait_group.hpp"

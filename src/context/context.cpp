@@ -9,18 +9,31 @@
 // A cancel node registers with the cancel node above it (if any) in that
 // node's `children` map, weakly: a child nobody references any more is
 // destroyed, and its destructor removes the entry, so children of a
-// long-lived parent do not pile up. Cancelling takes the children map and the
-// after-funcs out under the node's lock, then — without the lock — closes
-// done, stops the deadline timer, requests stop on the stop_source, starts
-// the after-funcs, and cancels the children (a work list, not recursion, so
-// deep chains cannot overflow a stack), and finally unregisters from above.
+// long-lived parent do not pile up. Cancelling takes the children map, the
+// after-funcs and the heirs out under the node's lock, then — without the
+// lock — closes done, stops the deadline timer, requests stop on the
+// stop_source, starts the after-funcs, fires the heirs, and cancels the
+// children (a work list, not recursion, so deep chains cannot overflow a
+// stack), and finally unregisters from above.
+//
+// Heirs. A node can die uncancelled while something outside still watches
+// it: a copy of its done channel, a stop_token of its stop_source, an
+// after-func whose stop function was dropped. Go keeps such a child alive
+// in its parent until the parent is cancelled; here the dying node leaves
+// an `heir` (the watched parts only) with the cancel node above, which
+// fires it when it is cancelled itself (or passes it on when it dies
+// uncancelled in turn), and with its own deadline timer (through its
+// `deadline_link`), so a watcher still sees the cancellation Go would
+// deliver. An heir fires at most once. Unwatched parts are simply dropped.
+//
 // Invariants (under mu): state goes live -> cancelled once; a cancelled node
-// has an empty children map (later children are cancelled on creation).
-// Lock order: a child's lock is never held while taking its parent's, and
-// no lock is held while cancelling another node, closing a channel or
-// spawning.
+// has empty children, afters and heirs (later ones are fired on arrival).
+// Lock order: a child's lock is never held while taking its parent's; a
+// deadline_link's lock is a leaf; no lock is held while cancelling another
+// node, closing a channel or spawning.
 #include "goro/context.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <list>
 #include <unordered_map>
@@ -30,6 +43,26 @@
 #include "goro/time.hpp"
 
 namespace goro::detail {
+
+// What a node that died uncancelled leaves to be fired on its behalf.
+// Immutable after creation except `fired` (and the parts fire() consumes).
+struct heir {
+    std::atomic<bool> fired{false};
+    std::shared_ptr<chan_core> done;               // someone else holds a copy
+    std::optional<std::stop_source> stop;          // tokens were handed out
+    std::vector<std::function<void()>> afters;     // still registered
+    std::vector<std::shared_ptr<heir>> inherited;  // left by dead descendants
+    bool sticky = false;                           // has more than a done channel to deliver
+};
+
+// The deadline timer's way to its node: the node while it lives, its heir
+// after it died uncancelled.
+struct deadline_link {
+    spin_mutex mu;
+    std::weak_ptr<context_node> node;
+    std::shared_ptr<heir> inheritor;  // set by a node dying uncancelled
+    bool pulled = false;              // the timer fired while the node was dying
+};
 
 struct context_node : std::enable_shared_from_this<context_node> {
     enum class kind : unsigned char { root, cancel, value, without };
@@ -48,8 +81,11 @@ struct context_node : std::enable_shared_from_this<context_node> {
     std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // guarded by mu
     std::list<std::pair<std::uint64_t, std::function<void()>>> afters;        // guarded by mu
     std::uint64_t next_after = 0;
+    std::vector<std::shared_ptr<heir>> heirs;   // guarded by mu
+    std::size_t prune_heirs_at = 16;            // guarded by mu
     std::optional<std::stop_source> stop_src;   // guarded by mu, made on demand
     std::optional<goro::timer> deadline_timer;  // guarded by mu
+    std::shared_ptr<deadline_link> link;        // set once by with_deadline; only ~ reads it
     std::optional<std::stop_callback<std::function<void()>>> stop_cb;
     bool registered = false;  // in canceller-above's children (guarded by its mu)
 
@@ -62,6 +98,19 @@ context_node* above(const context_node* n) {
     return n->parent ? n->parent->canceller : nullptr;
 }
 
+// Delivers heirs (and everything they inherited) once each.
+void fire_heirs(std::vector<std::shared_ptr<heir>> work) {
+    while (!work.empty()) {
+        std::shared_ptr<heir> h = std::move(work.back());
+        work.pop_back();
+        if (h->fired.exchange(true, std::memory_order_acq_rel)) continue;
+        if (h->done) chan_close(h->done.get());
+        if (h->stop) h->stop->request_stop();
+        for (auto& fn : h->afters) spawn(std::move(fn), source_location::current());
+        for (auto& i : h->inherited) work.push_back(i);
+    }
+}
+
 void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_cause why) {
     std::vector<std::shared_ptr<context_node>> work{start};
     while (!work.empty()) {
@@ -71,6 +120,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         std::list<std::pair<std::uint64_t, std::function<void()>>> afters;
         std::optional<std::stop_source> stop_src;
         std::optional<goro::timer> timer;
+        std::vector<std::shared_ptr<heir>> heirs;
         {
             std::lock_guard lk(n->mu);
             if (n->state.load(std::memory_order_relaxed) != 0) continue;
@@ -78,6 +128,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
             n->state.store(static_cast<int>(e), std::memory_order_release);
             children.swap(n->children);
             afters.swap(n->afters);
+            heirs.swap(n->heirs);
             stop_src = n->stop_src;
             timer = n->deadline_timer;
             for (auto& [ptr, weak] : children)
@@ -90,6 +141,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         if (stop_src) stop_src->request_stop();
         if (timer) timer->stop();
         for (auto& [id, fn] : afters) spawn(std::move(fn), source_location::current());
+        fire_heirs(std::move(heirs));
         // Detach from the canceller above (the start node only: the others'
         // entries went with their parent's map).
         if (n == start) {
@@ -137,15 +189,85 @@ cancel_cause cause_of(errc e) {
 
 }  // namespace
 
+namespace {
+
+// The timer of a deadline node fired: cancel the node, or fire its heir if
+// it died uncancelled (or tell the dying node to fire it).
+void pull(deadline_link& l) {
+    std::shared_ptr<context_node> n;
+    std::shared_ptr<heir> h;
+    {
+        std::lock_guard lk(l.mu);
+        n = l.node.lock();
+        if (!n) {
+            h = l.inheritor;
+            if (!h) l.pulled = true;
+        }
+    }
+    if (n)
+        cancel_node(n, errc::deadline_exceeded, cause_of(errc::deadline_exceeded));
+    else if (h)
+        fire_heirs({std::move(h)});
+}
+
+// Drops heirs that fired or that nobody watches any more, when the list has
+// doubled since the last sweep (amortised O(1) per heir). Requires a->mu.
+void add_heir(context_node& a, std::shared_ptr<heir> h) {
+    if (a.heirs.size() >= a.prune_heirs_at) {
+        std::erase_if(a.heirs, [](const std::shared_ptr<heir>& x) {
+            return x->fired.load(std::memory_order_acquire) ||
+                   (!x->sticky && x->done.use_count() == 1);
+        });
+        a.prune_heirs_at = std::max<std::size_t>(16, 2 * a.heirs.size());
+    }
+    a.heirs.push_back(std::move(h));
+}
+
+}  // namespace
+
+// Runs when the last handle is gone, so nothing else touches this node's own
+// fields any more (its canceller above may still hold a dead weak entry).
 context_node::~context_node() {
+    if (k != kind::cancel) return;
+    stop_cb.reset();  // a concurrent stop request finds the node gone
+    std::shared_ptr<heir> h;
+    if (state.load(std::memory_order_acquire) == 0) {
+        bool watched_done = done.use_count() > 1;
+        bool sticky = stop_src || !afters.empty() || !heirs.empty();
+        if (watched_done || sticky) {
+            h = std::make_shared<heir>();
+            if (watched_done) h->done = done;
+            h->stop = std::move(stop_src);
+            for (auto& [id, fn] : afters) h->afters.push_back(std::move(fn));
+            h->inherited = std::move(heirs);
+            h->sticky = sticky;
+        }
+    }
+    bool fire_now = false;
     if (registered) {
         if (context_node* a = above(this)) {
             std::lock_guard lk(a->mu);
             a->children.erase(this);
+            if (h) {
+                if (a->state.load(std::memory_order_relaxed) == 0)
+                    add_heir(*a, h);
+                else
+                    fire_now = true;  // it was cancelled as we died
+            }
         }
     }
-    stop_cb.reset();
-    if (deadline_timer) deadline_timer->stop();
+    bool timer_keeps_heir = false;
+    if (link) {
+        std::lock_guard lk(link->mu);
+        if (link->pulled)
+            fire_now = fire_now || h;
+        else if (h) {
+            link->inheritor = h;
+            timer_keeps_heir = true;
+        }
+    }
+    if (deadline_timer && !timer_keeps_heir) deadline_timer->stop();
+    if (fire_now) fire_heirs({std::move(h)});
 }
 
 context with_value_erased(const context& parent, const void* key, std::shared_ptr<const void> v) {
@@ -222,6 +344,12 @@ void cancel_func::operator()(std::error_code cause) const {
                         cancel_cause(cause, std::make_exception_ptr(std::system_error(cause))));
 }
 
+void cancel_func::operator()(const cancel_cause& cause) const {
+    if (!n_) return;
+    if (!cause) return (*this)();
+    detail::cancel_node(n_, errc::canceled, cause);
+}
+
 context background() {
     return context();
 }
@@ -249,12 +377,10 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
     if (d <= now) {
         detail::cancel_node(n, errc::deadline_exceeded, detail::cause_of(errc::deadline_exceeded));
     } else {
-        std::weak_ptr<context_node> weak = n;
-        goro::timer t = goro::after_func(d - now, [weak] {
-            if (auto s = weak.lock())
-                detail::cancel_node(s, errc::deadline_exceeded,
-                                    detail::cause_of(errc::deadline_exceeded));
-        });
+        auto link = std::make_shared<detail::deadline_link>();
+        link->node = n;
+        n->link = link;
+        goro::timer t = goro::after_func(d - now, [link] { detail::pull(*link); });
         bool live;
         {
             std::lock_guard lk(n->mu);

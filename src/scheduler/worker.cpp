@@ -293,14 +293,25 @@ void scheduler::sleep_idle(worker* w) {
     }
     bool watcher = false;
     if (deadline != no_deadline) {
-        watcher_until.store(deadline, std::memory_order_seq_cst);
         worker* none = nullptr;
         watcher = timer_watcher.compare_exchange_strong(none, w, std::memory_order_seq_cst);
-        // Recheck: an earlier timer may have come in before we became watcher.
+        // Only the watcher writes watcher_until (a loser overwriting it hid an
+        // earlier deadline from poke_for_timer once: a lost timer wake-up).
+        if (watcher) watcher_until.store(deadline, std::memory_order_seq_cst);
+        // Recheck: an earlier timer may have come in before we became watcher
+        // (its adder may have read a stale watcher_until and not poked us).
         if (watcher && next_deadline.load(std::memory_order_seq_cst) < deadline) {
             timer_watcher.store(nullptr, std::memory_order_seq_cst);
             leave();
             return;
+        }
+        // Someone else watches, maybe for a later deadline than the one we
+        // saw (a submitter that found us spinning left the timer to us):
+        // poke it so it re-arms for ours.
+        if (!watcher) {
+            worker* wt = timer_watcher.load(std::memory_order_seq_cst);
+            if (wt && watcher_until.load(std::memory_order_seq_cst) > deadline && remove_idle(wt))
+                wake_worker(wt, 2);
         }
     }
     for (;;) {  // B5

@@ -19,21 +19,18 @@ void errgroup::set_limit(std::int64_t n) {
     s_->sem = n < 0 ? chan<unit>() : make_chan<unit>(static_cast<std::size_t>(n));
 }
 
-void errgroup::fail(std::exception_ptr e) const {
-    bool first = false;
+void errgroup::fail(state& s, std::exception_ptr e) {
     {
-        std::lock_guard lk(s_->mu);
-        if (!s_->first) {
-            s_->first = e;
-            first = true;
-        }
+        std::lock_guard lk(s.mu);
+        if (s.first) return;  // only the first failure counts
+        s.first = e;
     }
-    if (first) s_->cancel(e);
+    s.cancel(std::move(e));
 }
 
-void errgroup::task_done() const {
-    if (chan<unit> sem = limit_chan(); !sem.is_nil()) sem.try_recv();
-    s_->wg.done();
+void errgroup::task_done(state& s, const chan<unit>& sem) {
+    if (!sem.is_nil()) sem.try_recv();  // give back the token this task took
+    s.wg.done();
 }
 
 void errgroup::wait() {

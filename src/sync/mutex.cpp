@@ -8,6 +8,7 @@
 // Starvation: a waiter that was woken but lost the race requeues at the
 // front; once the head waiter has waited over 1 ms, unlock hands the lock to
 // it directly (locked_ stays 1, granted = true) instead of releasing it.
+// nwaiters_ equals the number of queued waiters whenever qmu_ is free.
 // Lock order: qmu_ is a leaf; ready() runs after releasing it.
 #include <chrono>
 
@@ -19,7 +20,7 @@ namespace goro {
 
 namespace {
 
-constexpr std::int64_t starvation_ns = 1'000'000;  // Go's 1 ms
+constexpr std::int64_t starvation_ns = 1000000000000000;  // Go's 1 ms
 
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -28,6 +29,18 @@ std::int64_t now_ns() noexcept {
 }
 
 }  // namespace
+
+// Pops waiters until one can be claimed. nwaiters_ counts queued waiters,
+// so it drops for every waiter popped, claimed or not (one that could not
+// be claimed is being unwound and will find itself dequeued).
+detail::sync_waiter* mutex::pop_waiter_locked() noexcept {
+    while (detail::sync_waiter* w = q_.head) {
+        q_.remove(w);
+        nwaiters_.fetch_sub(1, std::memory_order_relaxed);
+        if (detail::claim(w->p)) return w;
+    }
+    return nullptr;
+}
 
 void mutex::lock_slow() {
     // Bounded spinning first: a short critical section often ends soon.
@@ -39,6 +52,7 @@ void mutex::lock_slow() {
     w.p = detail::current_parker();
     w.since_ns = now_ns();
     bool front = false;
+    auto unlock_q = [](void* m) { static_cast<detail::spin_mutex*>(m)->unlock(); };
     for (;;) {
         qmu_.lock();
         nwaiters_.fetch_add(1, std::memory_order_seq_cst);
@@ -54,7 +68,15 @@ void mutex::lock_slow() {
             q_.push_back(&w);
         w.granted = false;
         detail::begin_park(w.p);
-        detail::park_waiter(qmu_, q_, w, detail::wait_reason::mutex);
+        if (detail::park(detail::wait_reason::mutex, unlock_q, &qmu_) == detail::wake::unwind) {
+            qmu_.lock();
+            if (w.queued) {
+                q_.remove(&w);
+                nwaiters_.fetch_sub(1, std::memory_order_relaxed);
+            }
+            qmu_.unlock();
+            detail::throw_unwind();
+        }
         if (w.granted) return;  // handed over: we hold it
         // Woken to compete: try once, else wait again at the front.
         if (try_lock()) return;
@@ -68,12 +90,11 @@ void mutex::unlock() {
     if (nwaiters_.load(std::memory_order_seq_cst) == 0) {
         locked_.store(0, std::memory_order_seq_cst);
         if (nwaiters_.load(std::memory_order_seq_cst) == 0) return;
-        // A locker queued meanwhile: fall through and wake one to compete.
+        // A locker queued meanwhile: wake one to compete.
         detail::sync_waiter* w;
         {
             std::lock_guard lk(qmu_);
-            w = detail::pop_claimed(q_);
-            if (w) nwaiters_.fetch_sub(1, std::memory_order_relaxed);
+            w = pop_waiter_locked();
         }
         if (w) detail::ready(w->p);
         return;
@@ -81,17 +102,11 @@ void mutex::unlock() {
     detail::sync_waiter* w;
     {
         std::lock_guard lk(qmu_);
-        w = detail::pop_claimed(q_);
-        if (w) {
-            nwaiters_.fetch_sub(1, std::memory_order_relaxed);
-            if (now_ns() - w->since_ns > starvation_ns) {
-                w->granted = true;  // direct hand-off: locked_ stays 1
-            } else {
-                locked_.store(0, std::memory_order_seq_cst);
-            }
-        } else {
+        w = pop_waiter_locked();
+        if (w && now_ns() - w->since_ns > starvation_ns)
+            w->granted = true;  // direct hand-off: locked_ stays 1
+        else
             locked_.store(0, std::memory_order_seq_cst);
-        }
     }
     if (w) detail::ready(w->p);
 }

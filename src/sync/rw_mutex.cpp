@@ -7,8 +7,8 @@
 // Policy: a waiting writer blocks new readers (no writer starvation); when a
 // writer unlocks, every queued reader gets in first, then the next writer
 // (no reader starvation). Lock order: mu_ is a leaf.
+#include "goro/rw_mutex.hpp"
 #include "goro/errors.hpp"
-#include "goro/mutex.hpp"
 #include "sync/sync_queue.hpp"
 
 namespace goro {
