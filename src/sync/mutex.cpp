@@ -20,7 +20,7 @@ namespace goro {
 
 namespace {
 
-constexpr std::int64_t starvation_ns = 1000000000000000;  // Go's 1 ms
+constexpr std::int64_t starvation_ns = 1'000'000;  // Go's 1 ms
 
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
