@@ -53,14 +53,10 @@
 #include "fibers/goroutine.hpp"
 #include "goro/detail/timer_node.hpp"
 #include "scheduler/run_queue.hpp"
+#include "scheduler/timer_heap.hpp"
 #include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
-
-struct timer_entry {
-    std::int64_t when;  // ns since the clock's epoch
-    timer_node* node;
-};
 
 struct worker {
     unsigned index = 0;
@@ -98,9 +94,9 @@ struct scheduler {
     std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
     std::atomic<std::uint64_t> next_id_block{1};
 
-    // Timers: a binary min-heap on `when`.
+    // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
     std::mutex timer_mu;
-    std::vector<timer_entry> timers;  // guarded by timer_mu
+    timer_heap timers;  // guarded by timer_mu
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
     std::atomic<worker*> timer_watcher{nullptr};
     std::atomic<std::int64_t> watcher_until{0};

@@ -42,7 +42,7 @@ struct timer_node {
     // keep the node alive for the heap's sake let go of it here.
     void (*release)(timer_node*) = nullptr;
     // Runtime-owned below (guarded by the runtime's timer lock).
-    std::size_t heap_index = static_cast<std::size_t>(-1);  // -1: not pending
+    std::uint32_t heap_slot = static_cast<std::uint32_t>(-1);  // -1: not pending
     std::atomic<bool> firing{false};
     bool cancelled = false;  // stopped while firing: do not re-arm
 };
