@@ -171,13 +171,40 @@ TEST(Runtime, SleepOrderFollowsDeadlines) {
         std::vector<int> order;
         std::mutex mu;
         goro::wait_group wg;
+        // Absolute deadlines: however late each goroutine starts (a loaded
+        // machine), timers that come due together wake in deadline order.
+        const auto base = goro::clock::now();
         for (int i : {5, 1, 4, 2, 3})
             wg.go([&, i] {
-                goro::sleep_for(std::chrono::milliseconds(10 * i));
+                goro::sleep_until(base + std::chrono::milliseconds(10 * i));
                 std::lock_guard lk(mu);
                 order.push_back(i);
             });
         wg.wait();
+        EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5}));
+    });
+}
+
+TEST(Runtime, SleepersDueTogetherWakeInDeadlineOrder) {
+    // One worker kept busy past every deadline: the five timers come due in
+    // one batch, and their goroutines must still run in deadline order.
+    goro::run(procs(1), [] {
+        std::vector<int> order;
+        std::mutex mu;
+        goro::wait_group started, sleepers;
+        const auto base = goro::clock::now();
+        started.add(5);
+        for (int i : {3, 5, 1, 4, 2})
+            sleepers.go([&, i] {
+                started.done();  // readies main, which runs only once we park
+                goro::sleep_until(base + std::chrono::milliseconds(10 + i));
+                std::lock_guard lk(mu);
+                order.push_back(i);
+            });
+        started.wait();  // every sleeper is parked on its timer now
+        while (goro::clock::now() < base + std::chrono::milliseconds(40)) {
+        }  // no yield: holds the only worker past every deadline
+        sleepers.wait();
         EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5}));
     });
 }

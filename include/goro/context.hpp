@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "goro/chan.hpp"
+#include "goro/detail/require_callable.hpp"
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
 #include "goro/unit.hpp"
@@ -169,6 +170,7 @@ after_func_stop context_after_func_erased(const context& ctx, std::function<void
 }
 template <class F>
 after_func_stop context_after_func(const context& ctx, F&& fn) {
+    detail::require_callable(fn, "goro::context_after_func");
     // Shared so that std::function can copy it: fn itself may be move-only.
     auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     return detail::context_after_func_erased(ctx, [shared] { (*shared)(); });

@@ -27,6 +27,7 @@
 
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
+#include "goro/detail/require_callable.hpp"
 #include "goro/mutex.hpp"
 #include "goro/runtime.hpp"
 #include "goro/source_location.hpp"
@@ -52,6 +53,7 @@ class errgroup {
     // limit is reached.
     template <class F>
     void go(F&& fn, source_location where = source_location::current()) {
+        detail::require_callable(fn, "goro::errgroup::go");
         chan<unit> sem = limit_chan();
         if (!sem.is_nil()) sem.send(unit{});
         start(std::forward<F>(fn), std::move(sem), where);
@@ -60,6 +62,7 @@ class errgroup {
     // Like go(), but returns false instead of waiting when the limit is reached.
     template <class F>
     bool try_go(F&& fn, source_location where = source_location::current()) {
+        detail::require_callable(fn, "goro::errgroup::try_go");
         chan<unit> sem = limit_chan();
         if (!sem.is_nil() && !sem.try_send(unit{})) return false;
         start(std::forward<F>(fn), std::move(sem), where);

@@ -20,6 +20,7 @@
 #include <iosfwd>
 #include <type_traits>
 #include <utility>
+#include "goro/detail/require_callable.hpp"
 #include "goro/source_location.hpp"
 
 #include "goro/detail/spawn.hpp"
@@ -74,20 +75,24 @@ int run(F&& fn) {
 // with a message naming the goroutine, where it was started, and what().
 template <class F>
 void go(F&& fn, goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(std::forward<F>(fn), where);
 }
 template <class F, detail::not_location A1>
 void go(F&& fn, A1&& a1, goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1)), where);
 }
 template <class F, detail::not_location A1, detail::not_location A2>
 void go(F&& fn, A1&& a1, A2&& a2, goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2)),
                   where);
 }
 template <class F, detail::not_location A1, detail::not_location A2, detail::not_location A3>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3,
         goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3)),
                   where);
@@ -96,6 +101,7 @@ template <class F, detail::not_location A1, detail::not_location A2, detail::not
           detail::not_location A4>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
         goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4)),
                   where);
@@ -104,6 +110,7 @@ template <class F, detail::not_location A1, detail::not_location A2, detail::not
           detail::not_location A4, detail::not_location A5>
 void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
         goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)),
                   where);

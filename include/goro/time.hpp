@@ -22,6 +22,7 @@
 #include <string>
 
 #include "goro/chan.hpp"
+#include "goro/detail/require_callable.hpp"
 #include "goro/runtime.hpp"
 #include "goro/source_location.hpp"
 
@@ -118,6 +119,7 @@ recv_chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
 template <class Rep, class Period, class F>
 timer after_func(std::chrono::duration<Rep, Period> d, F&& fn,
                  source_location where = source_location::current()) {
+    detail::require_callable(fn, "goro::after_func");
     // Shared so that std::function can copy it: fn itself may be move-only.
     auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     return timer(detail::timer_tag{},

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <utility>
+#include "goro/detail/require_callable.hpp"
 #include "goro/source_location.hpp"
 
 #include "goro/detail/spin_mutex.hpp"
@@ -36,6 +37,7 @@ class wait_group {
     // returns (Go 1.25's WaitGroup.Go).
     template <class F>
     void go(F&& fn, goro::source_location where = goro::source_location::current()) {
+        detail::require_callable(fn, "goro::wait_group::go");
         add(1);
         struct done_on_exit {
             wait_group* wg;

@@ -3,7 +3,9 @@
 // chan.go, a value goes straight from a sender to a waiting receiver (and a
 // receiver that empties a full buffer pulls the first blocked sender's value
 // into it), so a blocked peer is never left behind a half-done transfer.
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "goro/detail/chan_core.hpp"
 #include "goro/errors.hpp"
@@ -23,6 +25,11 @@ chan_waiter* wait_queue::pop_claimed() noexcept {
 
 chan_core::chan_core(const elem_ops* o, std::size_t capacity)
     : elem_size(static_cast<std::uint32_t>(o->size)), cap(capacity), ops(o) {
+    // Go: "makechan: size out of range". A negative int passed as the
+    // capacity arrives here as a huge size_t.
+    if (cap > static_cast<std::size_t>(PTRDIFF_MAX) / (ops->size ? ops->size : 1))
+        throw misuse_error("goro::make_chan: capacity out of range (" + std::to_string(cap) +
+                           " elements)");
     if (cap > 0)
         buf = static_cast<unsigned char*>(
             ::operator new(cap * ops->size, std::align_val_t(ops->align)));

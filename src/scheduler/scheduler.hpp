@@ -96,7 +96,7 @@ struct scheduler {
 
     // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
     std::mutex timer_mu;
-    timer_heap timers;  // guarded by timer_mu
+    timer_heap timers;                                    // guarded by timer_mu
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
     std::atomic<worker*> timer_watcher{nullptr};
     std::atomic<std::int64_t> watcher_until{0};
@@ -107,8 +107,11 @@ struct scheduler {
     void start();
     void stop();  // joins workers; requires no live goroutine
 
-    // Makes g runnable. From a worker: runnext (or local queue); else global.
+    // Makes g runnable. From a goroutine on a worker: runnext (the one it
+    // displaces goes to the local queue); from the worker's own loop (due
+    // timers): the local queue; from a plain thread: the global queue.
     void ready(goroutine* g, bool spawned) noexcept;
+    void push_local(worker* w, goroutine* g) noexcept;  // spills half when full
     void push_global(goroutine* g) noexcept;
     void wakep() noexcept;
     void poke_for_timer(std::int64_t when_ns) noexcept;

@@ -25,7 +25,8 @@ void wait_group::add(std::int64_t n) {
     if (v < 0) {
         counter_.fetch_sub(n, std::memory_order_acq_rel);
         throw negative_counter_error(
-            n == -1 ? "goro::wait_group::done: negative counter (more done() than add())"
+            n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more done() than "
+                      "add())"
                     : "goro::wait_group::add: negative counter");
     }
     if (v != 0 || n == 0) return;
