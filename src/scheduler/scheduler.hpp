@@ -22,8 +22,9 @@
 //               B4 recheck every queue and the timer deadline; if work:
 //                  unregister (or, if a waker popped it already, take the
 //                  wake) and look again
-//               B5 sleep on its futex word, with a timeout if it is the
-//                  timer watcher
+//               B5 watch its wake word for ~20 us (a wake then costs no
+//                  syscall), then sleep on it in the kernel, with a timeout
+//                  if it is the timer watcher
 //   Either A3 sees B1 (and wakes someone), or B4 sees A1. While one worker
 //   spins, submitters wake nobody: the spinner finds the work, and when it
 //   stops spinning with work in hand it wakes another if none spins.
@@ -75,7 +76,8 @@ struct worker {
     // Counted by the owner, summed by num_goroutines().
     alignas(64) std::atomic<std::int64_t> spawned{0};
     std::atomic<std::int64_t> exited{0};
-    // 0: asleep or running; 1: woken to spin; 2: poked (timer) or stop.
+    // 0: running or watching (B5); 1: woken to spin; 2: poked (timer) or
+    // stop; 3: sleeping in the kernel (a waker must futex_wake).
     alignas(64) std::atomic<std::uint32_t> wake_word{0};
     bool in_idle = false;  // guarded by the idle mutex
     std::thread thread;
@@ -134,6 +136,9 @@ struct scheduler {
     void finish_switch(worker* w, goroutine* g);
     bool remove_idle(worker* w) noexcept;
     void wake_worker(worker* w, std::uint32_t how) noexcept;
+    // B5: waits for a wake until deadline (ns; no deadline: max); returns
+    // it (1 or 2) and clears the word, or 0 on timeout.
+    std::uint32_t await_wake(worker* w, std::int64_t deadline) noexcept;
 };
 
 // The running runtime, or null.

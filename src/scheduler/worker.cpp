@@ -28,6 +28,14 @@ constexpr std::uint32_t global_check_period = 61;
 constexpr std::uint32_t runnext_cap = 3;
 // Rounds over all victims a spinning worker makes before going idle.
 constexpr int steal_rounds = 4;
+// An idle worker watches its wake word this long before it sleeps in the
+// kernel: work often comes back within microseconds (a goroutine spawning in
+// a loop, a producer refilling a channel), and a wake that finds the worker
+// still watching costs neither side a futex call or a context switch.
+constexpr std::int64_t idle_spin_ns = 20'000;
+// wake_word value while the worker sleeps in futex_wait (wakers must call
+// futex_wake); 0 while it runs or watches, 1 and 2 are wakes (scheduler.hpp).
+constexpr std::uint32_t wake_word_sleeping = 3;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {
     // xorshift64*: cheap and good enough to pick steal victims and shuffle.
@@ -139,8 +147,41 @@ void scheduler::wakep() noexcept {
 }
 
 void scheduler::wake_worker(worker* w, std::uint32_t how) noexcept {
-    w->wake_word.store(how, std::memory_order_release);
-    futex_wake(&w->wake_word, 1);
+    if (w->wake_word.exchange(how, std::memory_order_acq_rel) == wake_word_sleeping)
+        futex_wake(&w->wake_word, 1);
+}
+
+std::uint32_t scheduler::await_wake(worker* w, std::int64_t deadline) noexcept {
+    std::atomic<std::uint32_t>& word = w->wake_word;
+    // Watch for a while (bounded; the clock is read every 16 pauses).
+    const std::int64_t watch_until = std::min(now_ns() + idle_spin_ns, deadline);
+    for (std::uint32_t i = 1;; ++i) {
+        if (word.load(std::memory_order_acquire) != 0)
+            return word.exchange(0, std::memory_order_acq_rel);
+        cpu_relax();
+        if ((i & 15) == 0 && now_ns() >= watch_until) break;
+    }
+    // Announce the sleep; a wake that came first makes the CAS fail. Both
+    // sides use read-modify-writes of the one word, so either the waker sees
+    // `sleeping` (and calls futex_wake) or we see its wake: none is lost.
+    std::uint32_t seen = 0;
+    if (!word.compare_exchange_strong(seen, wake_word_sleeping, std::memory_order_acq_rel))
+        return word.exchange(0, std::memory_order_acq_rel);
+    for (;;) {
+        if (deadline == no_deadline) {
+            futex_wait(&word, wake_word_sleeping);
+        } else {
+            std::int64_t left = deadline - now_ns();
+            if (left <= 0) {
+                seen = wake_word_sleeping;
+                if (word.compare_exchange_strong(seen, 0, std::memory_order_acq_rel)) return 0;
+                return word.exchange(0, std::memory_order_acq_rel);  // a wake beat the timeout
+            }
+            futex_wait_for(&word, wake_word_sleeping, left);
+        }
+        if (word.load(std::memory_order_acquire) != wake_word_sleeping)
+            return word.exchange(0, std::memory_order_acq_rel);
+    }
 }
 
 bool scheduler::remove_idle(worker* w) noexcept {
@@ -290,8 +331,7 @@ void scheduler::sleep_idle(worker* w) {
         // Either take ourselves off the idle list, or someone popped us and
         // is about to (or did) set our wake word: take that wake-up.
         if (remove_idle(w)) return;
-        while (w->wake_word.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_word, 0);
-        if (w->wake_word.exchange(0, std::memory_order_acq_rel) == 1) w->spinning = true;
+        if (await_wake(w, no_deadline) == 1) w->spinning = true;
     };
 
     std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
@@ -323,18 +363,9 @@ void scheduler::sleep_idle(worker* w) {
                 wake_worker(wt, 2);
         }
     }
-    for (;;) {  // B5
-        if (w->wake_word.load(std::memory_order_acquire) != 0) break;
-        if (!watcher) {
-            futex_wait(&w->wake_word, 0);
-            continue;
-        }
-        std::int64_t left = deadline - now_ns();
-        if (left <= 0) break;
-        futex_wait_for(&w->wake_word, 0, left);
-    }
+    // B5 (the watcher only until the earliest deadline).
+    std::uint32_t how = await_wake(w, watcher ? deadline : no_deadline);
     if (watcher) timer_watcher.store(nullptr, std::memory_order_seq_cst);
-    std::uint32_t how = w->wake_word.exchange(0, std::memory_order_acq_rel);
     if (how == 0) {
         leave();  // timed out
         return;
