@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -58,7 +59,7 @@ void stack_pool::configure(std::size_t stack_size) {
     }
     if (stack_size != slot_size_) {
         // Slots of the old size stay in their slabs (never handed out again).
-        free_ = nullptr;
+        free_.clear();
         slot_size_ = stack_size;
     }
 }
@@ -73,6 +74,8 @@ void stack_pool::grow_locked() {
     const std::size_t count =
         guarded ? guarded_slab_slots : std::max<std::size_t>(16, unguarded_slab_bytes / slot_size_);
     const std::size_t bytes = count * slot_size_;
+    free_.reserve(total_slots_ + count);  // release_batch must never allocate
+    slabs_.reserve(slabs_.size() + 1);
     void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
@@ -97,10 +100,7 @@ void stack_pool::grow_locked() {
         d.guarded = guarded;
     }
     // Push in reverse so the lowest slot is handed out first.
-    for (std::size_t i = count; i-- > 0;) {
-        s.slots[i].next_free = free_;
-        free_ = &s.slots[i];
-    }
+    for (std::size_t i = count; i-- > 0;) free_.push_back(&s.slots[i]);
     if (guarded) guard_budget_ -= count;
     guarded_slots_ += guarded ? count : 0;
     total_slots_ += count;
@@ -119,17 +119,10 @@ void stack_pool::release(stack_slot* s) noexcept {
 
 std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
     std::lock_guard lk(mu_);
-    std::size_t got = 0;
-    while (got < n) {
-        if (!free_) {
-            if (got > 0) break;
-            grow_locked();
-        }
-        stack_slot* s = free_;
-        free_ = s->next_free;
-        s->next_free = nullptr;
-        out[got++] = s;
-    }
+    if (free_.empty()) grow_locked();
+    const std::size_t got = std::min(n, free_.size());
+    std::copy(free_.end() - static_cast<std::ptrdiff_t>(got), free_.end(), out);
+    free_.resize(free_.size() - got);
     return got;
 }
 
@@ -139,8 +132,7 @@ void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
         if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + (in[i]->guarded ? page_size : 0) !=
             slot_size_)
             continue;  // a slot of an older stack size: retired
-        in[i]->next_free = free_;
-        free_ = in[i];
+        free_.push_back(in[i]);
     }
 }
 

@@ -32,7 +32,6 @@ struct stack_slot {
     std::uintptr_t lo = 0;  // lowest usable address (above the guard page, if any)
     std::uintptr_t hi = 0;  // one past the highest address
     bool guarded = false;
-    stack_slot* next_free = nullptr;  // free-list link, stored in the slot descriptor
 };
 
 struct slab {
@@ -76,7 +75,11 @@ class stack_pool {
     void grow_locked();
     std::mutex mu_;
     std::vector<slab> slabs_;
-    stack_slot* free_ = nullptr;
+    // Free slots, LIFO, in a contiguous array: taking a batch copies
+    // pointers instead of chasing links through descriptors that the last
+    // releaser (often another core) wrote. Capacity >= total_slots_, so
+    // release never allocates.
+    std::vector<stack_slot*> free_;
     std::size_t slot_size_ = 0;
     std::size_t guard_budget_ = 0;  // guarded slots still allowed
     std::size_t guarded_slots_ = 0;
