@@ -75,9 +75,9 @@ struct context_node : std::enable_shared_from_this<context_node> {
     std::shared_ptr<const void> val;
     // cancel nodes
     spin_mutex mu;
-    std::atomic<int> state{0};  // 0 live, else the errc value
-    cancel_cause why;           // guarded by mu (set once, before state)
-    std::shared_ptr<chan_core> done;
+    std::atomic<int> state{0};        // 0 live, else the errc value
+    cancel_cause why;                 // guarded by mu (set once, before state)
+    std::shared_ptr<chan_core> done;  // guarded by mu; made by the first done() (Go: lazily)
     std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // guarded by mu
     std::list<std::pair<std::uint64_t, std::function<void()>>> afters;        // guarded by mu
     std::uint64_t next_after = 0;
@@ -121,9 +121,13 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         std::optional<std::stop_source> stop_src;
         std::optional<goro::timer> timer;
         std::vector<std::shared_ptr<heir>> heirs;
+        chan_core* done = nullptr;
         {
             std::lock_guard lk(n->mu);
             if (n->state.load(std::memory_order_relaxed) != 0) continue;
+            // From here on done() hands out the shared closed channel if the
+            // node has none yet, so nothing is made after this read.
+            done = n->done.get();
             n->why = why;
             n->state.store(static_cast<int>(e), std::memory_order_release);
             children.swap(n->children);
@@ -137,7 +141,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
                     work.push_back(std::move(c));
                 }
         }
-        chan_close(n->done.get());
+        if (done) chan_close(done);
         if (stop_src) stop_src->request_stop();
         if (timer) timer->stop();
         for (auto& [id, fn] : afters) spawn(std::move(fn), source_location::current());
@@ -159,7 +163,6 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
     n->k = context_node::kind::cancel;
     n->parent = parent.node();
     n->canceller = n.get();
-    n->done = std::make_shared<chan_core>(&elem_ops_for<unit>, 0);
     if (parent.node()) n->deadline = parent.node()->deadline;
     // Register with the canceller above, or inherit its cancellation.
     if (context_node* a = above(n.get())) {
@@ -232,7 +235,7 @@ context_node::~context_node() {
     stop_cb.reset();  // a concurrent stop request finds the node gone
     std::shared_ptr<heir> h;
     if (state.load(std::memory_order_acquire) == 0) {
-        bool watched_done = done.use_count() > 1;
+        bool watched_done = done && done.use_count() > 1;
         bool sticky = stop_src || !afters.empty() || !heirs.empty();
         if (watched_done || sticky) {
             h = std::make_shared<heir>();
@@ -287,10 +290,32 @@ namespace goro {
 
 using detail::context_node;
 
+namespace {
+
+// What done() returns for a context cancelled before anyone asked for its
+// channel (Go's closedchan): one closed channel for all of them.
+const std::shared_ptr<detail::chan_core>& closed_done() {
+    static const std::shared_ptr<detail::chan_core> c = [] {
+        auto ch = std::make_shared<detail::chan_core>(&detail::elem_ops_for<unit>, 0);
+        detail::chan_close(ch.get());
+        return ch;
+    }();
+    return c;
+}
+
+}  // namespace
+
 recv_chan<unit> context::done() const {
     if (!n_ || !n_->canceller) return {};
     // The canceller is alive: n_ holds its ancestors.
-    return detail::chan_access::make<recv_chan<unit>>(n_->canceller->done);
+    context_node* c = n_->canceller;
+    std::lock_guard lk(c->mu);
+    if (!c->done) {
+        if (c->state.load(std::memory_order_relaxed) != 0)
+            return detail::chan_access::make<recv_chan<unit>>(closed_done());
+        c->done = std::make_shared<detail::chan_core>(&detail::elem_ops_for<unit>, 0);
+    }
+    return detail::chan_access::make<recv_chan<unit>>(c->done);
 }
 
 std::error_code context::err() const {
