@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "fibers/goroutine.hpp"
+#include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/timer_node.hpp"
 #include "scheduler/run_queue.hpp"
 #include "scheduler/timer_heap.hpp"
@@ -97,7 +98,7 @@ struct scheduler {
     std::atomic<std::uint64_t> next_id_block{1};
 
     // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
-    std::mutex timer_mu;
+    spin_mutex timer_mu;
     timer_heap timers;                                    // guarded by timer_mu
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
     std::atomic<worker*> timer_watcher{nullptr};
