@@ -4,11 +4,15 @@
 //  1. Shuffle a poll order (uniform choice among ready cases) and sort the
 //     distinct channels by address (the global lock order: two selects over
 //     the same channels never deadlock).
-//  2. Lock them all; poll the cases in poll order; the first ready one runs.
-//  3. Otherwise, with a default case, unlock and return -1.
-//  4. Otherwise enqueue one waiter per case, all pointing at the same parker,
-//     and park; the unlock of all channels runs after the switch. The first
-//     waker to claim the parker wins and records its waiter in wake_token.
+//  2. Poll the cases in poll order, each under its own channel's lock only;
+//     the first ready one runs (the select takes effect there, at that
+//     moment). Holding one lock at a time keeps a select over many channels
+//     from blocking, and being blocked by, every sender on any of them.
+//  3. Otherwise, with a default case, return -1.
+//  4. Otherwise lock them all (address order) and poll again: a case may
+//     have become ready since step 2. Still nothing: enqueue one waiter per case, all pointing at
+//     the same parker, and park; the unlock of all channels runs after the switch. The first waker
+//     to claim the parker wins and records its waiter in wake_token.
 //  5. On wake, lock all again and dequeue the waiters that did not fire.
 // The unlock callback releases the channels in reverse address order and
 // reads nothing of the select record after releasing the lowest one: the
@@ -98,7 +102,26 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
     std::sort(cores, cores + live);
     lock_set ls{cores, static_cast<std::size_t>(std::unique(cores, cores + live) - cores)};
 
-    ls.lock();
+    for (std::size_t k = 0; k < live; ++k) {  // step 2
+        select_op& op = ops[order[k]];
+        chan_waiter* wake = nullptr;
+        bool ran;
+        op.core->mu.lock();
+        try {
+            ran = try_op(op, &wake);
+        } catch (...) {
+            op.core->mu.unlock();
+            throw;
+        }
+        op.core->mu.unlock();
+        if (ran) {
+            if (wake) ready(wake->p);
+            return order[k];
+        }
+    }
+    if (has_default) return -1;  // step 3
+
+    ls.lock();  // step 4
     for (std::size_t k = 0; k < live; ++k) {
         select_op& op = ops[order[k]];
         chan_waiter* wake = nullptr;
@@ -114,10 +137,6 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
             if (wake) ready(wake->p);
             return order[k];
         }
-    }
-    if (has_default) {
-        ls.unlock();
-        return -1;
     }
 
     small_buffer<chan_waiter, 16> waiters_buf;
