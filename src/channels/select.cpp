@@ -10,9 +10,10 @@
 //     from blocking, and being blocked by, every sender on any of them.
 //  3. Otherwise, with a default case, return -1.
 //  4. Otherwise lock them all (address order) and poll again: a case may
-//     have become ready since step 2. Still nothing: enqueue one waiter per case, all pointing at
-//     the same parker, and park; the unlock of all channels runs after the switch. The first waker
-//     to claim the parker wins and records its waiter in wake_token.
+//     have become ready since step 2. Still nothing: enqueue one waiter per
+//     case, all pointing at the same parker, and park; the unlock of all
+//     channels runs after the switch. The first waker to claim the parker
+//     wins and records its waiter in wake_token.
 //  5. On wake, lock all again and dequeue the waiters that did not fire.
 // The unlock callback releases the channels in reverse address order and
 // reads nothing of the select record after releasing the lowest one: the
@@ -67,6 +68,26 @@ bool try_op(select_op& op, chan_waiter** wake) {
     return recv_locked(op.core, op.elem, wake, &op.received);
 }
 
+// Runs op if it is ready, with its channel locked (alone, or with the rest:
+// `unlock` releases whatever is held). When it runs, or throws, releases the
+// locks first and then readies the claimed peer; when not ready, returns
+// false with the locks still held.
+template <class Unlock>
+bool run_if_ready(select_op& op, Unlock&& unlock) {
+    chan_waiter* wake = nullptr;
+    bool ran;
+    try {
+        ran = try_op(op, &wake);
+    } catch (...) {
+        unlock();
+        throw;
+    }
+    if (!ran) return false;
+    unlock();
+    if (wake) ready(wake->p);
+    return true;
+}
+
 template <class T, std::size_t N>
 struct small_buffer {
     T local[N];
@@ -103,41 +124,17 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
     lock_set ls{cores, static_cast<std::size_t>(std::unique(cores, cores + live) - cores)};
 
     for (std::size_t k = 0; k < live; ++k) {  // step 2
-        select_op& op = ops[order[k]];
-        chan_waiter* wake = nullptr;
-        bool ran;
-        op.core->mu.lock();
-        try {
-            ran = try_op(op, &wake);
-        } catch (...) {
-            op.core->mu.unlock();
-            throw;
-        }
-        op.core->mu.unlock();
-        if (ran) {
-            if (wake) ready(wake->p);
-            return order[k];
-        }
+        chan_core* c = ops[order[k]].core;
+        auto unlock_one = [c] { c->mu.unlock(); };
+        c->mu.lock();
+        if (run_if_ready(ops[order[k]], unlock_one)) return order[k];
+        unlock_one();
     }
     if (has_default) return -1;  // step 3
 
     ls.lock();  // step 4
-    for (std::size_t k = 0; k < live; ++k) {
-        select_op& op = ops[order[k]];
-        chan_waiter* wake = nullptr;
-        bool ran;
-        try {
-            ran = try_op(op, &wake);
-        } catch (...) {
-            ls.unlock();
-            throw;
-        }
-        if (ran) {
-            ls.unlock();
-            if (wake) ready(wake->p);
-            return order[k];
-        }
-    }
+    for (std::size_t k = 0; k < live; ++k)
+        if (run_if_ready(ops[order[k]], [&ls] { ls.unlock(); })) return order[k];
 
     small_buffer<chan_waiter, 16> waiters_buf;
     chan_waiter* waiters = waiters_buf.get(n);

@@ -23,7 +23,7 @@
 namespace goro::detail {
 
 class timer_heap {
-public:
+  public:
     static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
 
     bool empty() const noexcept { return h_.empty(); }
@@ -84,7 +84,7 @@ public:
         free_.clear();
     }
 
-private:
+  private:
     struct entry {
         std::int64_t when;
         std::uint32_t slot;

@@ -2,9 +2,9 @@
 // `when` for the whole runtime (timer_heap.hpp), guarded by timer_mu (a
 // spin_mutex: every hold is a heap operation of a few hundred ns, where a
 // futex sleep and wake would cost microseconds). Workers run due timers from
-// their loop; the idle worker that is the timer watcher sleeps until the earliest
-// deadline (scheduler.hpp, B4/B5), so N sleeping goroutines cost N heap
-// entries and no OS timer at all.
+// their loop; the idle worker that is the timer watcher sleeps until the
+// earliest deadline (scheduler.hpp, B4/B5), so N sleeping goroutines cost N
+// heap entries and no OS timer at all.
 //
 // Invariants (under timer_mu): a node is in the heap iff heap_slot != npos
 // (timer_heap.hpp keeps the positions). next_deadline mirrors the top (max

@@ -91,20 +91,18 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
         wakep();
         return;
     }
-    // From the worker's own loop (due timers): no goroutine is handing off,
-    // so the local queue's tail, which keeps a batch of timers that came due
-    // together in deadline order.
-    if (!w->current) {
+    // A1. From the worker's own loop (due timers) no goroutine is handing
+    // off: the local queue's tail, which keeps a batch of timers that came
+    // due together in deadline order. From a goroutine: runnext, and the one
+    // it displaces to the local queue.
+    if (!w->current)
         push_local(w, g);
-        if (spawned || w->rq.size() >= 2) wakep();
-        return;
-    }
-    // A1: runnext. Wake a helper for a spawn, or when two or more goroutines
-    // wait in the local queue besides runnext: with just one, the running
-    // goroutine usually blocks soon and this worker gets to it sooner than a
-    // woken worker would (2-case select: 200 -> 140 ns with this threshold).
-    goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel);
-    if (old) push_local(w, old);
+    else if (goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel))
+        push_local(w, old);
+    // Wake a helper for a spawn, or when two or more goroutines wait in the
+    // local queue besides runnext: with just one, the running goroutine
+    // usually blocks soon and this worker gets to it sooner than a woken
+    // worker would (2-case select: 200 -> 140 ns with this threshold).
     if (spawned || w->rq.size() >= 2) wakep();
 }
 
