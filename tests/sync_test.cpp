@@ -356,3 +356,40 @@ TEST(SemaphoreStress, DeadlinesRacingGrantsOnOneAndTwoProcs) {
             EXPECT_TRUE(s.try_acquire(2)) << "permits leaked";
         });
 }
+
+// x/sync (current): acquire(ctx, n) never returns holding permits once ctx
+// is done. Here ctx is cancelled and then the permit released while the
+// acquire is parked: both are ready when it wakes, and whichever it sees
+// first, it must return ctx.err() and hold nothing. Before, about half of
+// these returned {} holding the permit.
+TEST(Semaphore, GrantRacingCancellationGivesThePermitsBack) {
+    goro::run(procs(2), [] {
+        const int rounds = static_cast<int>(scaled(2000));
+        int succeeded = 0;
+        for (int r = 0; r < rounds; ++r) {
+            goro::semaphore s(1);
+            s.acquire(1);
+            auto [ctx, cancel] = goro::with_cancel(goro::background());
+            std::error_code ec{};
+            goro::wait_group wg;
+            wg.add(1);
+            goro::go([&, c = ctx] {
+                ec = s.acquire(c, 1);
+                wg.done();
+            });
+            goro::sleep_for(std::chrono::microseconds(20));  // it parks
+            cancel();
+            s.release(1);
+            wg.wait();
+            if (!ec) {
+                ++succeeded;
+                s.release(1);
+            }
+            EXPECT_TRUE(s.try_acquire(1)) << "the cancelled acquire kept the permit";
+        }
+        // An acquire that got the permit before the cancellation (it may
+        // wake between the two) is fine; one that returns {} after both
+        // happened is not: it holds the permit of a cancelled request.
+        EXPECT_EQ(succeeded, 0);
+    });
+}

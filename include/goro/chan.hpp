@@ -23,8 +23,10 @@
 // blocked senders throw closed_channel_error.
 // Memory: a send happens-before the receive that gets its value completes;
 // close happens-before a receive that observes it.
-// Requires: T is move-constructible, and its move constructor does not throw
-// (it runs under the channel lock; a throw there terminates).
+// Requires: T's move constructor is noexcept (it runs under the channel
+// lock, where a throw could not be recovered from); checked at compile time.
+// Lifetime: a blocked send, receive or select keeps the channel alive, so
+// the last handle may go away while goroutines wait on it.
 #pragma once
 
 #include <cstddef>
@@ -90,13 +92,28 @@ namespace detail {
 // How goro's own code builds a handle around a core.
 struct chan_access {
     template <class H>
-    static H make(std::shared_ptr<chan_core> c) {
+    static H make(chan_ref c) {
         return H(std::move(c));
     }
 };
 
+// What a channel's element type must be.
+template <class T>
+inline constexpr bool chan_element_ok =
+    std::is_object_v<T> && !std::is_const_v<T> && std::is_nothrow_move_constructible_v<T> &&
+    std::is_nothrow_destructible_v<T>;
+
 template <class T>
 class chan_handle {
+    static_assert(std::is_object_v<T> && !std::is_const_v<T>,
+                  "goro::chan<T>: T must be a non-const object type");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "goro::chan<T>: T's move constructor must be noexcept (values are moved under "
+                  "the channel's lock, where a throw cannot be recovered from); declare it "
+                  "noexcept, or send a std::unique_ptr<T> instead");
+    static_assert(std::is_nothrow_destructible_v<T>,
+                  "goro::chan<T>: T's destructor must not throw");
+
   public:
     using value_type = T;
 
@@ -112,7 +129,7 @@ class chan_handle {
 
   protected:
     chan_handle() = default;
-    explicit chan_handle(std::shared_ptr<chan_core> c) : core_(std::move(c)) {}
+    explicit chan_handle(chan_ref c) : core_(std::move(c)) {}
 
     void do_send(T v) const {
         if (chan_send(core_.get(), &v, true) == op_result::closed)
@@ -151,7 +168,7 @@ class chan_handle {
         }
     };
 
-    std::shared_ptr<chan_core> core_;
+    chan_ref core_;
 
     template <class U>
     friend class chan_handle;
@@ -217,7 +234,7 @@ class chan : public detail::chan_handle<T> {
     std::default_sentinel_t end() const noexcept { return {}; }
 
   private:
-    explicit chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    explicit chan(detail::chan_ref c) : base(std::move(c)) {}
     friend struct detail::chan_access;
     friend class send_chan<T>;
     friend class recv_chan<T>;
@@ -240,7 +257,7 @@ class send_chan : public detail::chan_handle<T> {
     void close() const { base::do_close(); }
 
   private:
-    explicit send_chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    explicit send_chan(detail::chan_ref c) : base(std::move(c)) {}
     friend struct detail::chan_access;
 };
 
@@ -260,16 +277,15 @@ class recv_chan : public detail::chan_handle<T> {
     std::default_sentinel_t end() const noexcept { return {}; }
 
   private:
-    explicit recv_chan(std::shared_ptr<detail::chan_core> c) : base(std::move(c)) {}
+    explicit recv_chan(detail::chan_ref c) : base(std::move(c)) {}
     friend struct detail::chan_access;
 };
 
 // make(chan T, capacity): capacity 0 is unbuffered (rendezvous).
 template <class T>
 chan<T> make_chan(std::size_t capacity = 0) {
-    static_assert(std::is_move_constructible_v<T>, "goro::chan<T> needs a movable T");
     return detail::chan_access::make<chan<T>>(
-        std::make_shared<detail::chan_core>(&detail::elem_ops_for<T>, capacity));
+        detail::make_chan_core(&detail::elem_ops_for<T>, capacity));
 }
 
 }  // namespace goro

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "goro/detail/spin_mutex.hpp"
+#include "goro/detail/intrusive_list.hpp"
 #include "goro/mutex.hpp"
 
 namespace goro {
@@ -38,10 +38,10 @@ class cond {
 
   private:
     mutex* m_;
-    detail::spin_mutex mu_;
+    // Guarded by this cond's wait lock (sync/wait_lock.hpp).
     std::uint64_t wait_ticket_ = 0;    // next ticket handed to a waiter
     std::uint64_t notify_ticket_ = 0;  // tickets below this are notified
-    detail::sync_queue q_;
+    detail::intrusive_list<detail::waiter> q_;
 };
 
 }  // namespace goro

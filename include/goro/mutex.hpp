@@ -11,6 +11,9 @@
 // Fairness: normally a new locker may barge ahead of waiters (fast under
 // contention); a waiter that has waited over 1 ms gets the lock handed to it
 // directly at the next unlock, so no waiter starves (Go's starvation mode).
+// Lifetime: like std::mutex, it may be destroyed as soon as it is unlocked
+// and no call on it is in progress elsewhere — unlock() touches nothing of
+// it after the store that releases it.
 // Requires: unlock only what is locked — otherwise goro::misuse_error
 // ("goro::mutex::unlock: unlock of unlocked mutex").
 // Memory: unlock happens-before the next lock that acquires.
@@ -20,14 +23,12 @@
 #include <cstdint>
 
 #include "goro/detail/intrusive_list.hpp"
-#include "goro/detail/spin_mutex.hpp"
 
 namespace goro {
 
 namespace detail {
-struct sync_waiter;
-using sync_queue = intrusive_list<sync_waiter>;
-}  // namespace detail
+struct waiter;
+}
 
 class mutex {
   public:
@@ -39,27 +40,38 @@ class mutex {
     // Takes the lock, parking (blocking a plain thread) until it is free.
     void lock() {
         std::uint32_t unlocked = 0;
-        if (!locked_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
-                                             std::memory_order_relaxed))
+        if (!state_.compare_exchange_strong(unlocked, locked_bit, std::memory_order_acquire,
+                                            std::memory_order_relaxed))
             lock_slow();
     }
-    // Takes the lock if it is free right now; never waits.
+    // Takes the lock if it is free right now (even with waiters queued);
+    // never waits.
     bool try_lock() noexcept {
-        std::uint32_t unlocked = 0;
-        return locked_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
-                                               std::memory_order_relaxed);
+        std::uint32_t v = state_.load(std::memory_order_relaxed);
+        while (!(v & locked_bit))
+            if (state_.compare_exchange_weak(v, v | locked_bit, std::memory_order_acquire,
+                                             std::memory_order_relaxed))
+                return true;
+        return false;
     }
     // Releases the lock (hands it to a starving waiter, if there is one).
     // Throws misuse_error if it is not locked.
-    void unlock();
+    void unlock() {
+        std::uint32_t v = locked_bit;
+        if (!state_.compare_exchange_strong(v, 0, std::memory_order_release,
+                                            std::memory_order_relaxed))
+            unlock_slow(v);
+    }
 
   private:
+    static constexpr std::uint32_t locked_bit = 1;
+    static constexpr std::uint32_t waiter_unit = 2;  // waiters queued: state_ / 2
     void lock_slow();
-    detail::sync_waiter* pop_waiter_locked() noexcept;
-    std::atomic<std::uint32_t> locked_{0};
-    std::atomic<std::uint32_t> nwaiters_{0};
-    detail::spin_mutex qmu_;
-    detail::sync_queue q_;  // guarded by qmu_
+    void unlock_slow(std::uint32_t seen);
+    // Locked bit | queued waiters * waiter_unit. The count changes only under
+    // this mutex's wait lock (sync/wait_lock.hpp), together with q_.
+    std::atomic<std::uint32_t> state_{0};
+    detail::intrusive_list<detail::waiter> q_;  // guarded by the wait lock
 };
 
 }  // namespace goro

@@ -5,34 +5,53 @@
 //
 // call(fn) runs fn if no call has completed yet; concurrent callers park
 // until it finishes. Differs from Go: if fn throws, the exception propagates
-// and the once stays not done, so a later call tries again (like
-// std::call_once; Go's Once counts a panicking call as done).
+// and the once stays not done, so a later (or a waiting) call tries again
+// (like std::call_once; Go's Once counts a panicking call as done).
 // Memory: fn's effects happen-before every call() that returns.
+// Lifetime: may be destroyed as soon as a call() has returned and no other
+// call is in progress: the call that ran fn marks it done with one store,
+// its last touch unless callers are parked waiting.
 #pragma once
 
 #include <atomic>
-#include <mutex>
+#include <cstdint>
 #include <utility>
 
-#include "goro/mutex.hpp"
+#include "goro/detail/intrusive_list.hpp"
 
 namespace goro {
 
+namespace detail {
+struct waiter;
+}
+
 class once {
   public:
+    once() = default;
+    once(const once&) = delete;
+    once& operator=(const once&) = delete;
+
     template <class F>
     void call(F&& fn) {
-        if (done_.load(std::memory_order_acquire)) return;
-        std::lock_guard lk(m_);
-        if (done_.load(std::memory_order_relaxed)) return;
-        std::forward<F>(fn)();
-        done_.store(true, std::memory_order_release);
+        if (state_.load(std::memory_order_acquire) == done_state) return;
+        if (!begin()) return;
+        try {
+            std::forward<F>(fn)();
+        } catch (...) {
+            finish(false);
+            throw;
+        }
+        finish(true);
     }
-    bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+    bool done() const noexcept { return state_.load(std::memory_order_acquire) == done_state; }
 
   private:
-    std::atomic<bool> done_{false};
-    mutex m_;
+    static constexpr std::uint32_t idle = 0, running = 1, running_waited = 2, done_state = 3;
+    // True: the caller runs fn (state running). False: done meanwhile.
+    bool begin();
+    void finish(bool ok) noexcept;
+    std::atomic<std::uint32_t> state_{idle};
+    detail::intrusive_list<detail::waiter> q_;  // guarded by the wait lock
 };
 
 }  // namespace goro

@@ -20,14 +20,12 @@
 #include <cstdint>
 
 #include "goro/detail/intrusive_list.hpp"
-#include "goro/detail/spin_mutex.hpp"
 
 namespace goro {
 
 namespace detail {
-struct sync_waiter;
-using sync_queue = intrusive_list<sync_waiter>;
-}  // namespace detail
+struct waiter;
+}
 
 class rw_mutex {
   public:
@@ -45,11 +43,12 @@ class rw_mutex {
     void unlock_shared();
 
   private:
-    detail::spin_mutex mu_;
+    // Everything below is guarded by this rw_mutex's wait lock
+    // (sync/wait_lock.hpp), which lives outside it.
     std::int64_t readers_ = 0;  // readers holding it
     bool writer_ = false;       // a writer holds it
     std::int64_t writers_waiting_ = 0;
-    detail::sync_queue readq_, writeq_;
+    detail::intrusive_list<detail::waiter> readq_, writeq_;
 };
 
 }  // namespace goro

@@ -6,11 +6,13 @@
 //
 // Waiters are served FIFO: a large request at the head is not starved by a
 // stream of small ones behind it. acquire parks a goroutine (blocks a plain
-// thread). The context-aware acquire returns ctx.err() when ctx is done
-// first and then holds nothing — also when ctx was already done on entry,
-// even if permits were free; if the permits were granted at the same moment
-// as the cancellation, it keeps them and returns {} (as Go does). A waiter
-// that gives up lets the waiters queued behind it in if they now fit.
+// thread). The context-aware acquire either returns {} holding n permits,
+// or returns ctx.err() holding nothing: when ctx is done first, when ctx was
+// already done on entry (even if permits were free), and when the permits
+// were granted as ctx finished — they are given back (as current x/sync
+// does). A waiter that gives up lets the waiters queued behind it in if they
+// now fit. Lifetime: may be destroyed as soon as no call on it is in
+// progress (release() touches nothing of it after its last state change).
 // Requires: n <= size for a blocking acquire (else goro::misuse_error, where
 // Go would block forever); release no more than is held (else
 // goro::negative_counter_error).
@@ -20,12 +22,14 @@
 #include <system_error>
 
 #include "goro/detail/intrusive_list.hpp"
-#include "goro/detail/spin_mutex.hpp"
-#include "goro/mutex.hpp"
 
 namespace goro {
 
 class context;
+namespace detail {
+struct waiter;
+class wake_list;
+}  // namespace detail
 
 class semaphore {
   public:
@@ -41,15 +45,13 @@ class semaphore {
     std::int64_t size() const noexcept { return size_; }
 
   private:
-    struct waiter;
     void check(std::int64_t n, const char* who) const;
-    waiter* grant_locked();
-    static void ready_all(waiter* wake) noexcept;
-    void abandon(waiter& w);
+    void grant_locked(detail::wake_list& woken);
+    void abandon(detail::waiter& w);
     const std::int64_t size_;
-    detail::spin_mutex mu_;
-    std::int64_t cur_ = 0;              // permits held
-    detail::intrusive_list<waiter> q_;  // FIFO of blocked acquires
+    // Guarded by this semaphore's wait lock (sync/wait_lock.hpp).
+    std::int64_t cur_ = 0;                      // permits held
+    detail::intrusive_list<detail::waiter> q_;  // FIFO of blocked acquires
 };
 
 }  // namespace goro

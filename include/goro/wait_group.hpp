@@ -7,21 +7,31 @@
 // add(n) before starting the work, done() when a piece finishes, wait()
 // until the counter is zero. wait() parks a goroutine (or blocks a plain
 // thread). Memory: everything done before done() happens-before wait()
-// returns. Requires: the counter never goes below zero — add()/done() that
-// would make it negative throw goro::negative_counter_error and leave the
-// counter unchanged.
+// returns. Lifetime: like std::latch, it may be destroyed as soon as wait()
+// has returned — done() touches nothing of it after the decrement that takes
+// the counter to zero, unless a waiter is still blocked in wait().
+// At shutdown, wait() does not unwind at once: it waits until the counter
+// is zero (the goroutines it waits for are being unwound too, and their
+// done() calls still use this wait_group), and unwinds then.
+// Requires: the counter never goes below zero — add()/done() that would
+// make it negative throw goro::negative_counter_error and leave the counter
+// unchanged; it stays below 2^31 (goro::misuse_error otherwise).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <utility>
+
+#include "goro/detail/intrusive_list.hpp"
 #include "goro/detail/require_callable.hpp"
+#include "goro/runtime.hpp"
 #include "goro/source_location.hpp"
 
-#include "goro/detail/spin_mutex.hpp"
-#include "goro/runtime.hpp"
-
 namespace goro {
+
+namespace detail {
+struct waiter;
+}
 
 class wait_group {
   public:
@@ -57,14 +67,15 @@ class wait_group {
     }
 
     // The current counter (for tests and diagnostics).
-    std::int64_t count() const noexcept { return counter_.load(std::memory_order_acquire); }
-
-    struct waiter;
+    std::int64_t count() const noexcept {
+        return static_cast<std::int32_t>(state_.load(std::memory_order_acquire) >> 32);
+    }
 
   private:
-    std::atomic<std::int64_t> counter_{0};
-    detail::spin_mutex mu_;
-    waiter* head_ = nullptr;  // guarded by mu_
+    // Counter in the high 32 bits (signed), queued waiters in the low 32.
+    // The waiter count changes only under the wait lock, together with q_.
+    std::atomic<std::uint64_t> state_{0};
+    detail::intrusive_list<detail::waiter> q_;  // guarded by the wait lock
 };
 
 }  // namespace goro

@@ -12,17 +12,6 @@
 
 namespace goro::detail {
 
-chan_waiter* wait_queue::pop_claimed() noexcept {
-    while (chan_waiter* w = head) {
-        remove(w);
-        if (claim(w->p)) {
-            w->p->wake_token = w;
-            return w;
-        }
-    }
-    return nullptr;
-}
-
 chan_core::chan_core(const elem_ops* o, std::size_t capacity)
     : elem_size(static_cast<std::uint32_t>(o->size)), cap(capacity), ops(o) {
     // Go: "makechan: size out of range". A negative int passed as the
@@ -40,6 +29,21 @@ chan_core::~chan_core() {
     if (buf) ::operator delete(buf, std::align_val_t(ops->align));
 }
 
+chan_ref make_chan_core(const elem_ops* ops, std::size_t capacity) {
+    return chan_ref(new chan_core(ops, capacity));
+}
+
+void release_chan_ref(chan_core* c) noexcept {
+    if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    bool free_now;
+    {
+        std::lock_guard lk(c->mu);
+        free_now = c->recvq.empty() && c->sendq.empty();
+        if (!free_now) c->orphaned = true;  // the last waiter to leave frees it
+    }
+    if (free_now) delete c;
+}
+
 namespace {
 
 void unlock_core(void* c) {
@@ -47,14 +51,20 @@ void unlock_core(void* c) {
 }
 
 // Parks on c (locked) with waiter w queued in q; returns with c unlocked.
-void park_on(chan_core* c, wait_queue& q, chan_waiter& w, wait_reason r) {
-    q.push(&w);
+// Woken normally, the waker has unlinked w and c is not touched again; at
+// shutdown w is still queued (nobody else could claim it), which keeps c
+// alive until w is unlinked here.
+void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r) {
+    q.push_back(&w);
     begin_park(w.p);
     if (park(r, &unlock_core, c) == wake::unwind) {
+        bool free_core;
         {
             std::lock_guard lk(c->mu);
             q.remove(&w);
+            free_core = orphan_drained_locked(c);
         }
+        if (free_core) delete c;
         throw_unwind();
     }
 }
@@ -68,8 +78,8 @@ void park_on(chan_core* c, wait_queue& q, chan_waiter& w, wait_reason r) {
     throw_unwind();
 }
 
-bool send_locked(chan_core* c, void* value, chan_waiter** wake) noexcept {
-    if (chan_waiter* r = c->recvq.pop_claimed()) {
+bool send_locked(chan_core* c, void* value, waiter** wake) noexcept {
+    if (waiter* r = pop_claimed(c->recvq)) {
         c->ops->move_construct(r->elem, value);
         r->success = true;
         *wake = r;
@@ -95,8 +105,8 @@ void take_head(chan_core* c, void* out) noexcept {
 
 }  // namespace
 
-bool recv_locked(chan_core* c, void* out, chan_waiter** wake, bool* received) noexcept {
-    if (chan_waiter* s = c->sendq.pop_claimed()) {
+bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept {
+    if (waiter* s = pop_claimed(c->sendq)) {
         if (c->cap == 0) {
             c->ops->move_construct(out, s->elem);
         } else {
@@ -129,7 +139,7 @@ op_result chan_send(chan_core* c, void* value, bool block) {
         c->mu.unlock();
         throw closed_channel_error("goro::chan::send: send on closed channel");
     }
-    chan_waiter* wake = nullptr;
+    waiter* wake = nullptr;
     if (send_locked(c, value, &wake)) {
         c->mu.unlock();
         if (wake) ready(wake->p);
@@ -139,7 +149,7 @@ op_result chan_send(chan_core* c, void* value, bool block) {
         c->mu.unlock();
         return op_result::would_block;
     }
-    chan_waiter w;
+    waiter w;
     w.p = current_parker();
     w.elem = value;
     w.is_send = true;
@@ -154,7 +164,7 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
         block_forever(wait_reason::chan_recv_nil);
     }
     c->mu.lock();
-    chan_waiter* wake = nullptr;
+    waiter* wake = nullptr;
     bool received = false;
     if (recv_locked(c, out, &wake, &received)) {
         c->mu.unlock();
@@ -165,7 +175,7 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
         c->mu.unlock();
         return op_result::would_block;
     }
-    chan_waiter w;
+    waiter w;
     w.p = current_parker();
     w.elem = out;
     park_on(c, c->recvq, w, wait_reason::chan_recv);
@@ -174,23 +184,18 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
 
 void chan_close(chan_core* c) {
     if (!c) throw closed_channel_error("goro::chan::close: close of nil channel");
-    chan_waiter* wake = nullptr;  // claimed waiters, linked through next
+    wake_list woken;
     {
         std::lock_guard lk(c->mu);
         if (c->closed) throw closed_channel_error("goro::chan::close: close of closed channel");
         c->closed = true;
-        for (wait_queue* q : {&c->recvq, &c->sendq})
-            while (chan_waiter* w = q->pop_claimed()) {
+        for (wait_list* q : {&c->recvq, &c->sendq})
+            while (waiter* w = pop_claimed(*q)) {
                 w->success = false;
-                w->next = wake;
-                wake = w;
+                woken.push(w);
             }
     }
-    while (wake) {
-        chan_waiter* next = wake->next;  // read before ready(): the waiter may vanish
-        ready(wake->p);
-        wake = next;
-    }
+    woken.ready_all();
 }
 
 std::size_t chan_size(chan_core* c) noexcept {

@@ -8,17 +8,24 @@
 //     the first ready one runs (the select takes effect there, at that
 //     moment). Holding one lock at a time keeps a select over many channels
 //     from blocking, and being blocked by, every sender on any of them.
-//  3. Otherwise, with a default case, return -1.
-//  4. Otherwise lock them all (address order) and poll again: a case may
-//     have become ready since step 2. Still nothing: enqueue one waiter per
-//     case, all pointing at the same parker, and park; the unlock of all
-//     channels runs after the switch. The first waker to claim the parker
-//     wins and records its waiter in wake_token.
-//  5. On wake, lock all again and dequeue the waiters that did not fire.
+//  3. Otherwise lock them all (address order) and poll again: a case may
+//     have become ready since step 2, and a case that was ready at every
+//     moment of step 2 (a value moving between two channels) is ready now.
+//     With a default case and still nothing ready, unlock and return -1:
+//     the default is taken only at a moment when no case was ready.
+//  4. Otherwise enqueue one waiter per case, all pointing at the same
+//     parker, and park; the unlock of all channels runs after the switch.
+//     The first waker to claim the parker wins, unlinks its waiter and
+//     records it in wake_token; other wakers leave our waiters queued.
+//  5. On wake, lock the channels that still hold one of our waiters (every
+//     one but the fired waiter's; each is kept alive by that waiter, see
+//     chan_core.hpp) and unlink them; free any channel orphaned meanwhile.
 // The unlock callback releases the channels in reverse address order and
-// reads nothing of the select record after releasing the lowest one: the
-// woken goroutine relocks starting from the lowest, so until then its frame
-// (which holds the record) is alive.
+// reads nothing of the select record after releasing the lowest one. The
+// woken goroutine relocks the lowest channel in step 5 — unless its only
+// waiter there is the fired one, and then the waker needed that lock, which
+// the callback releases last. Either way the frame (which holds the record)
+// outlives the callback's last read.
 #include <algorithm>
 #include <memory>
 
@@ -39,7 +46,7 @@ std::uint64_t next_random() noexcept {
 }
 
 struct lock_set {
-    chan_core** cores;
+    chan_core** cores;  // distinct, in increasing address order
     std::size_t n;
     void lock() noexcept {
         for (std::size_t i = 0; i < n; ++i) cores[i]->mu.lock();
@@ -60,7 +67,7 @@ void unlock_all(void* a) {
 
 // Tries op on its (locked) channel. Returns true when it ran; sets *wake to
 // a claimed peer to ready after unlocking.
-bool try_op(select_op& op, chan_waiter** wake) {
+bool try_op(select_op& op, waiter** wake) {
     if (op.is_send) {
         if (op.core->closed) throw closed_channel_error("goro::select: send on closed channel");
         return send_locked(op.core, op.elem, wake);
@@ -74,7 +81,7 @@ bool try_op(select_op& op, chan_waiter** wake) {
 // false with the locks still held.
 template <class Unlock>
 bool run_if_ready(select_op& op, Unlock&& unlock) {
-    chan_waiter* wake = nullptr;
+    waiter* wake = nullptr;
     bool ran;
     try {
         ran = try_op(op, &wake);
@@ -98,6 +105,42 @@ struct small_buffer {
         return heap.get();
     }
 };
+
+wait_list& queue_of(const select_op& op) noexcept {
+    return op.is_send ? op.core->sendq : op.core->recvq;
+}
+
+// Step 5: unlinks every waiter but `fired`, locking only the channels that
+// still hold one of them. Frees channels that were orphaned meanwhile.
+void dequeue_rest(select_op* ops, waiter* waiters, const std::uint32_t* order, std::size_t live,
+                  const waiter* fired, const lock_set& all) {
+    small_buffer<bool, 16> ours_buf;
+    bool* ours = ours_buf.get(all.n);
+    std::fill(ours, ours + all.n, false);
+    for (std::size_t k = 0; k < live; ++k) {
+        std::uint32_t i = order[k];
+        if (&waiters[i] == fired) continue;
+        ours[std::lower_bound(all.cores, all.cores + all.n, ops[i].core) - all.cores] = true;
+    }
+    small_buffer<chan_core*, 16> held_buf;
+    chan_core** held = held_buf.get(all.n);
+    std::size_t nheld = 0;
+    for (std::size_t j = 0; j < all.n; ++j)
+        if (ours[j]) held[nheld++] = all.cores[j];  // stays in address order
+    lock_set ls{held, nheld};
+    ls.lock();
+    for (std::size_t k = 0; k < live; ++k) {
+        std::uint32_t i = order[k];
+        if (&waiters[i] != fired) queue_of(ops[i]).remove(&waiters[i]);
+    }
+    small_buffer<chan_core*, 16> drained_buf;
+    chan_core** drained = drained_buf.get(nheld);
+    std::size_t ndrained = 0;
+    for (std::size_t j = 0; j < nheld; ++j)
+        if (orphan_drained_locked(held[j])) drained[ndrained++] = held[j];
+    ls.unlock();
+    for (std::size_t j = 0; j < ndrained; ++j) delete drained[j];
+}
 
 }  // namespace
 
@@ -130,36 +173,33 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
         if (run_if_ready(ops[order[k]], unlock_one)) return order[k];
         unlock_one();
     }
-    if (has_default) return -1;  // step 3
 
-    ls.lock();  // step 4
+    ls.lock();  // step 3
     for (std::size_t k = 0; k < live; ++k)
         if (run_if_ready(ops[order[k]], [&ls] { ls.unlock(); })) return order[k];
+    if (has_default) {
+        ls.unlock();
+        return -1;
+    }
 
-    small_buffer<chan_waiter, 16> waiters_buf;
-    chan_waiter* waiters = waiters_buf.get(n);
+    small_buffer<waiter, 16> waiters_buf;  // step 4
+    waiter* waiters = waiters_buf.get(n);
     parker* p = current_parker();
     begin_park(p);
     for (std::size_t k = 0; k < live; ++k) {
         std::uint32_t i = order[k];
-        chan_waiter& w = waiters[i];
+        waiter& w = waiters[i];
         w.p = p;
         w.elem = ops[i].elem;
         w.case_index = i;
         w.is_send = ops[i].is_send;
-        (ops[i].is_send ? ops[i].core->sendq : ops[i].core->recvq).push(&w);
+        queue_of(ops[i]).push_back(&w);
     }
     wake how = park(wait_reason::select, &unlock_all, &ls);
 
-    auto* fired = static_cast<chan_waiter*>(p->wake_token);
-    ls.lock();
-    for (std::size_t k = 0; k < live; ++k) {
-        std::uint32_t i = order[k];
-        if (&waiters[i] == fired) continue;
-        (ops[i].is_send ? ops[i].core->sendq : ops[i].core->recvq).remove(&waiters[i]);
-    }
-    ls.unlock();
-    if (how == wake::unwind || !fired) throw_unwind();
+    auto* fired = how == wake::unwind ? nullptr : static_cast<waiter*>(p->wake_token);
+    dequeue_rest(ops, waiters, order, live, fired, ls);  // step 5
+    if (!fired) throw_unwind();
     std::uint32_t i = fired->case_index;
     if (ops[i].is_send) {
         if (!fired->success)

@@ -48,7 +48,7 @@ namespace goro::detail {
 // Immutable after creation except `fired` (and the parts fire() consumes).
 struct heir {
     std::atomic<bool> fired{false};
-    std::shared_ptr<chan_core> done;               // someone else holds a copy
+    chan_ref done;                                 // someone else holds a copy
     std::optional<std::stop_source> stop;          // tokens were handed out
     std::vector<std::function<void()>> afters;     // still registered
     std::vector<std::shared_ptr<heir>> inherited;  // left by dead descendants
@@ -75,9 +75,9 @@ struct context_node : std::enable_shared_from_this<context_node> {
     std::shared_ptr<const void> val;
     // cancel nodes
     spin_mutex mu;
-    std::atomic<int> state{0};        // 0 live, else the errc value
-    cancel_cause why;                 // guarded by mu (set once, before state)
-    std::shared_ptr<chan_core> done;  // guarded by mu; made by the first done() (Go: lazily)
+    std::atomic<int> state{0};  // 0 live, else the errc value
+    cancel_cause why;           // guarded by mu (set once, before state)
+    chan_ref done;              // guarded by mu; made by the first done() (Go: lazily)
     std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // guarded by mu
     std::list<std::pair<std::uint64_t, std::function<void()>>> afters;        // guarded by mu
     std::uint64_t next_after = 0;
@@ -294,9 +294,9 @@ namespace {
 
 // What done() returns for a context cancelled before anyone asked for its
 // channel (Go's closedchan): one closed channel for all of them.
-const std::shared_ptr<detail::chan_core>& closed_done() {
-    static const std::shared_ptr<detail::chan_core> c = [] {
-        auto ch = std::make_shared<detail::chan_core>(&detail::elem_ops_for<unit>, 0);
+const detail::chan_ref& closed_done() {
+    static const detail::chan_ref c = [] {
+        auto ch = detail::make_chan_core(&detail::elem_ops_for<unit>, 0);
         detail::chan_close(ch.get());
         return ch;
     }();
@@ -313,7 +313,7 @@ recv_chan<unit> context::done() const {
     if (!c->done) {
         if (c->state.load(std::memory_order_relaxed) != 0)
             return detail::chan_access::make<recv_chan<unit>>(closed_done());
-        c->done = std::make_shared<detail::chan_core>(&detail::elem_ops_for<unit>, 0);
+        c->done = detail::make_chan_core(&detail::elem_ops_for<unit>, 0);
     }
     return detail::chan_access::make<recv_chan<unit>>(c->done);
 }

@@ -72,6 +72,7 @@ void dump_goroutines(std::ostream& os) {
     using namespace detail;
     std::size_t n = 0;
     stack_pool::instance().for_each_slot([&](stack_slot& slot) {
+        if (!slot.has_record.load(std::memory_order_acquire)) return;
         goroutine* g = record_of(&slot);
         g_state st = g->state.load(std::memory_order_acquire);
         if (st == g_state::free || st == g_state::dead) return;

@@ -4,7 +4,9 @@
 // so a fiber_context always holds the context of a *suspended* fiber.
 #include "fibers/context_switch.hpp"
 
+#include <cxxabi.h>
 #include <boost/context/detail/fcontext.hpp>
+#include <cerrno>
 
 #if defined(GORO_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -19,6 +21,50 @@ namespace goro::detail {
 namespace bctx = boost::context::detail;
 
 namespace {
+
+// The calling thread's exception globals and errno, looked up once per
+// thread (both are fixed per thread). Read only before a jump, never after
+// one: the code after a jump may run on another thread.
+struct thread_globals {
+    void* eh = nullptr;  // __cxa_eh_globals*
+    int* err = nullptr;
+};
+thread_local thread_globals tls_globals;
+
+[[gnu::always_inline]] inline thread_globals& this_thread_globals() noexcept {
+    thread_globals& t = tls_globals;
+    if (!t.eh) [[unlikely]] {
+        t.eh = abi::__cxa_get_globals();
+        t.err = &errno;
+    }
+    return t;
+}
+
+// Layout of __cxa_eh_globals (libstdc++ and libc++abi agree on it).
+struct eh_globals {
+    void* caught;
+    unsigned int uncaught;
+#if defined(__ARM_EABI_UNWINDER__)
+    void* propagating;
+#endif
+};
+
+// Saves the running fiber's thread state into `from` and installs `to`'s.
+[[gnu::always_inline]] inline void carry_thread_state(fiber_context& from,
+                                                      fiber_context& to) noexcept {
+    thread_globals& t = this_thread_globals();
+    auto* eh = static_cast<eh_globals*>(t.eh);
+    from.carried.caught_exceptions = eh->caught;
+    from.carried.uncaught_exceptions = eh->uncaught;
+    from.carried.error_number = *t.err;
+    eh->caught = to.carried.caught_exceptions;
+    eh->uncaught = to.carried.uncaught_exceptions;
+    *t.err = to.carried.error_number;
+#if defined(__ARM_EABI_UNWINDER__)
+    from.carried.propagating_exceptions = eh->propagating;
+    eh->propagating = to.carried.propagating_exceptions;
+#endif
+}
 
 struct packet {
     fiber_context* from;
@@ -71,6 +117,7 @@ void make_fiber(fiber_context& to, std::uintptr_t lo, std::uintptr_t hi, void (*
     to.stack_bottom = reinterpret_cast<const void*>(lo);
     to.stack_size = hi - lo;
     to.asan_fake_stack = nullptr;
+    to.carried = fiber_thread_state{};
 #if defined(GORO_TSAN)
     to.tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -85,9 +132,14 @@ void init_thread_fiber(fiber_context& self) {
 
 void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_exiting) {
     packet p{&from, &to, data};
+    carry_thread_state(from, to);
     announce(from, to, from_exiting);
     bctx::transfer_t t = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(to.fctx), &p);
     return landed(t, &from.asan_fake_stack);
+}
+
+unsigned int running_uncaught_exceptions() noexcept {
+    return static_cast<eh_globals*>(this_thread_globals().eh)->uncaught;
 }
 
 void destroy_fiber([[maybe_unused]] fiber_context& c) {

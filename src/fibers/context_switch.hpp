@@ -9,6 +9,15 @@
 // Protocol: every switch is `switch_to(from_state, to_state, data)`; the side
 // that resumes calls `arrived(state)` first thing. A fiber_context is valid
 // only while its fiber is suspended.
+//
+// Thread state that travels with a fiber: the C++ runtime keeps the stack of
+// caught exceptions and the count of uncaught ones per OS thread, and libc
+// keeps errno per thread. A goroutine that parks inside a catch block or in a
+// destructor during unwinding, then resumes on another worker, must find its
+// own values there (std::current_exception, std::uncaught_exceptions, a
+// rethrow, errno), and must not leave them behind for the next goroutine on
+// the old worker. So every switch saves the thread's values into the
+// suspending fiber's context and installs the resuming fiber's.
 #pragma once
 
 #include <cstddef>
@@ -16,8 +25,21 @@
 
 namespace goro::detail {
 
+// The per-thread state a fiber carries (see the top of this file). The first
+// two fields mirror the Itanium C++ ABI's __cxa_eh_globals.
+struct fiber_thread_state {
+    void* caught_exceptions = nullptr;
+    unsigned int uncaught_exceptions = 0;
+#if defined(__ARM_EABI_UNWINDER__)
+    void* propagating_exceptions = nullptr;
+#endif
+    int error_number = 0;  // errno
+};
+
 struct fiber_context {
-    void* fctx = nullptr;  // boost::context::detail::fcontext_t of the suspended side
+    void* fctx = nullptr;
+    fiber_thread_state carried;  // saved while suspended  // boost::context::detail::fcontext_t of
+                                 // the suspended side
     // Sanitizer bookkeeping for this execution context.
     void* tsan_fiber = nullptr;
     void* asan_fake_stack = nullptr;
@@ -37,5 +59,7 @@ void init_thread_fiber(fiber_context& self);
 void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_exiting = false);
 // Frees sanitizer state of a fiber that has exited.
 void destroy_fiber(fiber_context& c);
+// std::uncaught_exceptions() of the running fiber, cheaply (no libstdc++ call).
+unsigned int running_uncaught_exceptions() noexcept;
 
 }  // namespace goro::detail

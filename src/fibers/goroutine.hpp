@@ -5,10 +5,18 @@
 // goroutine is one stack slot and nothing else.
 //
 // Ownership of the fields:
-//  - ctx, unlock, unlock_arg, next_action: the worker running or switching the G.
+//  - ctx, unlock, unlock_arg, action, park_bit: the worker
+//    running or switching the G.
 //  - state, reason: written by the G's worker, read racily by diagnostics.
 //  - next: the run queue that holds the G (only one at a time).
-//  - parker::claimed: the park protocol (see goro/detail/park.hpp).
+//  - parker::word: the park protocol (see goro/detail/park.hpp).
+//  - unwind_requested: written by whoever claimed the G's park episode for
+//    shutdown, before ready(); read and cleared by the G when park returns.
+//
+// The record is built once per stack slot (stack_slot::has_record) and reset
+// field by field for each new goroutine, so its park word is never rebuilt by
+// a plain write while shutdown or diagnostics read it, and its episode number
+// keeps counting up across the goroutines that use the slot.
 #pragma once
 
 #include <atomic>
@@ -34,7 +42,8 @@ struct goroutine : parker {
     std::uint64_t id = 0;
     std::atomic<g_state> state{g_state::free};
     wait_reason reason = wait_reason::none;
-    bool unwinding = false;
+    bool unwind_requested = false;
+    std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
     switch_action action = switch_action::exit;
     void (*unlock)(void*) = nullptr;
     void* unlock_arg = nullptr;

@@ -1,15 +1,18 @@
 // parking/park.cpp — park() and ready(): the one parking primitive.
 //
 // For a goroutine, park() records the unlock callback and switches to its
-// worker, which runs the callback after the switch (worker.cpp,
-// finish_switch): the goroutine is fully suspended before any waker can
-// find it. ready() puts it back on a run queue.
+// worker, which runs the callback after the switch and then marks the park
+// finished (worker.cpp, finish_park): the goroutine is fully suspended before
+// any waker can find it, and fully parked before shutdown may claim it.
+// ready() puts it back on a run queue.
 //
 // For a plain thread, park() runs the callback and sleeps on a futex word in
 // its thread_parker; ready() sets the word and wakes it. A ready() that comes
-// before the sleep is not lost: the word stays set.
+// before the sleep is not lost: the word stays set. Plain threads are never
+// unwound: shutdown only concerns goroutines.
 #include <atomic>
 
+#include "fibers/context_switch.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "scheduler/scheduler.hpp"
@@ -36,7 +39,11 @@ wake park_thread(thread_parker* p, void (*unlock)(void*), void* arg) noexcept {
 }  // namespace
 
 bool shutting_down() noexcept {
-    return g_shutting_down.load(std::memory_order_acquire);
+    return g_shutting_down.load(std::memory_order_seq_cst);
+}
+
+bool must_unwind_now() noexcept {
+    return shutting_down() && this_goroutine_record() && running_uncaught_exceptions() == 0;
 }
 
 [[noreturn]] void throw_unwind() {
@@ -52,18 +59,22 @@ parker* current_parker() noexcept {
     return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
 }
 
-wake park(wait_reason reason, void (*unlock)(void*), void* arg) noexcept {
+wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) noexcept {
     goroutine* g = this_goroutine_record();
     if (!g) return park_thread(&tls_parker, unlock, arg);
-    if (shutting_down() && claim(g)) {
+    // In a destructor during unwinding a throw would terminate: wait as usual.
+    const std::uint8_t bit = running_uncaught_exceptions() > 0           ? park_bits::parked_exempt
+                             : mode == park_mode::waits_through_shutdown ? park_bits::parked_waits
+                                                                         : park_bits::parked;
+    if (bit == park_bits::parked && shutting_down() && claim(g)) {
         // Unwinding: do not sleep. The claim keeps late wakers away.
-        g->unwinding = true;
         if (unlock) unlock(arg);
         return wake::unwind;
     }
     g->reason = reason;
     g->unlock = unlock;
     g->unlock_arg = arg;
+    g->park_bit = bit;
     g->action = switch_action::park;
     std::uintptr_t sp = stack_pointer();
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
@@ -72,7 +83,11 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg) noexcept {
     switch_to(g->ctx, w->sched, nullptr);
     // Resumed, maybe on another worker.
     g->reason = wait_reason::none;
-    return g->unwinding ? wake::unwind : wake::normal;
+    if (g->unwind_requested) {
+        g->unwind_requested = false;
+        return wake::unwind;
+    }
+    return wake::normal;
 }
 
 void ready(parker* p) noexcept {

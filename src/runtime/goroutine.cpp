@@ -39,7 +39,23 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     ensure_runtime();
     worker* w = this_worker();
     stack_slot* slot = w ? w->stacks.acquire() : stack_pool::instance().acquire();
-    goroutine* g = ::new (record_of(slot)) goroutine;
+    goroutine* g = record_of(slot);
+    if (!slot->has_record.load(std::memory_order_relaxed)) {
+        ::new (g) goroutine;
+        slot->has_record.store(true, std::memory_order_release);
+    } else {
+        // Reuse: reset field by field; the park word keeps its episode count
+        // and stays claimed (it was claimed when the last goroutine here woke).
+        g->ctx = fiber_context{};
+        g->next = nullptr;
+        g->reason = wait_reason::none;
+        g->unwind_requested = false;
+        g->park_bit = 0;
+        g->action = switch_action::exit;
+        g->unlock = nullptr;
+        g->unlock_arg = nullptr;
+        g->wake_token = nullptr;
+    }
     g->slot = slot;
     g->stack_lo = slot->lo;
     g->guarded = slot->guarded;
@@ -111,6 +127,11 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     g->state.store(g_state::free, std::memory_order_release);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     w->stacks.release(slot);
+    if (shutting_down()) [[unlikely]] {
+        scheduler* s = current_scheduler();
+        s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake(&s->exit_seq, 1);
+    }
 }
 
 std::int64_t now_ns() noexcept {
@@ -129,7 +150,7 @@ void yield() {
         std::this_thread::yield();
         return;
     }
-    if (shutting_down()) throw_unwind();
+    if (must_unwind_now()) throw_unwind();
     g->action = switch_action::yield;
     auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;

@@ -39,7 +39,7 @@ void scheduler::stop() {
 std::int64_t scheduler::live() const noexcept {
     // Exits are read before spawns: every exit counted has its spawn before
     // it in the seq_cst order, so the total is never below the truth.
-    std::int64_t exited = 0, spawned = 0;
+    std::int64_t exited = abandoned.load(std::memory_order_seq_cst), spawned = 0;
     for (worker* w : workers) exited += w->exited.load(std::memory_order_seq_cst);
     for (worker* w : workers) spawned += w->spawned.load(std::memory_order_seq_cst);
     spawned += external_spawned.load(std::memory_order_seq_cst);

@@ -8,8 +8,13 @@
 //      chain may pass the turn on at most 3 times in a row, then the readied
 //      goroutine goes to the tail of the local queue;
 //   3. the local queue; 4. the global queue (a batch moves to the local one);
-//   5. due timers; 6. stealing half of another worker's queue (and, after the
-//      first round, its runnext); 7. park the thread.
+//   5. due timers; 6. stealing half of another worker's queue (and, in the
+//      last round, its runnext if a goroutine has sat there over 3 us); 7. park
+//      the thread.
+//
+// Every ready() wakes an idle worker if none is spinning (Go's wakep), so a
+// readied goroutine runs within a bounded time whenever a worker is idle,
+// whatever its readier does next.
 //
 // Idle protocol (no lost wake-ups; Go's wakep/spinning rules):
 //   submitter:  A1 make work visible (local/global queue, runnext, timer)
@@ -95,6 +100,12 @@ struct scheduler {
     std::vector<worker*> idle;  // guarded by idle_mu
     std::atomic<bool> stopping{false};
     std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
+    // Goroutines given up at shutdown (parked in a destructor with nothing
+    // left to wake them): never resumed, not counted as live.
+    std::atomic<std::int64_t> abandoned{0};
+    // Bumped (and futex-woken) by every goroutine exit during shutdown; the
+    // shutdown thread sleeps on it until no goroutine is left.
+    alignas(64) std::atomic<std::uint32_t> exit_seq{0};
     std::atomic<std::uint64_t> next_id_block{1};
 
     // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
@@ -131,10 +142,15 @@ struct scheduler {
     void worker_main(worker* w);
     goroutine* find_runnable(worker* w);
     goroutine* steal(worker* w, bool take_runnext) noexcept;
+    goroutine* steal_runnext(worker* v) noexcept;
     bool any_work(const worker* self) const noexcept;
     void sleep_idle(worker* w);
     void execute(worker* w, goroutine* g);
     void finish_switch(worker* w, goroutine* g);
+    void finish_park(goroutine* g) noexcept;
+    // Shutdown: claims g's finished park (word value `parked`) and readies g
+    // to unwind. False if a waker claimed it first.
+    bool claim_for_unwind(goroutine* g, std::uint64_t parked) noexcept;
     bool remove_idle(worker* w) noexcept;
     void wake_worker(worker* w, std::uint32_t how) noexcept;
     // B5: waits for a wake until deadline (ns; no deadline: max); returns

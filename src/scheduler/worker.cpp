@@ -28,6 +28,9 @@ constexpr std::uint32_t global_check_period = 61;
 constexpr std::uint32_t runnext_cap = 3;
 // Rounds over all victims a spinning worker makes before going idle.
 constexpr int steal_rounds = 4;
+// How long a goroutine must have sat in another worker's runnext before a
+// thief takes it (Go: 3 us, for the same reason; see steal_runnext).
+constexpr std::int64_t runnext_grace_ns = 3'000;
 // An idle worker watches its wake word this long before it sleeps in the
 // kernel: work often comes back within microseconds (a goroutine spawning in
 // a loop, a producer refilling a channel), and a wake that finds the worker
@@ -66,12 +69,40 @@ void scheduler::execute(worker* w, goroutine* g) {
     finish_switch(w, g);
 }
 
+// Finishes g's park on its worker's stack (park.hpp, step 5):
+//   1. read g's park word (episode e) and mode while g is surely suspended;
+//   2. run the unlock callback: from here a waker may claim and ready g, and
+//      g may run elsewhere — g's fields other than its word are off limits;
+//   3. mark episode e parked with a seq_cst CAS (fails harmlessly if a waker
+//      claimed e, or if g has moved on to a later episode);
+//   4. seq_cst: read the shutdown flag. Shutdown sets the flag, then scans
+//      park words (both seq_cst): either it sees the parked bit and claims g,
+//      or step 4 sees the flag and claims g here. Both may try; the CAS on
+//      the word lets one win.
+void scheduler::finish_park(goroutine* g) noexcept {
+    g->state.store(g_state::waiting, std::memory_order_relaxed);
+    std::uint64_t v = g->word.load(std::memory_order_relaxed);  // 1
+    const std::uint64_t bit = g->park_bit;
+    if (g->unlock) g->unlock(g->unlock_arg);  // 2
+    if (v & park_bits::claimed) return;
+    const std::uint64_t parked = v | bit;
+    if (!g->word.compare_exchange_strong(v, parked, std::memory_order_seq_cst)) return;  // 3
+    if (bit == park_bits::parked && shutting_down()) claim_for_unwind(g, parked);        // 4
+}
+
+bool scheduler::claim_for_unwind(goroutine* g, std::uint64_t parked) noexcept {
+    if (!g->word.compare_exchange_strong(parked, parked | park_bits::claimed,
+                                         std::memory_order_acq_rel))
+        return false;
+    g->unwind_requested = true;
+    ready(g, false);
+    return true;
+}
+
 void scheduler::finish_switch(worker* w, goroutine* g) {
     switch (g->action) {
         case switch_action::park:
-            g->state.store(g_state::waiting, std::memory_order_relaxed);
-            // Off g's stack now: a waker may ready g as soon as this unlocks.
-            if (g->unlock) g->unlock(g->unlock_arg);
+            finish_park(g);
             break;
         case switch_action::yield:
             g->state.store(g_state::runnable, std::memory_order_relaxed);
@@ -99,11 +130,12 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
         push_local(w, g);
     else if (goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel))
         push_local(w, old);
-    // Wake a helper for a spawn, or when two or more goroutines wait in the
-    // local queue besides runnext: with just one, the running goroutine
-    // usually blocks soon and this worker gets to it sooner than a woken
-    // worker would (2-case select: 200 -> 140 ns with this threshold).
-    if (spawned || w->rq.size() >= 2) wakep();
+    (void)spawned;
+    // Always (Go's ready calls wakep): whatever the readier does next — spin,
+    // make a blocking system call, wait on a std::future — an idle worker
+    // comes to look. It takes g out of runnext only after runnext_grace_ns
+    // (steal), so a readier that parks soon still runs g itself, warm.
+    wakep();
 }
 
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
@@ -222,6 +254,26 @@ bool scheduler::any_work(const worker* self) const noexcept {
     return false;
 }
 
+// Takes v's runnext, but only if it is still the same goroutine after
+// runnext_grace_ns: a goroutine readied by a running one usually runs on its
+// worker within a microsecond (the readier parks), warm in that core's cache;
+// stealing it at once would turn every ping-pong into a cross-core one. One
+// still there after the grace is stuck behind a readier that does not park.
+goroutine* scheduler::steal_runnext(worker* v) noexcept {
+    goroutine* g = v->runnext.load(std::memory_order_acquire);
+    if (!g) return nullptr;
+    const std::int64_t until = now_ns() + runnext_grace_ns;
+    for (std::uint32_t i = 1;; ++i) {
+        cpu_relax();
+        if ((i & 15) == 0) {
+            if (v->runnext.load(std::memory_order_relaxed) != g) return nullptr;
+            if (now_ns() >= until) break;
+        }
+    }
+    if (v->runnext.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) return g;
+    return nullptr;
+}
+
 goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
     const unsigned n = nprocs;
     const unsigned start = static_cast<unsigned>(next_random(w->rng) % n);
@@ -230,7 +282,7 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
         if (v == w) continue;
         if (goroutine* g = w->rq.steal_from(v->rq)) return g;
         if (take_runnext && v->rq.empty())
-            if (goroutine* g = v->runnext.exchange(nullptr, std::memory_order_acq_rel)) return g;
+            if (goroutine* g = steal_runnext(v)) return g;
     }
     return nullptr;
 }

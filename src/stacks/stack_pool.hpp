@@ -21,6 +21,7 @@
 // mutex is a leaf.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -32,6 +33,11 @@ struct stack_slot {
     std::uintptr_t lo = 0;  // lowest usable address (above the guard page, if any)
     std::uintptr_t hi = 0;  // one past the highest address
     bool guarded = false;
+    // The goroutine record at the slot's top has been constructed (by the
+    // first spawn on this slot; later spawns reset it, see fibers/goroutine.hpp).
+    // Written once (release) by that spawn, read (acquire) by shutdown's and
+    // the dump's scans.
+    std::atomic<bool> has_record{false};
 };
 
 struct slab {

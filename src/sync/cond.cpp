@@ -3,45 +3,66 @@
 // unnotified ticket and broadcast all of them. A waiter whose ticket was
 // notified before it got to park does not park at all, so no signal is
 // lost between the unlock and the park.
-// Invariants (under mu_): notify_ticket_ <= wait_ticket_; every queued
-// waiter's ticket is >= notify_ticket_. Lock order: the user's mutex is
-// never taken under mu_.
+// Invariants (under the cond's wait lock, wait_lock.hpp, which lives outside
+// the cond): notify_ticket_ <= wait_ticket_; every queued waiter's ticket is
+// >= notify_ticket_. Lock order: the user's mutex is never taken under the
+// wait lock.
 #include "goro/cond.hpp"
+#include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
-#include "sync/sync_queue.hpp"
+#include "sync/wait_lock.hpp"
 
 namespace goro {
+
+namespace {
+
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
+}
+
+}  // namespace
 
 void cond::wait(std::unique_lock<mutex>& lk) {
     if (!lk.owns_lock() || lk.mutex() != m_)
         throw misuse_error("goro::cond::wait: the lock must hold this cond's mutex");
-    detail::sync_waiter w;
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    detail::waiter w;
     w.p = detail::current_parker();
-    mu_.lock();
+    wl.lock();
     w.ticket = wait_ticket_++;
-    mu_.unlock();
+    wl.unlock();
     lk.unlock();
-    mu_.lock();
+    wl.lock();
     if (w.ticket < notify_ticket_) {
-        mu_.unlock();  // notified before we could park
+        wl.unlock();  // notified before we could park
     } else {
         q_.push_back(&w);
         detail::begin_park(w.p);
-        detail::park_waiter(mu_, q_, w, detail::wait_reason::cond);
+        if (detail::park(detail::wait_reason::cond, &unlock_spin, &wl) == detail::wake::unwind) {
+            {
+                std::lock_guard g(wl);
+                q_.remove(&w);
+            }
+            detail::throw_unwind();
+        }
     }
     lk.lock();
 }
 
 void cond::signal() {
-    detail::sync_waiter* w = nullptr;
+    detail::waiter* w = nullptr;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (notify_ticket_ == wait_ticket_) return;  // nobody waiting
         std::uint64_t t = notify_ticket_++;
-        for (detail::sync_waiter* it = q_.head; it; it = it->next)
+        for (detail::waiter* it = q_.head; it; it = it->next)
             if (it->ticket == t) {
-                q_.remove(it);
-                if (detail::claim(it->p)) w = it;
+                // A waiter that cannot be claimed is being unwound; it
+                // unlinks itself.
+                if (detail::claim(it->p)) {
+                    q_.remove(it);
+                    w = it;
+                }
                 break;
             }
         // Not queued yet: that waiter sees its ticket notified and skips parking.
@@ -50,20 +71,13 @@ void cond::signal() {
 }
 
 void cond::broadcast() {
-    detail::sync_waiter* wake = nullptr;
+    detail::wake_list woken;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         notify_ticket_ = wait_ticket_;
-        while (detail::sync_waiter* w = detail::pop_claimed(q_)) {
-            w->next = wake;
-            wake = w;
-        }
+        while (detail::waiter* w = detail::pop_claimed(q_)) woken.push(w);
     }
-    while (wake) {
-        detail::sync_waiter* next = wake->next;
-        detail::ready(wake->p);
-        wake = next;
-    }
+    woken.ready_all();
 }
 
 }  // namespace goro

@@ -1,20 +1,26 @@
 // sync/mutex.cpp — goro::mutex.
 //
-// locked_ is the lock itself (0/1); nwaiters_ counts queued waiters; q_ is
-// the FIFO of parked waiters (under qmu_).
-// Lost wake-ups are impossible: a locker increments nwaiters_ and retries
-// the CAS before parking; an unlocker releases locked_ and then reads
-// nwaiters_ (both seq_cst) — one of them sees the other.
+// state_ holds the locked bit and the number of queued waiters; q_ is the
+// FIFO of parked waiters. Both the count and q_ change only under the
+// mutex's wait lock (wait_lock.hpp), and together.
+// Lost wake-ups are impossible: a locker registers (count + 1, by a CAS that
+// requires the locked bit) under the wait lock; the unlocker's fast path is a
+// CAS from exactly "locked, no waiters", so it fails once anyone registered,
+// and its slow path runs under the same wait lock.
+// Lifetime: the unlocker's last write to the mutex is the release of the
+// locked bit (fast path: that CAS; slow path: one fetch_sub made under the
+// wait lock, which lives outside the mutex). A claimed waiter is readied
+// only after that, so the mutex may be freed as soon as anyone returns.
 // Starvation: a waiter that was woken but lost the race requeues at the
 // front; once the head waiter has waited over 1 ms, unlock hands the lock to
-// it directly (locked_ stays 1, granted = true) instead of releasing it.
-// nwaiters_ equals the number of queued waiters whenever qmu_ is free.
-// Lock order: qmu_ is a leaf; ready() runs after releasing it.
+// it directly (the locked bit stays set, waiter.success = true).
+// Lock order: the wait lock is a leaf; ready() runs after releasing it.
 #include <chrono>
 
+#include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/mutex.hpp"
-#include "sync/sync_queue.hpp"
+#include "sync/wait_lock.hpp"
 
 namespace goro {
 
@@ -28,85 +34,72 @@ std::int64_t now_ns() noexcept {
         .count();
 }
 
-}  // namespace
-
-// Pops waiters until one can be claimed. nwaiters_ counts queued waiters,
-// so it drops for every waiter popped, claimed or not (one that could not
-// be claimed is being unwound and will find itself dequeued).
-detail::sync_waiter* mutex::pop_waiter_locked() noexcept {
-    while (detail::sync_waiter* w = q_.head) {
-        q_.remove(w);
-        nwaiters_.fetch_sub(1, std::memory_order_relaxed);
-        if (detail::claim(w->p)) return w;
-    }
-    return nullptr;
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
 }
+
+}  // namespace
 
 void mutex::lock_slow() {
     // Bounded spinning first: a short critical section often ends soon.
     for (int i = 0; i < 4; ++i) {
         for (int k = 0; k < 30; ++k) detail::cpu_relax();
-        if (locked_.load(std::memory_order_relaxed) == 0 && try_lock()) return;
+        if (try_lock()) return;
     }
-    detail::sync_waiter w;
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    detail::waiter w;
     w.p = detail::current_parker();
     w.since_ns = now_ns();
     bool front = false;
-    auto unlock_q = [](void* m) { static_cast<detail::spin_mutex*>(m)->unlock(); };
     for (;;) {
-        qmu_.lock();
-        nwaiters_.fetch_add(1, std::memory_order_seq_cst);
-        std::uint32_t unlocked = 0;
-        if (locked_.compare_exchange_strong(unlocked, 1, std::memory_order_seq_cst)) {
-            nwaiters_.fetch_sub(1, std::memory_order_relaxed);
-            qmu_.unlock();
+        wl.lock();
+        // Take the lock, or register as a waiter, in one CAS.
+        std::uint32_t v = state_.load(std::memory_order_relaxed);
+        for (;;) {
+            const std::uint32_t next = (v & locked_bit) ? v + waiter_unit : v | locked_bit;
+            if (state_.compare_exchange_weak(v, next, std::memory_order_acquire,
+                                             std::memory_order_relaxed))
+                break;
+        }
+        if (!(v & locked_bit)) {
+            wl.unlock();
             return;
         }
         if (front)
             q_.push_front(&w);
         else
             q_.push_back(&w);
-        w.granted = false;
+        w.success = false;
         detail::begin_park(w.p);
-        if (detail::park(detail::wait_reason::mutex, unlock_q, &qmu_) == detail::wake::unwind) {
-            qmu_.lock();
+        if (detail::park(detail::wait_reason::mutex, &unlock_spin, &wl) == detail::wake::unwind) {
+            wl.lock();
             if (w.queued) {
                 q_.remove(&w);
-                nwaiters_.fetch_sub(1, std::memory_order_relaxed);
+                state_.fetch_sub(waiter_unit, std::memory_order_relaxed);
             }
-            qmu_.unlock();
+            wl.unlock();
             detail::throw_unwind();
         }
-        if (w.granted) return;  // handed over: we hold it
+        if (w.success) return;  // handed over: we hold it
         // Woken to compete: try once, else wait again at the front.
         if (try_lock()) return;
         front = true;
     }
 }
 
-void mutex::unlock() {
-    if (locked_.load(std::memory_order_relaxed) == 0)
-        throw misuse_error("goro::mutex::unlock: unlock of unlocked mutex");
-    if (nwaiters_.load(std::memory_order_seq_cst) == 0) {
-        locked_.store(0, std::memory_order_seq_cst);
-        if (nwaiters_.load(std::memory_order_seq_cst) == 0) return;
-        // A locker queued meanwhile: wake one to compete.
-        detail::sync_waiter* w;
-        {
-            std::lock_guard lk(qmu_);
-            w = pop_waiter_locked();
-        }
-        if (w) detail::ready(w->p);
-        return;
-    }
-    detail::sync_waiter* w;
+void mutex::unlock_slow(std::uint32_t seen) {
+    if (!(seen & locked_bit)) throw misuse_error("goro::mutex::unlock: unlock of unlocked mutex");
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    detail::waiter* w;
     {
-        std::lock_guard lk(qmu_);
-        w = pop_waiter_locked();
-        if (w && now_ns() - w->since_ns > starvation_ns)
-            w->granted = true;  // direct hand-off: locked_ stays 1
-        else
-            locked_.store(0, std::memory_order_seq_cst);
+        std::lock_guard lk(wl);
+        w = detail::pop_claimed(q_);
+        const bool hand_over = w && now_ns() - w->since_ns > starvation_ns;
+        if (w) w->success = hand_over;
+        // One RMW: the waiter leaves the count and, unless handed over, the
+        // lock is released. The last write to *this.
+        const std::uint32_t dec = (w ? waiter_unit : 0) + (hand_over ? 0 : locked_bit);
+        if (dec) state_.fetch_sub(dec, std::memory_order_release);
     }
     if (w) detail::ready(w->p);
 }

@@ -1,124 +1,129 @@
 // sync/rw_mutex.cpp — goro::rw_mutex.
 //
-// All state is under mu_: readers_ holding, writer_ holding, writers_waiting_,
-// and two FIFOs of parked waiters. Hand-off discipline: whoever releases
-// grants the lock to the waiters it wakes (granted = true, counts updated
-// under mu_), so a woken waiter never has to compete again.
+// All state — readers_ holding, writer_ holding, writers_waiting_, and two
+// FIFOs of parked waiters — is guarded by the rw_mutex's wait lock
+// (wait_lock.hpp), which lives outside the object: an unlock's last write to
+// the rw_mutex happens under that lock, and releasing it touches only the
+// lock table, so the rw_mutex may be freed as soon as anyone returns.
+// Hand-off discipline: whoever releases grants the lock to the waiters it
+// wakes (success = true, counts updated under the lock), so a woken waiter
+// never has to compete again.
 // Policy: a waiting writer blocks new readers (no writer starvation); when a
 // writer unlocks, every queued reader gets in first, then the next writer
-// (no reader starvation). Lock order: mu_ is a leaf.
+// (no reader starvation). Lock order: the wait lock is a leaf.
 #include "goro/rw_mutex.hpp"
+#include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
-#include "sync/sync_queue.hpp"
+#include "sync/wait_lock.hpp"
 
 namespace goro {
 
 namespace {
 
-// Readies a list of claimed waiters linked through next (after unlocking).
-void ready_all(detail::sync_waiter* list) {
-    while (list) {
-        detail::sync_waiter* next = list->next;
-        detail::ready(list->p);
-        list = next;
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
+}
+
+// Parks w (queued in q) with wl held; returns with wl released. At shutdown,
+// unlinks w and unwinds.
+void park_on(detail::spin_mutex& wl, detail::intrusive_list<detail::waiter>& q, detail::waiter& w,
+             std::int64_t* writers_waiting) {
+    detail::begin_park(w.p);
+    if (detail::park(detail::wait_reason::rw_mutex, &unlock_spin, &wl) == detail::wake::unwind) {
+        {
+            std::lock_guard lk(wl);
+            if (w.queued) {
+                q.remove(&w);
+                if (writers_waiting) --*writers_waiting;
+            }
+        }
+        detail::throw_unwind();
     }
 }
 
 }  // namespace
 
 void rw_mutex::lock_shared() {
-    mu_.lock();
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    wl.lock();
     if (!writer_ && writers_waiting_ == 0) {
         ++readers_;
-        mu_.unlock();
+        wl.unlock();
         return;
     }
-    detail::sync_waiter w;
+    detail::waiter w;
     w.p = detail::current_parker();
     readq_.push_back(&w);
-    detail::begin_park(w.p);
-    detail::park_waiter(mu_, readq_, w, detail::wait_reason::rw_mutex);
+    park_on(wl, readq_, w, nullptr);
 }
 
 bool rw_mutex::try_lock_shared() {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(detail::wait_lock_for(this));
     if (writer_ || writers_waiting_ > 0) return false;
     ++readers_;
     return true;
 }
 
 void rw_mutex::unlock_shared() {
-    detail::sync_waiter* w = nullptr;
+    detail::waiter* w = nullptr;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (readers_ == 0)
             throw misuse_error("goro::rw_mutex::unlock_shared: unlock of unlocked rw_mutex");
-        if (--readers_ == 0) {
-            while ((w = detail::pop_claimed(writeq_))) {
-                --writers_waiting_;
-                writer_ = true;
-                w->granted = true;
-                w->next = nullptr;
-                break;
-            }
+        if (--readers_ == 0 && (w = detail::pop_claimed(writeq_))) {
+            --writers_waiting_;
+            writer_ = true;
+            w->success = true;
         }
     }
     if (w) detail::ready(w->p);
 }
 
 void rw_mutex::lock() {
-    mu_.lock();
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    wl.lock();
     if (!writer_ && readers_ == 0) {
         writer_ = true;
-        mu_.unlock();
+        wl.unlock();
         return;
     }
-    detail::sync_waiter w;
+    detail::waiter w;
     w.p = detail::current_parker();
     w.writer = true;
     ++writers_waiting_;
     writeq_.push_back(&w);
-    detail::begin_park(w.p);
-    try {
-        detail::park_waiter(mu_, writeq_, w, detail::wait_reason::rw_mutex);
-    } catch (...) {
-        std::lock_guard lk(mu_);
-        --writers_waiting_;  // unwound while queued: no longer waiting
-        throw;
-    }
+    park_on(wl, writeq_, w, &writers_waiting_);
 }
 
 bool rw_mutex::try_lock() {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(detail::wait_lock_for(this));
     if (writer_ || readers_ > 0) return false;
     writer_ = true;
     return true;
 }
 
 void rw_mutex::unlock() {
-    detail::sync_waiter* wake = nullptr;
+    detail::wake_list woken;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (!writer_) throw misuse_error("goro::rw_mutex::unlock: unlock of unlocked rw_mutex");
         writer_ = false;
         // Queued readers first, all of them; else the next writer.
-        while (detail::sync_waiter* r = detail::pop_claimed(readq_)) {
+        while (detail::waiter* r = detail::pop_claimed(readq_)) {
             ++readers_;
-            r->granted = true;
-            r->next = wake;
-            wake = r;
+            r->success = true;
+            woken.push(r);
         }
-        if (!wake) {
-            if (detail::sync_waiter* w = detail::pop_claimed(writeq_)) {
+        if (woken.empty()) {
+            if (detail::waiter* w = detail::pop_claimed(writeq_)) {
                 --writers_waiting_;
                 writer_ = true;
-                w->granted = true;
-                w->next = nullptr;
-                wake = w;
+                w->success = true;
+                woken.push(w);
             }
         }
     }
-    ready_all(wake);
+    woken.ready_all();
 }
 
 }  // namespace goro

@@ -1,35 +1,36 @@
-// sync/semaphore.cpp — the weighted FIFO semaphore.
+// sync/semaphore.cpp — the weighted FIFO semaphore (golang.org/x/sync/semaphore).
 //
-// Invariants (under mu_): 0 <= cur_ <= size_; waiters are granted strictly
-// in FIFO order — grant_locked() grants the head while it fits and stops at
-// the first that does not. A granted waiter has cur_ already counted for it.
+// Invariants (under the semaphore's wait lock, wait_lock.hpp, which lives
+// outside the object): 0 <= cur_ <= size_; waiters are granted strictly in
+// FIFO order — grant_locked() grants the head while it fits and stops at the
+// first that does not. A granted waiter has cur_ already counted for it.
 // Whenever the head changes other than by a grant (a waiter gives up or is
 // unwound), grant_locked() runs again: the waiters behind a large request
 // that left may fit now (Go's "isFront && size > cur" rule).
 // The context-aware acquire races the grant against ctx.done() with a
-// select over a per-waiter channel; whoever settles first under mu_ wins, so
-// permits are never lost: a waiter that gives up is dequeued, and one that
-// was granted keeps the permits. Lock order: mu_ -> the waiter's channel;
-// parkers are readied after mu_ is released.
+// select over a per-waiter channel (waiter.signal). As current x/sync does,
+// it never returns holding permits after ctx is done: if the grant and the
+// cancellation meet, the permits are given back and ctx.err() returned.
+// Lock order: the wait lock -> the waiter's channel; parkers are readied
+// after the wait lock is released.
 #include <string>
 
 #include "goro/context.hpp"
+#include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/select.hpp"
 #include "goro/semaphore.hpp"
-#include "sync/sync_queue.hpp"
+#include "sync/wait_lock.hpp"
 
 namespace goro {
 
-struct semaphore::waiter {
-    std::int64_t n = 0;
-    detail::parker* p = nullptr;  // a parked acquire, or
-    chan<unit> ready;             // the channel of a context-aware acquire
-    bool granted = false;
-    waiter* next = nullptr;
-    waiter* prev = nullptr;
-    bool queued = false;
-};
+namespace {
+
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
+}
+
+}  // namespace
 
 semaphore::semaphore(std::int64_t size) : size_(size) {
     if (size < 0) throw misuse_error("goro::semaphore: negative size");
@@ -41,64 +42,63 @@ void semaphore::check(std::int64_t n, const char* who) const {
 }
 
 // Grants queued waiters in FIFO order while the head fits. Blocking
-// acquires that won their claim are chained on `wake` for the caller to
-// ready after unlocking; context-aware ones are signalled on their channel.
-semaphore::waiter* semaphore::grant_locked() {
-    waiter* wake = nullptr;
-    while (waiter* w = q_.head) {
+// acquires that win their claim go on `woken` (readied after unlocking);
+// context-aware ones are signalled on their channel. A blocking waiter that
+// cannot be claimed is being unwound: it stays queued (it unlinks itself).
+void semaphore::grant_locked(detail::wake_list& woken) {
+    for (detail::waiter* w = q_.head; w;) {
+        detail::waiter* next = w->next;
         if (size_ - cur_ < w->n) break;
-        q_.remove(w);
-        if (w->p && !detail::claim(w->p)) continue;  // being unwound: not ours
-        cur_ += w->n;
-        w->granted = true;
-        if (w->p) {
-            w->next = wake;
-            wake = w;
+        if (!w->signal) {
+            if (!detail::claim(w->p)) {
+                w = next;
+                continue;
+            }
+            q_.remove(w);
+            cur_ += w->n;
+            w->success = true;
+            woken.push(w);
         } else {
-            w->ready.try_send(unit{});  // cap 1, never full: wakes its select
+            q_.remove(w);
+            cur_ += w->n;
+            w->success = true;
+            unit u{};
+            detail::chan_send(w->signal, &u, false);  // cap 1, never full: wakes its select
         }
-    }
-    return wake;
-}
-
-void semaphore::ready_all(waiter* wake) noexcept {
-    while (wake) {
-        waiter* next = wake->next;
-        detail::ready(wake->p);
-        wake = next;
+        w = next;
     }
 }
 
-// A waiter leaves without being granted (gave up or unwound): dequeue it,
+// A waiter leaves without keeping a grant (gave up or unwound): unlink it,
 // or give back what it was granted meanwhile, and let the ones behind it in.
-void semaphore::abandon(waiter& w) {
-    waiter* wake;
+void semaphore::abandon(detail::waiter& w) {
+    detail::wake_list woken;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (w.queued)
             q_.remove(&w);
-        else if (w.granted)
+        else if (w.success)
             cur_ -= w.n;
-        wake = grant_locked();
+        grant_locked(woken);
     }
-    ready_all(wake);
+    woken.ready_all();
 }
 
 void semaphore::acquire(std::int64_t n) {
     check(n, "goro::semaphore::acquire");
-    mu_.lock();
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    wl.lock();
     if (size_ - cur_ >= n && q_.empty()) {
         cur_ += n;
-        mu_.unlock();
+        wl.unlock();
         return;
     }
-    waiter w;
+    detail::waiter w;
     w.n = n;
     w.p = detail::current_parker();
     q_.push_back(&w);
     detail::begin_park(w.p);
-    auto unlock = [](void* m) { static_cast<detail::spin_mutex*>(m)->unlock(); };
-    if (detail::park(detail::wait_reason::semaphore, unlock, &mu_) == detail::wake::unwind) {
+    if (detail::park(detail::wait_reason::semaphore, &unlock_spin, &wl) == detail::wake::unwind) {
         abandon(w);
         detail::throw_unwind();
     }
@@ -110,22 +110,24 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     // since 2024: the cancellation happened before the call).
     if (auto e = ctx.err()) return e;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};
         }
     }
+    auto done = ctx.done();
     if (n > size_) {
         // Can never be satisfied: wait for ctx, as Go does.
-        ctx.done().recv();
+        done.recv();
         return ctx.err();
     }
-    waiter w;
+    auto ready = make_chan<unit>(1);
+    detail::waiter w;
     w.n = n;
-    w.ready = make_chan<unit>(1);
+    w.signal = ready.core();
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};
@@ -134,29 +136,29 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     }
     struct abandon_on_unwind {
         semaphore* s;
-        waiter* w;
+        detail::waiter* w;
         bool armed = true;
         ~abandon_on_unwind() {
             if (armed) s->abandon(*w);
         }
     } guard{this, &w};
-    std::size_t i = goro::select(recv_case(w.ready), recv_case(ctx.done()));
+    std::size_t i = goro::select(recv_case(ready), recv_case(done));
     guard.armed = false;
-    if (i == 0) return {};
-    waiter* wake;
-    {
-        std::lock_guard lk(mu_);
-        if (w.granted) return {};  // granted just as ctx finished: keep it
-        q_.remove(&w);
-        wake = grant_locked();  // it may have been the head blocking others
+    if (i == 0) {
+        // Granted. If ctx finished too, give the permits back (x/sync).
+        if (done.try_recv().closed()) {
+            release(n);
+            return ctx.err();
+        }
+        return {};
     }
-    ready_all(wake);
+    abandon(w);  // dequeues it, or returns a grant that raced the cancellation
     return ctx.err();
 }
 
 bool semaphore::try_acquire(std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::try_acquire: negative count");
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(detail::wait_lock_for(this));
     if (size_ - cur_ >= n && q_.empty()) {
         cur_ += n;
         return true;
@@ -166,15 +168,15 @@ bool semaphore::try_acquire(std::int64_t n) {
 
 void semaphore::release(std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::release: negative count");
-    waiter* wake = nullptr;
+    detail::wake_list woken;
     {
-        std::lock_guard lk(mu_);
+        std::lock_guard lk(detail::wait_lock_for(this));
         if (n > cur_)
             throw negative_counter_error("goro::semaphore::release: released more than held");
         cur_ -= n;
-        wake = grant_locked();
+        grant_locked(woken);
     }
-    ready_all(wake);
+    woken.ready_all();
 }
 
 }  // namespace goro

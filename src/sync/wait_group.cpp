@@ -1,84 +1,103 @@
-// sync/wait_group.cpp — wait_group on the park primitive.
+// sync/wait_group.cpp — wait_group on the park primitive (Go's design: the
+// counter and the number of waiters in one atomic word).
 //
-// Invariants: counter_ >= 0 outside add(); a waiter is on the list only while
-// its owner is in wait(); whoever takes the counter to zero wakes every
-// waiter on the list. Lock order: mu_ is a leaf (ready() after unlocking).
-// The zero check in wait() happens under mu_, and add() locks mu_ after
-// taking the counter to zero, so a waiter never misses the wake-up.
-#include <string>
+// Invariants: the counter (state_ >> 32) is >= 0 outside add(); the waiter
+// count (low 32 bits) equals the number of waiters in q_, both changed under
+// the wait lock (wait_lock.hpp). A waiter registers only while the counter is
+// non-zero (a CAS that checks it).
+// Wake-up: the add() that takes the counter to zero sees the waiter count in
+// the same RMW. With no waiter, that RMW is its last touch of the wait_group
+// (a waiter that then sees zero may destroy it at once). With waiters, it
+// takes the wait lock — the waiters are still blocked, so the wait_group is
+// alive — unlinks the waiters it can claim, subtracts them from the count
+// (its last write), releases the lock and readies them.
+// Lock order: the wait lock is a leaf.
+#include <limits>
 
-#include "goro/detail/park.hpp"
+#include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/wait_group.hpp"
+#include "sync/wait_lock.hpp"
 
 namespace goro {
 
-struct wait_group::waiter {
-    detail::parker* p;
-    waiter* next;
-    waiter* prev;
-    bool queued;
-};
+namespace {
+
+constexpr std::uint64_t waiter_mask = 0xffff'ffffu;
+
+std::int64_t counter_of(std::uint64_t s) noexcept {
+    return static_cast<std::int32_t>(s >> 32);
+}
+
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
+}
+
+}  // namespace
 
 void wait_group::add(std::int64_t n) {
-    std::int64_t v = counter_.fetch_add(n, std::memory_order_acq_rel) + n;
-    if (v < 0) {
-        counter_.fetch_sub(n, std::memory_order_acq_rel);
-        throw negative_counter_error(
-            n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more done() than "
-                      "add())"
-                    : "goro::wait_group::add: negative counter");
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    std::int64_t c;
+    for (;;) {
+        c = counter_of(s) + n;
+        if (c < 0)
+            throw negative_counter_error(
+                n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more done() "
+                          "than add())"
+                        : "goro::wait_group::add: negative counter");
+        if (c > std::numeric_limits<std::int32_t>::max())
+            throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
+        const std::uint64_t next = (static_cast<std::uint64_t>(c) << 32) | (s & waiter_mask);
+        if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+            break;
     }
-    if (v != 0 || n == 0) return;
-    waiter* wake_list = nullptr;
+    if (c != 0 || (s & waiter_mask) == 0) return;  // the CAS was the last touch
+    detail::wake_list woken;
     {
-        std::lock_guard lk(mu_);
-        if (counter_.load(std::memory_order_acquire) != 0) return;  // re-added meanwhile
-        // Claim under the lock: a waiter we claim stays put until we ready it;
-        // one claimed by someone else (shutdown) is theirs.
-        for (waiter* w = head_; w;) {
-            waiter* next = w->next;
-            w->queued = false;
-            if (detail::claim(w->p)) {
-                w->next = wake_list;
-                wake_list = w;
-            }
-            w = next;
+        std::lock_guard lk(detail::wait_lock_for(this));
+        std::uint64_t claimed = 0;
+        while (detail::waiter* w = detail::pop_claimed(q_)) {
+            woken.push(w);
+            ++claimed;
         }
-        head_ = nullptr;
+        // Waiters that could not be claimed are being unwound; they unlink
+        // and uncount themselves.
+        if (claimed) state_.fetch_sub(claimed, std::memory_order_release);
     }
-    while (wake_list) {
-        waiter* next = wake_list->next;  // read before ready(): the waiter may vanish
-        detail::ready(wake_list->p);
-        wake_list = next;
-    }
+    woken.ready_all();
 }
 
 void wait_group::wait() {
-    if (counter_.load(std::memory_order_acquire) == 0) return;
-    mu_.lock();
-    if (counter_.load(std::memory_order_acquire) == 0) {
-        mu_.unlock();
-        return;
-    }
-    waiter w{detail::current_parker(), head_, nullptr, true};
-    if (head_) head_->prev = &w;
-    head_ = &w;
+    if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    wl.lock();
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    do {
+        if (counter_of(s) == 0) {
+            wl.unlock();
+            return;
+        }
+    } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire));
+    detail::waiter w;
+    w.p = detail::current_parker();
+    q_.push_back(&w);
     detail::begin_park(w.p);
-    auto unlock = [](void* m) { static_cast<detail::spin_mutex*>(m)->unlock(); };
-    if (detail::park(detail::wait_reason::wait_group, unlock, &mu_) == detail::wake::unwind) {
+    if (detail::park(detail::wait_reason::wait_group, &unlock_spin, &wl,
+                     detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
+        // Shutdown found nothing left that could call done(): unwind.
         {
-            std::lock_guard lk(mu_);
+            std::lock_guard lk(wl);
             if (w.queued) {
-                if (w.prev)
-                    w.prev->next = w.next;
-                else
-                    head_ = w.next;
-                if (w.next) w.next->prev = w.prev;
+                q_.remove(&w);
+                state_.fetch_sub(1, std::memory_order_relaxed);
             }
         }
         detail::throw_unwind();
     }
+    // The counter reached zero; at shutdown, unwind now (not in a destructor).
+    if (detail::must_unwind_now()) detail::throw_unwind();
 }
 
 }  // namespace goro

@@ -25,7 +25,7 @@ struct timer_arm;
 
 struct timer_state : std::enable_shared_from_this<timer_state> {
     spin_mutex mu;
-    std::shared_ptr<chan_core> ch;  // null for after_func
+    chan_ref ch;  // null for after_func
     std::function<void()> fn;
     source_location where;
     clock::duration period{0};
@@ -125,7 +125,7 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
                                               std::function<void()> fn,
                                               const source_location& where) {
     auto s = std::make_shared<timer_state>();
-    if (!fn) s->ch = std::make_shared<chan_core>(&elem_ops_for<clock::time_point>, 1);
+    if (!fn) s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;

@@ -13,14 +13,24 @@
 //     receive on the same channel.
 //   - closed => sendq is empty (close wakes every waiter).
 //   - A waiter is in a queue only while its owner is blocked on it; a waker
-//     pops it, claims its parker (skipping it if that fails: a select that
-//     fired elsewhere, or shutdown), moves the value, and readies the parker
-//     only after unlocking.
+//     claims its parker (leaving it queued if that fails: a select that
+//     fired elsewhere, or shutdown — its owner unlinks it), moves the value,
+//     unlinks it, and readies the parker only after unlocking (waiter.hpp).
+// Lifetime: handles (chan_ref) count references. A blocked operation holds
+// only a raw pointer, so a queued waiter also keeps the core alive: when the
+// last handle goes while waiters are queued (a static channel destroyed at
+// exit, a select whose other channel fired and whose last handle another
+// goroutine dropped), the core is marked orphaned instead of freed, and the
+// owner that unlinks the last queued waiter frees it. Nobody can send, receive
+// or close an orphaned channel (no handle is left), so its waiters only leave
+// by themselves.
 // Lock order: channel locks are taken in increasing core address (select);
 // a single operation holds one. No other lock is taken under a channel lock
-// (element moves run T's move constructor, which must not block).
+// (element moves run T's move constructor, which must not throw or block:
+// chan<T> requires a noexcept move).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,9 +38,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "goro/detail/intrusive_list.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
+#include "goro/detail/waiter.hpp"
 
 namespace goro::detail {
 
@@ -52,26 +62,6 @@ inline constexpr elem_ops elem_ops_for{
     alignof(T),
 };
 
-struct chan_waiter {
-    parker* p = nullptr;
-    chan_waiter* next = nullptr;
-    chan_waiter* prev = nullptr;
-    // Sender: the value to move from (the sender keeps ownership; the taker
-    // moves out of it). Receiver: raw storage to construct the value in.
-    void* elem = nullptr;
-    std::uint32_t case_index = 0;  // select: which case this waiter is
-    bool success = false;          // set by the waker: value moved (false: closed)
-    bool queued = false;
-    bool is_send = false;
-};
-
-struct wait_queue : intrusive_list<chan_waiter> {
-    // Pops waiters until one can be claimed; the claimed one's parker gets
-    // wake_token = the waiter. Returns null when none can.
-    chan_waiter* pop_claimed() noexcept;
-    void push(chan_waiter* w) noexcept { push_back(w); }
-};
-
 // Cache-line aligned, with everything an uncontended operation touches (the
 // lock, the counters, the buffer pointer, the queue heads) in the first line.
 struct alignas(64) chan_core {
@@ -83,7 +73,10 @@ struct alignas(64) chan_core {
     std::size_t head = 0;
     unsigned char* buf = nullptr;
     const elem_ops* ops;
-    wait_queue recvq, sendq;
+    wait_list recvq, sendq;
+    // Handles to this core (chan_ref); the last one frees it or orphans it.
+    alignas(64) std::atomic<std::int64_t> refs{1};
+    bool orphaned = false;  // guarded by mu: no handle left, waiters still queued
 
     chan_core(const elem_ops* o, std::size_t capacity);
     ~chan_core();
@@ -97,6 +90,48 @@ struct alignas(64) chan_core {
     }
 };
 
+// Drops one handle's reference: frees the core, or orphans it if waiters
+// are still queued (see Lifetime above).
+void release_chan_ref(chan_core* c) noexcept;
+// With c->mu held, after its caller unlinked its own waiters: true if the
+// caller must free c once it has unlocked it (orphaned, nobody left).
+inline bool orphan_drained_locked(const chan_core* c) noexcept {
+    return c->orphaned && c->recvq.empty() && c->sendq.empty();
+}
+
+// A counted reference to a core: what every channel handle holds. Null is
+// the nil channel.
+class chan_ref {
+  public:
+    chan_ref() = default;
+    // Adopts a reference already counted (make_chan_core's).
+    explicit chan_ref(chan_core* c) noexcept : c_(c) {}
+    chan_ref(const chan_ref& o) noexcept : c_(o.c_) {
+        if (c_) c_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    chan_ref(chan_ref&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+    chan_ref& operator=(chan_ref o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
+    ~chan_ref() {
+        if (c_) release_chan_ref(c_);
+    }
+    chan_core* get() const noexcept { return c_; }
+    chan_core* operator->() const noexcept { return c_; }
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+    // Handles to the core (as shared_ptr::use_count; 0 for nil).
+    long use_count() const noexcept {
+        return c_ ? static_cast<long>(c_->refs.load(std::memory_order_relaxed)) : 0;
+    }
+
+  private:
+    chan_core* c_ = nullptr;
+};
+
+// A new core with one reference. Throws misuse_error for a capacity out of range.
+chan_ref make_chan_core(const elem_ops* ops, std::size_t capacity);
+
 enum class op_result : std::uint8_t { done, would_block, closed };
 
 // `value` points at a live T; it is moved from exactly when the result is
@@ -107,8 +142,8 @@ op_result chan_send(chan_core* c, void* value, bool block);
 // require c->mu held and c open (send) and set *wake to a claimed peer to
 // ready after unlocking. send: false when it would block. recv: false when
 // it would block; else *received tells a value from "closed and drained".
-bool send_locked(chan_core* c, void* value, chan_waiter** wake) noexcept;
-bool recv_locked(chan_core* c, void* out, chan_waiter** wake, bool* received) noexcept;
+bool send_locked(chan_core* c, void* value, waiter** wake) noexcept;
+bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept;
 // `out` is raw storage for a T; a T is constructed there exactly when the
 // result is done.
 op_result chan_recv(chan_core* c, void* out, bool block);

@@ -8,19 +8,43 @@
 //   blocked side                            waking side
 //   1. p = current_parker()
 //   2. lock the structure (channel, ...)
-//   3. begin_park(p)        (claim := open)
+//   3. begin_park(p)        (a new episode, open)
 //   4. publish waiter(s) pointing at p
 //   5. park(reason, unlock, arg)            a. lock the structure, find a waiter
 //      -- the switch away happens first,    b. claim(p) — exactly one waker wins
-//         then unlock(arg) runs off the        per episode; a loser skips the waiter
-//         parked stack, so no waker can     c. fill in the waiter's result, unlock
-//         see p before it is really parked  d. ready(p)  (never under the lock)
+//         then unlock(arg) runs off the        per episode; a loser leaves the
+//         parked stack, so no waker can        waiter where it is (only the
+//         see p before it is really parked     winner or the owner unlinks it)
+//      -- then the worker marks the park    c. fill in the waiter's result, unlink
+//         finished (parked bit, below)         it, unlock
+//                                           d. ready(p)  (never under the lock)
 //   6. park returns wake::normal, or wake::unwind when the runtime is shutting
 //      down and unwinds parked goroutines: the caller removes its waiters (under
 //      the lock) and calls throw_unwind().
 //
+// The park word (one atomic per parker) holds the episode number and four
+// bits: `claimed` (a waker, or shutdown, owns this episode's wake-up),
+// `parked` (the park has fully finished — its unlock callback has run — so
+// shutdown may claim it to unwind it), `parked_waits` and `parked_exempt`
+// (finished, but this park waits through shutdown instead of unwinding: see
+// below). Wakers may
+// claim an open episode at any time; shutdown only one whose parked bit is
+// set, so it never readies a goroutine whose unlock callback (say, the timer
+// insert of a sleep, with its node in the goroutine's frame) is still running.
+// The episode number makes a stale compare-and-swap on a later episode fail.
+//
+// Parks that wait through shutdown: parks that ask for it (`parked_waits`:
+// wait_group::wait, whose waited-for goroutines finish their unwinding and
+// call done() on it), and parks made while an exception is in flight on the
+// goroutine (`parked_exempt`: a destructor running during unwinding, where a
+// throw would call std::terminate). Shutdown does not unwind them at first;
+// they are woken as usual. When nothing else is left to run, shutdown
+// unwinds the `parked_waits` ones after all, and abandons the
+// `parked_exempt` ones (reported, never resumed, stack leaked).
+//
 // Invariants: a parker is readied at most once per episode (claim arbitrates);
-// a waiter's memory belongs to the blocked side and is valid until ready().
+// a waiter's memory belongs to the blocked side and is valid until ready();
+// a waiter is unlinked only by the waker that claimed it or by its owner.
 #pragma once
 
 #include <atomic>
@@ -49,9 +73,18 @@ enum class wait_reason : std::uint8_t {
 
 const char* to_string(wait_reason r) noexcept;
 
+namespace park_bits {
+inline constexpr std::uint64_t claimed = 1;
+inline constexpr std::uint64_t parked = 2;
+inline constexpr std::uint64_t parked_waits = 4;
+inline constexpr std::uint64_t parked_exempt = 8;
+inline constexpr std::uint64_t all = 15;  // the episode number is word / 16
+}  // namespace park_bits
+
 struct parker {
-    // 0 = open (may be claimed), 1 = claimed by a waker (or by shutdown).
-    std::atomic<std::uint32_t> claimed{1};
+    // Episode number * 16 | park_bits. Starts claimed: nothing may wake a
+    // parker that has not begun an episode.
+    std::atomic<std::uint64_t> word{park_bits::claimed};
     // Set by the waker that won the claim; read by the parker after it wakes
     // (select uses it to learn which case fired).
     void* wake_token = nullptr;
@@ -60,21 +93,29 @@ struct parker {
 
 enum class wake : std::uint8_t { normal, unwind };
 
+// Whether a park unwinds at shutdown (the default) or waits through it.
+enum class park_mode : std::uint8_t { unwinds, waits_through_shutdown };
+
 // The parker of the caller: its goroutine's, or its thread's.
 parker* current_parker() noexcept;
 
-// Opens a new episode. Call it with the structure locked, before publishing waiters.
+// Opens a new episode. Call it with the structure locked, before publishing
+// waiters. Relaxed: wakers read the word after taking the same lock.
 inline void begin_park(parker* p) noexcept {
+    std::uint64_t w = p->word.load(std::memory_order_relaxed);
     p->wake_token = nullptr;
-    p->claimed.store(0, std::memory_order_relaxed);
+    p->word.store((w | park_bits::all) + 1, std::memory_order_relaxed);
 }
 
 // A waker wins the right to ready p. acq_rel: the winner sees the waiter the
 // parker published, and the parker later sees what the winner wrote.
 inline bool claim(parker* p) noexcept {
-    std::uint32_t open = 0;
-    return p->claimed.compare_exchange_strong(open, 1, std::memory_order_acq_rel,
-                                              std::memory_order_relaxed);
+    std::uint64_t v = p->word.load(std::memory_order_relaxed);
+    while (!(v & park_bits::claimed))
+        if (p->word.compare_exchange_weak(v, v | park_bits::claimed, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed))
+            return true;
+    return false;
 }
 
 // Makes a claimed parker runnable. Safe from any thread, never blocks.
@@ -82,7 +123,8 @@ void ready(parker* p) noexcept;
 
 // Blocks the caller until ready(). unlock(arg) runs once the caller is committed
 // to sleep (after the stack switch for a goroutine). unlock may be null.
-wake park(wait_reason reason, void (*unlock)(void*), void* arg) noexcept;
+wake park(wait_reason reason, void (*unlock)(void*), void* arg,
+          park_mode mode = park_mode::unwinds) noexcept;
 
 // Thrown out of a blocking call whose goroutine is being unwound at shutdown.
 // Deliberately not a std::exception: `catch (const std::exception&)` lets it pass.
@@ -92,5 +134,11 @@ struct goroutine_unwind {};
 // True while the runtime is unwinding goroutines at shutdown (blocking calls
 // then unwind at once instead of parking).
 bool shutting_down() noexcept;
+
+// True when a blocking call made now must unwind the caller instead of
+// blocking: the runtime shuts down, the caller is a goroutine, and no
+// exception is in flight on it (in a destructor during unwinding, a throw
+// would terminate; such calls wait as usual).
+bool must_unwind_now() noexcept;
 
 }  // namespace goro::detail

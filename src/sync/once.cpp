@@ -1,0 +1,68 @@
+// sync/once.cpp — goro::once as one state word: idle, running, running with
+// parked callers, done.
+//
+// Invariants: only the caller that moved idle -> running runs fn; the state
+// becomes running_waited (and q_ changes) only under the once's wait lock
+// (wait_lock.hpp). finish() publishes done (or idle, when fn threw) with one
+// exchange: if it reports no parked caller, that was the last touch of the
+// once; otherwise the parked callers keep it alive until they are woken, so
+// finish takes the wait lock and wakes them (to return, or, after a throw,
+// to try again). Lock order: the wait lock is a leaf.
+#include "goro/once.hpp"
+#include "goro/detail/waiter.hpp"
+#include "sync/wait_lock.hpp"
+
+namespace goro {
+
+namespace {
+
+void unlock_spin(void* m) {
+    static_cast<detail::spin_mutex*>(m)->unlock();
+}
+
+}  // namespace
+
+bool once::begin() {
+    detail::spin_mutex& wl = detail::wait_lock_for(this);
+    for (;;) {
+        std::uint32_t s = state_.load(std::memory_order_acquire);
+        if (s == done_state) return false;
+        if (s == idle) {
+            if (state_.compare_exchange_strong(s, running, std::memory_order_acquire)) return true;
+            continue;
+        }
+        wl.lock();
+        s = state_.load(std::memory_order_acquire);
+        if (s == running)
+            if (!state_.compare_exchange_strong(s, running_waited, std::memory_order_acquire))
+                s = state_.load(std::memory_order_acquire);
+        if (s != running && s != running_waited) {
+            wl.unlock();
+            continue;  // done or idle since: look again
+        }
+        detail::waiter w;
+        w.p = detail::current_parker();
+        q_.push_back(&w);
+        detail::begin_park(w.p);
+        if (detail::park(detail::wait_reason::once, &unlock_spin, &wl) == detail::wake::unwind) {
+            {
+                std::lock_guard lk(wl);
+                q_.remove(&w);
+            }
+            detail::throw_unwind();
+        }
+    }
+}
+
+void once::finish(bool ok) noexcept {
+    if (state_.exchange(ok ? done_state : idle, std::memory_order_acq_rel) != running_waited)
+        return;  // nobody parked: the exchange was the last touch
+    detail::wake_list woken;
+    {
+        std::lock_guard lk(detail::wait_lock_for(this));
+        while (detail::waiter* w = detail::pop_claimed(q_)) woken.push(w);
+    }
+    woken.ready_all();
+}
+
+}  // namespace goro

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# tests/compile_fail/check.sh COMPILER INCLUDE_DIR SOURCE EXPECTED_TEXT
+# Passes when SOURCE fails to compile and the diagnostic contains EXPECTED_TEXT.
+set -u
+compiler=$1 include=$2 source=$3 expected=$4
+if out=$("$compiler" -std=c++20 -fsyntax-only -I "$include" "$source" 2>&1); then
+    echo "compiled, but must not: $source"
+    exit 1
+fi
+if ! grep -qF -- "$expected" <<<"$out"; then
+    echo "failed to compile, but without the expected message: $expected"
+    echo "$out" | head -30
+    exit 1
+fi
+echo "rejected as expected: $expected"
