@@ -106,11 +106,12 @@ void semaphore::acquire(std::int64_t n) {
 
 std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::acquire: negative count");
-    // A context already done fails even if permits are free (as x/sync does
-    // since 2024: the cancellation happened before the call).
-    if (auto e = ctx.err()) return e;
+    // A context done before we hold the lock fails even if permits are free
+    // (x/sync: its cancellation happened before the acquire). Checked under
+    // the lock: a grant made there is concurrent with any later cancel.
     {
         std::lock_guard lk(detail::wait_lock_for(this));
+        if (auto e = ctx.err()) return e;
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};
@@ -128,6 +129,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     w.signal = ready.core();
     {
         std::lock_guard lk(detail::wait_lock_for(this));
+        if (auto e = ctx.err()) return e;
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
             return {};

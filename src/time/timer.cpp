@@ -39,8 +39,8 @@ struct timer_arm : timer_node {
 
 namespace {
 
-void unref(timer_arm* a) noexcept {
-    if (a->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete a;
+void unref(timer_arm* a, int n = 1) noexcept {
+    if (a->refs.fetch_sub(n, std::memory_order_acq_rel) == n) delete a;
 }
 
 // Empties the channel of a value nobody received. Requires s.mu held.
@@ -88,8 +88,7 @@ void release(timer_node* n) {
             was_current = true;
         }
     }
-    if (was_current) unref(a);  // the state's reference
-    unref(a);                   // the runtime's
+    unref(a, was_current ? 2 : 1);  // the runtime's, and the state's if it was current
 }
 
 // Arms a new node for s; requires s.mu held and s.current null.
