@@ -36,8 +36,42 @@ INSTANTIATE_TEST_SUITE_P(Procs, Lifetime, ::testing::Values(1u, 2u, 8u));
 
 }  // namespace
 
-// The waiter sees zero and frees the wait_group while the last done() may
-// still be inside it (goroutine done()).
+// Pairs racing on fresh objects, 16 at a time on 8 workers over the cores:
+// the OS preempts workers at arbitrary points, which opens the window
+// between a release and the releaser's last touch.
+template <class Round>
+void race_in_pairs(long rounds_per_pair, Round round) {
+    goro::run(procs(8), [&] {
+        goro::wait_group pairs;
+        for (int p = 0; p < 16; ++p)
+            pairs.go([&] {
+                for (long i = 0; i < rounds_per_pair; ++i) round(i);
+            });
+        pairs.wait();
+    });
+}
+
+// Spins (yielding now and then) until pred() holds.
+template <class Pred>
+void spin_until(Pred pred) {
+    for (unsigned k = 1; !pred(); ++k)
+        if (k % 64 == 0) goro::yield();
+}
+
+// The waiter sees zero and frees the wait_group at once, while the done()
+// that took it to zero may still be inside it (it locked the wait_group's
+// mutex after the decrement: heap-use-after-free).
+TEST(Lifetime, WaitGroupFreedAsSoonAsItReadsZero) {
+    race_in_pairs(scaled(20000, 4), [](long) {
+        auto* wg = new goro::wait_group;
+        wg->add(1);
+        goro::go([wg] { wg->done(); });
+        spin_until([&] { return wg->count() == 0; });
+        wg->wait();  // returns at once: the counter is zero
+        delete wg;
+    });
+}
+
 TEST_P(Lifetime, WaitGroupFreedRightAfterWaitFromGoroutines) {
     goro::run(procs(GetParam()), [] {
         for (long i = 0; i < rounds; ++i) {
@@ -73,8 +107,30 @@ TEST(LifetimeThreads, WaitGroupFreedRightAfterWaitAcrossThreads) {
     }
 }
 
-// Contended mutex: the next owner locks, unlocks and frees it while the
-// previous owner's unlock() may still be running.
+// The next owner takes the mutex as soon as it is released, unlocks and
+// frees it while the previous owner's unlock() may still be running (it
+// read the waiter count, and could lock the queue, after the release).
+TEST(Lifetime, MutexFreedByTheNextOwnerAsSoonAsItGetsIt) {
+    race_in_pairs(scaled(20000, 4), [](long i) {
+        auto* m = new goro::mutex;
+        auto* got = new std::atomic<bool>(false);
+        m->lock();
+        goro::go([m, got, i] {
+            if (i % 2)
+                m->lock();  // queues (may park) while main holds it
+            else
+                spin_until([&] { return m->try_lock(); });
+            m->unlock();
+            delete m;
+            got->store(true);
+        });
+        if (i % 4 < 2) goro::yield();
+        m->unlock();
+        spin_until([&] { return got->load(); });
+        delete got;
+    });
+}
+
 TEST_P(Lifetime, MutexFreedByTheNextOwner) {
     goro::run(procs(GetParam()), [] {
         for (long i = 0; i < rounds; ++i) {
@@ -291,6 +347,12 @@ TEST(LifetimeDeathTest, StaticChannelAtExit) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {
+            // The runtime starts first (its exit hook is registered now), so
+            // the statics below are destroyed before the hook runs.
+            goro::wait_group started;
+            started.add(1);
+            goro::go([&started] { started.done(); });
+            started.wait();
             static goro::chan<int> ch = goro::make_chan<int>();
             static goro::chan<int> buffered = goro::make_chan<int>(1);
             buffered.send(1);  // a full buffer: the sender below blocks
