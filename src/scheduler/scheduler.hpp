@@ -35,14 +35,19 @@
 //   stops spinning with work in hand it wakes another if none spins.
 //   At most half the busy workers spin at once.
 //
-// Shutdown (end of run(), or process exit for a lazily started runtime):
-//   1. shutting_down := true. From now on park()/yield() in a goroutine
-//      unwind instead of blocking.
-//   2. Every parked goroutine is claimed and readied with `unwinding` set;
-//      its blocking call removes its waiters and throws goroutine_unwind,
-//      which runs its destructors and ends it. Repeat until none is left
-//      (goroutines running at step 1 unwind at their next blocking call).
-//   3. Workers are told to stop, woken, and joined; their stack caches go
+// Shutdown (end of run(), or process exit for a lazily started runtime;
+// runtime/lifecycle.cpp has the steps in detail):
+//   1. shutting_down := true (seq_cst). From now on park()/yield() in a
+//      goroutine unwind instead of blocking, unless an exception is in
+//      flight on it (a destructor during unwinding: it waits as usual).
+//   2. One scan: every goroutine whose park has finished (park word
+//      `parked`) is claimed and, outside the stack pool's lock, readied
+//      with unwind_requested; its blocking call removes its waiters and
+//      throws goroutine_unwind. A park that finishes after the scan sees
+//      the flag in finish_park and does the same itself.
+//   3. Sleep on exit_seq until no goroutine is left; resolve parks that can
+//      no longer be woken (unwind wait_group waits, abandon destructors).
+//   4. Workers are told to stop, woken, and joined; their stack caches go
 //      back to the shared pool; the timer heap is emptied.
 //
 // Lock order: lifecycle mutex -> idle mutex; timer mutex and stack pool
