@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "diagnostics/assert.hpp"
 #include "goro/detail/chan_core.hpp"
 #include "goro/errors.hpp"
 
@@ -29,6 +30,25 @@ chan_core::~chan_core() {
     if (buf) ::operator delete(buf, std::align_val_t(ops->align));
 }
 
+void check_chan_locked([[maybe_unused]] chan_core* c) noexcept {
+#if defined(GORO_ASSERTS)
+    GORO_ASSERT(c->count <= c->cap, "chan: more values buffered than its capacity");
+    GORO_ASSERT(c->cap == 0 ? c->head == 0 : c->head < c->cap, "chan: buffer head out of range");
+    // Waiters whose parker can still be claimed: receivers only while the
+    // buffer is empty, senders only while it is full, none once closed.
+    auto has_claimable = [](const wait_list& q) {
+        int looked = 0;
+        for (const waiter* w = q.head; w && looked < 16; w = w->next, ++looked)
+            if (!(w->p->word.load(std::memory_order_relaxed) & park_bits::claimed)) return true;
+        return false;
+    };
+    if (has_claimable(c->recvq))
+        GORO_ASSERT(c->count == 0 && !c->closed, "chan: a receiver waits while values are ready");
+    if (has_claimable(c->sendq))
+        GORO_ASSERT(c->count == c->cap && !c->closed, "chan: a sender waits while there is room");
+#endif
+}
+
 chan_ref make_chan_core(const elem_ops* ops, std::size_t capacity) {
     return chan_ref(new chan_core(ops, capacity));
 }
@@ -37,7 +57,7 @@ void release_chan_ref(chan_core* c) noexcept {
     if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     bool free_now;
     {
-        std::lock_guard lk(c->mu);
+        lock_scope lk(c->mu);
         free_now = c->recvq.empty() && c->sendq.empty();
         if (!free_now) c->orphaned = true;  // the last waiter to leave frees it
     }
@@ -46,21 +66,22 @@ void release_chan_ref(chan_core* c) noexcept {
 
 namespace {
 
-void unlock_core(void* c) {
-    static_cast<chan_core*>(c)->mu.unlock();
+void unlock_core(void* c) GORO_NO_THREAD_SAFETY_ANALYSIS {
+    unlock_checked(static_cast<chan_core*>(c));
 }
 
 // Parks on c (locked) with waiter w queued in q; returns with c unlocked.
 // Woken normally, the waker has unlinked w and c is not touched again; at
 // shutdown w is still queued (nobody else could claim it), which keeps c
 // alive until w is unlinked here.
-void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r) {
+void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r)
+    GORO_RELEASE(c->mu) GORO_NO_THREAD_SAFETY_ANALYSIS {
     q.push_back(&w);
     begin_park(w.p);
     if (park(r, &unlock_core, c) == wake::unwind) {
         bool free_core;
         {
-            std::lock_guard lk(c->mu);
+            lock_scope lk(c->mu);
             q.remove(&w);
             free_core = orphan_drained_locked(c);
         }
@@ -78,7 +99,7 @@ void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r) {
     throw_unwind();
 }
 
-bool send_locked(chan_core* c, void* value, waiter** wake) noexcept {
+bool send_locked(chan_core* c, void* value, waiter** wake) noexcept GORO_REQUIRES(c->mu) {
     if (waiter* r = pop_claimed(c->recvq)) {
         c->ops->move_construct(r->elem, value);
         r->success = true;
@@ -96,7 +117,7 @@ bool send_locked(chan_core* c, void* value, waiter** wake) noexcept {
 namespace {
 
 // Moves the buffer's head into out.
-void take_head(chan_core* c, void* out) noexcept {
+void take_head(chan_core* c, void* out) noexcept GORO_REQUIRES(c->mu) {
     void* h = c->slot(0);
     c->ops->move_construct(out, h);
     c->ops->destroy(h);
@@ -105,7 +126,8 @@ void take_head(chan_core* c, void* out) noexcept {
 
 }  // namespace
 
-bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept {
+bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept
+    GORO_REQUIRES(c->mu) {
     if (waiter* s = pop_claimed(c->sendq)) {
         if (c->cap == 0) {
             c->ops->move_construct(out, s->elem);
@@ -136,17 +158,17 @@ op_result chan_send(chan_core* c, void* value, bool block) {
     }
     c->mu.lock();
     if (c->closed) {
-        c->mu.unlock();
+        unlock_checked(c);
         throw closed_channel_error("goro::chan::send: send on closed channel");
     }
     waiter* wake = nullptr;
     if (send_locked(c, value, &wake)) {
-        c->mu.unlock();
+        unlock_checked(c);
         if (wake) ready(wake->p);
         return op_result::done;
     }
     if (!block) {
-        c->mu.unlock();
+        unlock_checked(c);
         return op_result::would_block;
     }
     waiter w;
@@ -167,12 +189,12 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
     waiter* wake = nullptr;
     bool received = false;
     if (recv_locked(c, out, &wake, &received)) {
-        c->mu.unlock();
+        unlock_checked(c);
         if (wake) ready(wake->p);
         return received ? op_result::done : op_result::closed;
     }
     if (!block) {
-        c->mu.unlock();
+        unlock_checked(c);
         return op_result::would_block;
     }
     waiter w;
@@ -186,7 +208,7 @@ void chan_close(chan_core* c) {
     if (!c) throw closed_channel_error("goro::chan::close: close of nil channel");
     wake_list woken;
     {
-        std::lock_guard lk(c->mu);
+        lock_scope lk(c->mu);
         if (c->closed) throw closed_channel_error("goro::chan::close: close of closed channel");
         c->closed = true;
         for (wait_list* q : {&c->recvq, &c->sendq})
@@ -194,13 +216,14 @@ void chan_close(chan_core* c) {
                 w->success = false;
                 woken.push(w);
             }
+        check_chan_locked(c);
     }
     woken.ready_all();
 }
 
 std::size_t chan_size(chan_core* c) noexcept {
     if (!c) return 0;
-    std::lock_guard lk(c->mu);
+    lock_scope lk(c->mu);
     return c->count;
 }
 

@@ -48,26 +48,26 @@ std::uint64_t next_random() noexcept {
 struct lock_set {
     chan_core** cores;  // distinct, in increasing address order
     std::size_t n;
-    void lock() noexcept {
+    void lock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
         for (std::size_t i = 0; i < n; ++i) cores[i]->mu.lock();
     }
-    void unlock() noexcept {
-        for (std::size_t i = n; i-- > 0;) cores[i]->mu.unlock();
+    void unlock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+        for (std::size_t i = n; i-- > 0;) unlock_checked(cores[i]);
     }
 };
 
-void unlock_all(void* a) {
+void unlock_all(void* a) GORO_NO_THREAD_SAFETY_ANALYSIS {
     auto* ls = static_cast<lock_set*>(a);
     std::size_t i = ls->n;
     chan_core** cores = ls->cores;
-    while (i > 1) cores[--i]->mu.unlock();
+    while (i > 1) unlock_checked(cores[--i]);
     chan_core* lowest = cores[0];  // last read of the record
-    lowest->mu.unlock();
+    unlock_checked(lowest);
 }
 
 // Tries op on its (locked) channel. Returns true when it ran; sets *wake to
 // a claimed peer to ready after unlocking.
-bool try_op(select_op& op, waiter** wake) {
+bool try_op(select_op& op, waiter** wake) GORO_NO_THREAD_SAFETY_ANALYSIS {
     if (op.is_send) {
         if (op.core->closed) throw closed_channel_error("goro::select: send on closed channel");
         return send_locked(op.core, op.elem, wake);
@@ -80,7 +80,7 @@ bool try_op(select_op& op, waiter** wake) {
 // locks first and then readies the claimed peer; when not ready, returns
 // false with the locks still held.
 template <class Unlock>
-bool run_if_ready(select_op& op, Unlock&& unlock) {
+bool run_if_ready(select_op& op, Unlock&& unlock) GORO_NO_THREAD_SAFETY_ANALYSIS {
     waiter* wake = nullptr;
     bool ran;
     try {
@@ -106,14 +106,14 @@ struct small_buffer {
     }
 };
 
-wait_list& queue_of(const select_op& op) noexcept {
+wait_list& queue_of(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     return op.is_send ? op.core->sendq : op.core->recvq;
 }
 
 // Step 5: unlinks every waiter but `fired`, locking only the channels that
 // still hold one of them. Frees channels that were orphaned meanwhile.
 void dequeue_rest(select_op* ops, waiter* waiters, const std::uint32_t* order, std::size_t live,
-                  const waiter* fired, const lock_set& all) {
+                  const waiter* fired, const lock_set& all) GORO_NO_THREAD_SAFETY_ANALYSIS {
     small_buffer<bool, 16> ours_buf;
     bool* ours = ours_buf.get(all.n);
     std::fill(ours, ours + all.n, false);
@@ -144,7 +144,9 @@ void dequeue_rest(select_op* ops, waiter* waiters, const std::uint32_t* order, s
 
 }  // namespace
 
-std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
+// The lock set is dynamic (channels in address order): beyond the analysis.
+std::ptrdiff_t select_impl(select_op* ops, std::size_t n,
+                           bool has_default) GORO_NO_THREAD_SAFETY_ANALYSIS {
     small_buffer<std::uint32_t, 16> order_buf;
     small_buffer<chan_core*, 16> cores_buf;
     std::uint32_t* order = order_buf.get(n);
@@ -168,7 +170,7 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n, bool has_default) {
 
     for (std::size_t k = 0; k < live; ++k) {  // step 2
         chan_core* c = ops[order[k]].core;
-        auto unlock_one = [c] { c->mu.unlock(); };
+        auto unlock_one = [c]() GORO_NO_THREAD_SAFETY_ANALYSIS { unlock_checked(c); };
         c->mu.lock();
         if (run_if_ready(ops[order[k]], unlock_one)) return order[k];
         unlock_one();

@@ -58,7 +58,7 @@ struct heir {
 // The deadline timer's way to its node: the node while it lives, its heir
 // after it died uncancelled.
 struct deadline_link {
-    spin_mutex mu;
+    spin_mutex mu{lock_rank::deadline_link};
     std::weak_ptr<context_node> node;
     std::shared_ptr<heir> inheritor;  // set by a node dying uncancelled
     bool pulled = false;              // the timer fired while the node was dying
@@ -74,7 +74,7 @@ struct context_node : std::enable_shared_from_this<context_node> {
     const void* key = nullptr;
     std::shared_ptr<const void> val;
     // cancel nodes
-    spin_mutex mu;
+    spin_mutex mu{lock_rank::context};
     std::atomic<int> state{0};  // 0 live, else the errc value
     cancel_cause why;           // guarded by mu (set once, before state)
     chan_ref done;              // guarded by mu; made by the first done() (Go: lazily)
@@ -123,7 +123,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         std::vector<std::shared_ptr<heir>> heirs;
         chan_core* done = nullptr;
         {
-            std::lock_guard lk(n->mu);
+            lock_scope lk(n->mu);
             if (n->state.load(std::memory_order_relaxed) != 0) continue;
             // From here on done() hands out the shared closed channel if the
             // node has none yet, so nothing is made after this read.
@@ -150,7 +150,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         // entries went with their parent's map).
         if (n == start) {
             if (context_node* a = above(n.get())) {
-                std::lock_guard lk(a->mu);
+                lock_scope lk(a->mu);
                 if (n->registered) a->children.erase(n.get());
                 n->registered = false;
             }
@@ -170,7 +170,7 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
         errc e{};
         cancel_cause why;
         {
-            std::lock_guard lk(a->mu);
+            lock_scope lk(a->mu);
             if (int s = a->state.load(std::memory_order_relaxed)) {
                 cancelled = true;
                 e = static_cast<errc>(s);
@@ -200,7 +200,7 @@ void pull(deadline_link& l) {
     std::shared_ptr<context_node> n;
     std::shared_ptr<heir> h;
     {
-        std::lock_guard lk(l.mu);
+        lock_scope lk(l.mu);
         n = l.node.lock();
         if (!n) {
             h = l.inheritor;
@@ -249,7 +249,7 @@ context_node::~context_node() {
     bool fire_now = false;
     if (registered) {
         if (context_node* a = above(this)) {
-            std::lock_guard lk(a->mu);
+            lock_scope lk(a->mu);
             a->children.erase(this);
             if (h) {
                 if (a->state.load(std::memory_order_relaxed) == 0)
@@ -261,7 +261,7 @@ context_node::~context_node() {
     }
     bool timer_keeps_heir = false;
     if (link) {
-        std::lock_guard lk(link->mu);
+        lock_scope lk(link->mu);
         if (link->pulled)
             fire_now = fire_now || h;
         else if (h) {
@@ -309,7 +309,7 @@ recv_chan<unit> context::done() const {
     if (!n_ || !n_->canceller) return {};
     // The canceller is alive: n_ holds its ancestors.
     context_node* c = n_->canceller;
-    std::lock_guard lk(c->mu);
+    detail::lock_scope lk(c->mu);
     if (!c->done) {
         if (c->state.load(std::memory_order_relaxed) != 0)
             return detail::chan_access::make<recv_chan<unit>>(closed_done());
@@ -337,7 +337,7 @@ const void* context::find_value(const void* key) const {
 std::stop_token context::stop_token() const {
     if (!n_ || !n_->canceller) return {};
     context_node* c = n_->canceller;
-    std::lock_guard lk(c->mu);
+    detail::lock_scope lk(c->mu);
     if (!c->stop_src) {
         c->stop_src.emplace();
         if (c->state.load(std::memory_order_relaxed) != 0) c->stop_src->request_stop();
@@ -408,7 +408,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
         goro::timer t = goro::after_func(d - now, [link] { detail::pull(*link); });
         bool live;
         {
-            std::lock_guard lk(n->mu);
+            detail::lock_scope lk(n->mu);
             live = n->state.load(std::memory_order_relaxed) == 0;
             if (live) n->deadline_timer = t;
         }
@@ -440,7 +440,7 @@ cancel_cause cause(const context& ctx) {
     if (!n || !n->canceller) return {};
     context_node* c = n->canceller;
     if (c->state.load(std::memory_order_acquire) == 0) return {};
-    std::lock_guard lk(c->mu);
+    detail::lock_scope lk(c->mu);
     return c->why;
 }
 
@@ -450,12 +450,12 @@ after_func_stop detail::context_after_func_erased(const context& ctx, std::funct
     std::shared_ptr<context_node> c(n, n->canceller);  // aliasing: keeps the chain alive
     std::uint64_t id;
     {
-        std::lock_guard lk(c->mu);
+        detail::lock_scope lk(c->mu);
         if (c->state.load(std::memory_order_relaxed) == 0) {
             id = c->next_after++;
             c->afters.emplace_back(id, std::move(fn));
             return after_func_stop([c, id] {
-                std::lock_guard lk2(c->mu);
+                detail::lock_scope lk2(c->mu);
                 for (auto it = c->afters.begin(); it != c->afters.end(); ++it)
                     if (it->first == id) {
                         c->afters.erase(it);

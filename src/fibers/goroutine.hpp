@@ -23,6 +23,7 @@
 #include <cstdint>
 #include "goro/source_location.hpp"
 
+#include "diagnostics/assert.hpp"
 #include "fibers/context_switch.hpp"
 #include "goro/detail/park.hpp"
 #include "stacks/stack_pool.hpp"
@@ -55,6 +56,25 @@ struct goroutine : parker {
     bool guarded = false;
     goro::source_location where;
 };
+
+// Goroutine state transitions, each through this one setter, which checks
+// the from-state in builds with GORO_ASSERTS:
+//   free -> runnable (spawn)        runnable -> running (a worker runs it)
+//   running -> waiting (park)       running -> runnable (yield)
+//   waiting -> runnable (ready)     running -> dead (exit)   dead -> free
+// `from` is a mask of g_state bits.
+constexpr unsigned state_bit(g_state s) noexcept {
+    return 1u << static_cast<unsigned>(s);
+}
+inline void set_state(goroutine* g, unsigned from, g_state to) noexcept {
+#if defined(GORO_ASSERTS)
+    g_state old = g->state.exchange(to, std::memory_order_relaxed);
+    GORO_ASSERT(from & state_bit(old), "goroutine state transition from an unexpected state");
+#else
+    (void)from;
+    g->state.store(to, std::memory_order_relaxed);
+#endif
+}
 
 // The record of the slot's goroutine (whether or not one is live there).
 inline goroutine* record_of(stack_slot* s) noexcept {

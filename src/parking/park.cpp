@@ -71,6 +71,8 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) 
         if (unlock) unlock(arg);
         return wake::unwind;
     }
+    GORO_ASSERT((g->word.load(std::memory_order_relaxed) & park_bits::all) == 0,
+                "park: a goroutine parks outside an open episode (begin_park first)");
     g->reason = reason;
     g->unlock = unlock;
     g->unlock_arg = arg;

@@ -102,7 +102,7 @@ void goroutine_main(void* p) {
     }
     check_stack_canary(g);
     g->action = switch_action::exit;
-    g->state.store(g_state::dead, std::memory_order_relaxed);
+    set_state(g, state_bit(g_state::running), g_state::dead);
     worker* w = this_worker();
     switch_to(g->ctx, w->sched, nullptr, /*from_exiting=*/true);
     __builtin_unreachable();
@@ -124,7 +124,7 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
         g->low_water = slot->lo;  // force the canary check
         check_stack_canary(g);
     }
-    g->state.store(g_state::free, std::memory_order_release);
+    set_state(g, state_bit(g_state::dead), g_state::free);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     w->stacks.release(slot);
     if (shutting_down()) [[unlikely]] {

@@ -34,7 +34,7 @@ void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
 
 namespace {
 
-std::mutex lifecycle_mu;
+ranked_mutex lifecycle_mu{lock_rank::lifecycle};
 std::atomic<scheduler*> g_sched{nullptr};
 bool run_active = false;     // guarded by lifecycle_mu
 bool atexit_hooked = false;  // guarded by lifecycle_mu
@@ -201,7 +201,7 @@ void shutdown_locked(scheduler* s) {
 }
 
 void shutdown_at_exit() {
-    std::lock_guard lk(lifecycle_mu);
+    lock_scope lk(lifecycle_mu);
     if (scheduler* s = g_sched.load(std::memory_order_acquire); s && !run_active)
         shutdown_locked(s);
 }
@@ -215,7 +215,7 @@ scheduler* current_scheduler() noexcept {
 scheduler* ensure_runtime() {
     if (scheduler* s = g_sched.load(std::memory_order_acquire)) [[likely]]
         return s;
-    std::lock_guard lk(lifecycle_mu);
+    lock_scope lk(lifecycle_mu);
     if (scheduler* s = g_sched.load(std::memory_order_acquire)) return s;
     if (!atexit_hooked) {
         std::atexit(&shutdown_at_exit);
@@ -229,7 +229,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         throw misuse_error("goro::run: called from inside a goroutine (use goro::go)");
     scheduler* s;
     {
-        std::lock_guard lk(lifecycle_mu);
+        lock_scope lk(lifecycle_mu);
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
         s = g_sched.load(std::memory_order_acquire);
@@ -264,7 +264,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
     park(wait_reason::run, nullptr, nullptr);
 
     {
-        std::lock_guard lk(lifecycle_mu);
+        lock_scope lk(lifecycle_mu);
         shutdown_locked(s);
         run_active = false;
     }

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "diagnostics/assert.hpp"
 #include "fibers/goroutine.hpp"
 
 namespace goro::detail {
@@ -28,6 +29,7 @@ class run_queue {
     bool push(goroutine* g) noexcept {
         std::uint32_t h = head_.load(std::memory_order_acquire);
         std::uint32_t t = tail_.load(std::memory_order_relaxed);
+        GORO_ASSERT(t - h <= capacity, "run_queue: more entries than slots");
         if (t - h >= capacity) return false;
         slots_[t % capacity].store(g, std::memory_order_relaxed);
         tail_.store(t + 1, std::memory_order_release);
@@ -51,6 +53,7 @@ class run_queue {
         std::uint32_t h = head_.load(std::memory_order_acquire);
         for (;;) {
             std::uint32_t t = tail_.load(std::memory_order_relaxed);
+            GORO_ASSERT(t - h <= capacity, "run_queue: head passed tail");
             if (t == h) return nullptr;
             goroutine* g = slots_[h % capacity].load(std::memory_order_relaxed);
             if (head_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel,
@@ -63,7 +66,10 @@ class run_queue {
     // queue and returns one of them to run, or null.
     goroutine* steal_from(run_queue& victim) noexcept {
         std::uint32_t t = tail_.load(std::memory_order_relaxed);
+        GORO_ASSERT(t == head_.load(std::memory_order_relaxed),
+                    "run_queue: stealing into a non-empty queue");
         std::uint32_t n = victim.grab(slots_, t);
+        GORO_ASSERT(n <= capacity / 2, "run_queue: stole more than half");
         if (n == 0) return nullptr;
         --n;
         goroutine* g = slots_[(t + n) % capacity].load(std::memory_order_relaxed);

@@ -64,6 +64,7 @@
 #include "fibers/goroutine.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/timer_node.hpp"
+#include "parking/ranked_mutex.hpp"
 #include "scheduler/run_queue.hpp"
 #include "scheduler/timer_heap.hpp"
 #include "stacks/stack_pool.hpp"
@@ -101,8 +102,8 @@ struct scheduler {
     alignas(64) std::atomic<std::int64_t> global_pending{0};
     alignas(64) std::atomic<std::int32_t> nspinning{0};
     std::atomic<std::int32_t> nidle{0};
-    std::mutex idle_mu;
-    std::vector<worker*> idle;  // guarded by idle_mu
+    ranked_mutex idle_mu{lock_rank::idle};
+    std::vector<worker*> idle GORO_GUARDED_BY(idle_mu);
     std::atomic<bool> stopping{false};
     std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
     // Goroutines given up at shutdown (parked in a destructor with nothing
@@ -114,8 +115,8 @@ struct scheduler {
     std::atomic<std::uint64_t> next_id_block{1};
 
     // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
-    spin_mutex timer_mu;
-    timer_heap timers;                                    // guarded by timer_mu
+    spin_mutex timer_mu{lock_rank::timers};
+    timer_heap timers GORO_GUARDED_BY(timer_mu);
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
     std::atomic<worker*> timer_watcher{nullptr};
     std::atomic<std::int64_t> watcher_until{0};

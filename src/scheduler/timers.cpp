@@ -32,7 +32,7 @@ void scheduler::timer_add(timer_node* t) {
     bool earliest;
     std::int64_t when = to_ns(t->when);
     {
-        std::lock_guard lk(timer_mu);
+        lock_scope lk(timer_mu);
         if (timer_heap::contains(t)) timers.remove(t);
         t->cancelled = false;
         timers.push(t, when);
@@ -45,7 +45,7 @@ void scheduler::timer_add(timer_node* t) {
 bool scheduler::timer_remove(timer_node* t) noexcept {
     bool was_pending = false;
     {
-        std::lock_guard lk(timer_mu);
+        lock_scope lk(timer_mu);
         if (timer_heap::contains(t)) {
             timers.remove(t);
             was_pending = true;
@@ -66,7 +66,7 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
     timer_node* batch[batch_max];
     std::size_t n = 0;
     {
-        std::lock_guard lk(timer_mu);
+        lock_scope lk(timer_mu);
         n = timers.pop_due(now, batch, batch_max);
         for (std::size_t i = 0; i < n; ++i) batch[i]->firing.store(true, std::memory_order_relaxed);
         next_deadline.store(timers.empty() ? no_deadline : timers.top_when(),
@@ -90,7 +90,7 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
         std::int64_t rearm_when = 0;
         void (*release)(timer_node*) = release_hook;
         {
-            std::lock_guard lk(timer_mu);
+            lock_scope lk(timer_mu);
             rearm_any = timer_heap::contains(t);  // fire restarted it
             if (!t->cancelled && !rearm_any) {
                 // Next multiple of the period after now: a slow reader loses
@@ -117,7 +117,7 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
 void scheduler::clear_timers() noexcept {
     std::vector<timer_node*> dropped;
     {
-        std::lock_guard lk(timer_mu);
+        lock_scope lk(timer_mu);
         dropped.reserve(timers.size());
         timers.clear([&](timer_node* t) { dropped.push_back(t); });
         next_deadline.store(no_deadline, std::memory_order_seq_cst);

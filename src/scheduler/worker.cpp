@@ -62,7 +62,7 @@ void scheduler::worker_main(worker* w) {
 
 void scheduler::execute(worker* w, goroutine* g) {
     w->current = g;
-    g->state.store(g_state::running, std::memory_order_relaxed);
+    set_state(g, state_bit(g_state::runnable), g_state::running);
     switch_to(w->sched, g->ctx, g);
     // Back on the worker's own stack: g is suspended (or finished).
     w->current = nullptr;
@@ -80,7 +80,7 @@ void scheduler::execute(worker* w, goroutine* g) {
 //      or step 4 sees the flag and claims g here. Both may try; the CAS on
 //      the word lets one win.
 void scheduler::finish_park(goroutine* g) noexcept {
-    g->state.store(g_state::waiting, std::memory_order_relaxed);
+    set_state(g, state_bit(g_state::running), g_state::waiting);
     std::uint64_t v = g->word.load(std::memory_order_relaxed);  // 1
     const std::uint64_t bit = g->park_bit;
     if (g->unlock) g->unlock(g->unlock_arg);  // 2
@@ -105,7 +105,7 @@ void scheduler::finish_switch(worker* w, goroutine* g) {
             finish_park(g);
             break;
         case switch_action::yield:
-            g->state.store(g_state::runnable, std::memory_order_relaxed);
+            set_state(g, state_bit(g_state::running), g_state::runnable);
             if (!w->rq.push(g)) push_global(g);
             break;
         case switch_action::exit:
@@ -115,7 +115,8 @@ void scheduler::finish_switch(worker* w, goroutine* g) {
 }
 
 void scheduler::ready(goroutine* g, bool spawned) noexcept {
-    g->state.store(g_state::runnable, std::memory_order_relaxed);
+    set_state(g, spawned ? state_bit(g_state::free) : state_bit(g_state::waiting),
+              g_state::runnable);
     worker* w = this_worker();
     if (!w) {
         push_global(g);
@@ -161,12 +162,13 @@ void scheduler::wakep() noexcept {
         return;
     worker* v = nullptr;
     {
-        std::lock_guard lk(idle_mu);
+        lock_scope lk(idle_mu);
         if (!idle.empty()) {
             v = idle.back();
             idle.pop_back();
             v->in_idle = false;
             nidle.fetch_sub(1, std::memory_order_seq_cst);
+            GORO_ASSERT(nidle.load(std::memory_order_relaxed) >= 0, "idle: negative idle count");
         }
     }
     if (!v) {
@@ -215,11 +217,12 @@ std::uint32_t scheduler::await_wake(worker* w, std::int64_t deadline) noexcept {
 }
 
 bool scheduler::remove_idle(worker* w) noexcept {
-    std::lock_guard lk(idle_mu);
+    lock_scope lk(idle_mu);
     if (!w->in_idle) return false;
     idle.erase(std::find(idle.begin(), idle.end(), w));
     w->in_idle = false;
     nidle.fetch_sub(1, std::memory_order_seq_cst);
+    GORO_ASSERT(nidle.load(std::memory_order_relaxed) >= 0, "idle: negative idle count");
     return true;
 }
 
@@ -234,12 +237,13 @@ void scheduler::poke_for_timer(std::int64_t when) noexcept {
     if (nidle.load(std::memory_order_relaxed) == 0) return;  // busy workers check timers
     worker* v = nullptr;
     {
-        std::lock_guard lk(idle_mu);
+        lock_scope lk(idle_mu);
         if (!idle.empty()) {
             v = idle.back();
             idle.pop_back();
             v->in_idle = false;
             nidle.fetch_sub(1, std::memory_order_seq_cst);
+            GORO_ASSERT(nidle.load(std::memory_order_relaxed) >= 0, "idle: negative idle count");
         }
     }
     if (v) wake_worker(v, 2);
@@ -302,7 +306,9 @@ goroutine* scheduler::find_runnable(worker* w) {
         if (!w->spinning) return;
         w->spinning = false;
         // The last spinner found work: there may be more, so keep one looking.
-        if (nspinning.fetch_sub(1, std::memory_order_seq_cst) == 1) wakep();
+        const std::int32_t was = nspinning.fetch_sub(1, std::memory_order_seq_cst);
+        GORO_ASSERT(was >= 1, "idle: negative spinning count");
+        if (was == 1) wakep();
     };
 
     for (;;) {
@@ -366,10 +372,12 @@ goroutine* scheduler::find_runnable(worker* w) {
 
 void scheduler::sleep_idle(worker* w) {
     {
-        std::lock_guard lk(idle_mu);  // B1
+        lock_scope lk(idle_mu);  // B1
         idle.push_back(w);
         w->in_idle = true;
         nidle.fetch_add(1, std::memory_order_seq_cst);
+        GORO_ASSERT(nidle.load(std::memory_order_relaxed) <= static_cast<std::int32_t>(nprocs),
+                    "idle: more idle workers than workers");
     }
     if (w->spinning) {  // B2
         w->spinning = false;

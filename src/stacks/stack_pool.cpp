@@ -36,7 +36,7 @@ stack_pool& stack_pool::instance() {
 }
 
 void stack_pool::configure(std::size_t stack_size) {
-    std::lock_guard lk(mu_);
+    lock_scope lk(mu_);
     if (stack_size == 0) {
         stack_size = default_stack_size;
         if (const char* env = std::getenv("GORO_STACK_SIZE")) {
@@ -64,7 +64,7 @@ void stack_pool::configure(std::size_t stack_size) {
     }
 }
 
-void stack_pool::grow_locked() {
+void stack_pool::grow_locked() GORO_NO_THREAD_SAFETY_ANALYSIS {
     if (slot_size_ == 0) {
         mu_.unlock();
         configure(0);
@@ -118,7 +118,7 @@ void stack_pool::release(stack_slot* s) noexcept {
 }
 
 std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
-    std::lock_guard lk(mu_);
+    lock_scope lk(mu_);
     if (free_.empty()) grow_locked();
     const std::size_t got = std::min(n, free_.size());
     std::copy(free_.end() - static_cast<std::ptrdiff_t>(got), free_.end(), out);
@@ -127,7 +127,7 @@ std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
 }
 
 void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
-    std::lock_guard lk(mu_);
+    lock_scope lk(mu_);
     for (std::size_t i = 0; i < n; ++i) {
         if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + (in[i]->guarded ? page_size : 0) !=
             slot_size_)

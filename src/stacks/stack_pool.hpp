@@ -27,6 +27,9 @@
 #include <mutex>
 #include <vector>
 
+#include "goro/detail/spin_mutex.hpp"
+#include "parking/ranked_mutex.hpp"
+
 namespace goro::detail {
 
 struct stack_slot {
@@ -65,7 +68,7 @@ class stack_pool {
     // Calls f(slot) for every slot ever carved (for diagnostics and shutdown).
     template <class F>
     void for_each_slot(F&& f) {
-        std::lock_guard lk(mu_);
+        lock_scope lk(mu_);
         for (auto& s : slabs_)
             for (std::size_t i = 0; i < s.slot_count; ++i) f(s.slots[i]);
     }
@@ -79,7 +82,7 @@ class stack_pool {
 
   private:
     void grow_locked();
-    std::mutex mu_;
+    ranked_mutex mu_{lock_rank::stack_pool};
     std::vector<slab> slabs_;
     // Free slots, LIFO, in a contiguous array: taking a batch copies
     // pointers instead of chasing links through descriptors that the last

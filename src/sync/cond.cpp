@@ -14,13 +14,7 @@
 
 namespace goro {
 
-namespace {
-
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void cond::wait(std::unique_lock<mutex>& lk) {
     if (!lk.owns_lock() || lk.mutex() != m_)
@@ -38,9 +32,9 @@ void cond::wait(std::unique_lock<mutex>& lk) {
     } else {
         q_.push_back(&w);
         detail::begin_park(w.p);
-        if (detail::park(detail::wait_reason::cond, &unlock_spin, &wl) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::cond) == detail::wake::unwind) {
             {
-                std::lock_guard g(wl);
+                detail::lock_scope g(wl);
                 q_.remove(&w);
             }
             detail::throw_unwind();
@@ -52,7 +46,7 @@ void cond::wait(std::unique_lock<mutex>& lk) {
 void cond::signal() {
     detail::waiter* w = nullptr;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (notify_ticket_ == wait_ticket_) return;  // nobody waiting
         std::uint64_t t = notify_ticket_++;
         for (detail::waiter* it = q_.head; it; it = it->next)
@@ -73,7 +67,7 @@ void cond::signal() {
 void cond::broadcast() {
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         notify_ticket_ = wait_ticket_;
         while (detail::waiter* w = detail::pop_claimed(q_)) woken.push(w);
     }

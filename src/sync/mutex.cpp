@@ -34,10 +34,6 @@ std::int64_t now_ns() noexcept {
         .count();
 }
 
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
 }  // namespace
 
 void mutex::lock_slow() {
@@ -71,7 +67,7 @@ void mutex::lock_slow() {
             q_.push_back(&w);
         w.success = false;
         detail::begin_park(w.p);
-        if (detail::park(detail::wait_reason::mutex, &unlock_spin, &wl) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::mutex) == detail::wake::unwind) {
             wl.lock();
             if (w.queued) {
                 q_.remove(&w);
@@ -92,7 +88,7 @@ void mutex::unlock_slow(std::uint32_t seen) {
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     detail::waiter* w;
     {
-        std::lock_guard lk(wl);
+        detail::lock_scope lk(wl);
         w = detail::pop_claimed(q_);
         const bool hand_over = w && now_ns() - w->since_ns > starvation_ns;
         if (w) w->success = hand_over;

@@ -14,13 +14,7 @@
 
 namespace goro {
 
-namespace {
-
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 bool once::begin() {
     detail::spin_mutex& wl = detail::wait_lock_for(this);
@@ -44,9 +38,9 @@ bool once::begin() {
         w.p = detail::current_parker();
         q_.push_back(&w);
         detail::begin_park(w.p);
-        if (detail::park(detail::wait_reason::once, &unlock_spin, &wl) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::once) == detail::wake::unwind) {
             {
-                std::lock_guard lk(wl);
+                detail::lock_scope lk(wl);
                 q_.remove(&w);
             }
             detail::throw_unwind();
@@ -59,7 +53,7 @@ void once::finish(bool ok) noexcept {
         return;  // nobody parked: the exchange was the last touch
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         while (detail::waiter* w = detail::pop_claimed(q_)) woken.push(w);
     }
     woken.ready_all();

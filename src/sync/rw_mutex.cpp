@@ -20,18 +20,14 @@ namespace goro {
 
 namespace {
 
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
 // Parks w (queued in q) with wl held; returns with wl released. At shutdown,
 // unlinks w and unwinds.
 void park_on(detail::spin_mutex& wl, detail::intrusive_list<detail::waiter>& q, detail::waiter& w,
-             std::int64_t* writers_waiting) {
+             std::int64_t* writers_waiting) GORO_RELEASE(wl) {
     detail::begin_park(w.p);
-    if (detail::park(detail::wait_reason::rw_mutex, &unlock_spin, &wl) == detail::wake::unwind) {
+    if (detail::park_releasing(wl, detail::wait_reason::rw_mutex) == detail::wake::unwind) {
         {
-            std::lock_guard lk(wl);
+            detail::lock_scope lk(wl);
             if (w.queued) {
                 q.remove(&w);
                 if (writers_waiting) --*writers_waiting;
@@ -58,7 +54,7 @@ void rw_mutex::lock_shared() {
 }
 
 bool rw_mutex::try_lock_shared() {
-    std::lock_guard lk(detail::wait_lock_for(this));
+    detail::lock_scope lk(detail::wait_lock_for(this));
     if (writer_ || writers_waiting_ > 0) return false;
     ++readers_;
     return true;
@@ -67,7 +63,7 @@ bool rw_mutex::try_lock_shared() {
 void rw_mutex::unlock_shared() {
     detail::waiter* w = nullptr;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (readers_ == 0)
             throw misuse_error("goro::rw_mutex::unlock_shared: unlock of unlocked rw_mutex");
         if (--readers_ == 0 && (w = detail::pop_claimed(writeq_))) {
@@ -96,7 +92,7 @@ void rw_mutex::lock() {
 }
 
 bool rw_mutex::try_lock() {
-    std::lock_guard lk(detail::wait_lock_for(this));
+    detail::lock_scope lk(detail::wait_lock_for(this));
     if (writer_ || readers_ > 0) return false;
     writer_ = true;
     return true;
@@ -105,7 +101,7 @@ bool rw_mutex::try_lock() {
 void rw_mutex::unlock() {
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (!writer_) throw misuse_error("goro::rw_mutex::unlock: unlock of unlocked rw_mutex");
         writer_ = false;
         // Queued readers first, all of them; else the next writer.

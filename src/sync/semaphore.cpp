@@ -24,13 +24,7 @@
 
 namespace goro {
 
-namespace {
-
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 semaphore::semaphore(std::int64_t size) : size_(size) {
     if (size < 0) throw misuse_error("goro::semaphore: negative size");
@@ -74,7 +68,7 @@ void semaphore::grant_locked(detail::wake_list& woken) {
 void semaphore::abandon(detail::waiter& w) {
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (w.queued)
             q_.remove(&w);
         else if (w.success)
@@ -98,7 +92,7 @@ void semaphore::acquire(std::int64_t n) {
     w.p = detail::current_parker();
     q_.push_back(&w);
     detail::begin_park(w.p);
-    if (detail::park(detail::wait_reason::semaphore, &unlock_spin, &wl) == detail::wake::unwind) {
+    if (detail::park_releasing(wl, detail::wait_reason::semaphore) == detail::wake::unwind) {
         abandon(w);
         detail::throw_unwind();
     }
@@ -110,7 +104,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     // (x/sync: its cancellation happened before the acquire). Checked under
     // the lock: a grant made there is concurrent with any later cancel.
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (auto e = ctx.err()) return e;
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
@@ -128,7 +122,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     w.n = n;
     w.signal = ready.core();
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (auto e = ctx.err()) return e;
         if (size_ - cur_ >= n && q_.empty()) {
             cur_ += n;
@@ -160,7 +154,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
 
 bool semaphore::try_acquire(std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::try_acquire: negative count");
-    std::lock_guard lk(detail::wait_lock_for(this));
+    detail::lock_scope lk(detail::wait_lock_for(this));
     if (size_ - cur_ >= n && q_.empty()) {
         cur_ += n;
         return true;
@@ -172,7 +166,7 @@ void semaphore::release(std::int64_t n) {
     if (n < 0) throw misuse_error("goro::semaphore::release: negative count");
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         if (n > cur_)
             throw negative_counter_error("goro::semaphore::release: released more than held");
         cur_ -= n;

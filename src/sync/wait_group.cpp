@@ -29,10 +29,6 @@ std::int64_t counter_of(std::uint64_t s) noexcept {
     return static_cast<std::int32_t>(s >> 32);
 }
 
-void unlock_spin(void* m) {
-    static_cast<detail::spin_mutex*>(m)->unlock();
-}
-
 }  // namespace
 
 void wait_group::add(std::int64_t n) {
@@ -55,7 +51,7 @@ void wait_group::add(std::int64_t n) {
     if (c != 0 || (s & waiter_mask) == 0) return;  // the CAS was the last touch
     detail::wake_list woken;
     {
-        std::lock_guard lk(detail::wait_lock_for(this));
+        detail::lock_scope lk(detail::wait_lock_for(this));
         std::uint64_t claimed = 0;
         while (detail::waiter* w = detail::pop_claimed(q_)) {
             woken.push(w);
@@ -84,11 +80,11 @@ void wait_group::wait() {
     w.p = detail::current_parker();
     q_.push_back(&w);
     detail::begin_park(w.p);
-    if (detail::park(detail::wait_reason::wait_group, &unlock_spin, &wl,
-                     detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
+    if (detail::park_releasing(wl, detail::wait_reason::wait_group,
+                               detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
         // Shutdown found nothing left that could call done(): unwind.
         {
-            std::lock_guard lk(wl);
+            detail::lock_scope lk(wl);
             if (w.queued) {
                 q_.remove(&w);
                 state_.fetch_sub(1, std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
 
 namespace goro::detail {
@@ -24,7 +25,7 @@ namespace goro::detail {
 inline constexpr std::size_t wait_lock_count = 251;  // prime: addresses spread evenly
 
 struct alignas(64) padded_wait_lock {
-    spin_mutex mu;
+    spin_mutex mu{lock_rank::wait_lock};
 };
 
 extern padded_wait_lock wait_locks[wait_lock_count];
@@ -32,6 +33,17 @@ extern padded_wait_lock wait_locks[wait_lock_count];
 inline spin_mutex& wait_lock_for(const void* object) noexcept {
     auto a = reinterpret_cast<std::uintptr_t>(object);
     return wait_locks[(a >> 4) % wait_lock_count].mu;
+}
+
+inline void release_wait_lock(void* m) GORO_NO_THREAD_SAFETY_ANALYSIS {
+    static_cast<spin_mutex*>(m)->unlock();
+}
+
+// park() for a waiter queued under wl: wl is released after the switch
+// (park.hpp, step 5), so the caller returns without it.
+inline wake park_releasing(spin_mutex& wl, wait_reason r, park_mode mode = park_mode::unwinds)
+    GORO_RELEASE(wl) GORO_NO_THREAD_SAFETY_ANALYSIS {
+    return park(r, &release_wait_lock, &wl, mode);
 }
 
 }  // namespace goro::detail

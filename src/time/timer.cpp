@@ -18,18 +18,19 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
+#include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
 
 struct timer_arm;
 
 struct timer_state : std::enable_shared_from_this<timer_state> {
-    spin_mutex mu;
+    spin_mutex mu{lock_rank::timer_state};
     chan_ref ch;  // null for after_func
     std::function<void()> fn;
     source_location where;
     clock::duration period{0};
-    timer_arm* current = nullptr;  // guarded by mu
+    timer_arm* current GORO_GUARDED_BY(mu) = nullptr;
 };
 
 struct timer_arm : timer_node {
@@ -44,7 +45,7 @@ void unref(timer_arm* a, int n = 1) noexcept {
 }
 
 // Empties the channel of a value nobody received. Requires s.mu held.
-bool drain(timer_state& s) {
+bool drain(timer_state& s) GORO_REQUIRES(s.mu) {
     if (!s.ch) return false;
     alignas(clock::time_point) unsigned char buf[sizeof(clock::time_point)];
     return chan_recv(s.ch.get(), buf, false) == op_result::done;  // trivially destructible
@@ -56,7 +57,7 @@ void fire(timer_node* n) {
     bool drop_state_ref = false;
     std::function<void()> run;
     {
-        std::lock_guard lk(s.mu);
+        lock_scope lk(s.mu);
         if (s.current != a) return;  // stopped or reset since: stale
         if (s.ch) {
             clock::time_point now = clock::now();
@@ -82,7 +83,7 @@ void release(timer_node* n) {
     bool was_current = false;
     {
         timer_state& s = *a->s;
-        std::lock_guard lk(s.mu);
+        lock_scope lk(s.mu);
         if (s.current == a) {
             s.current = nullptr;
             was_current = true;
@@ -92,7 +93,7 @@ void release(timer_node* n) {
 }
 
 // Arms a new node for s; requires s.mu held and s.current null.
-void arm(timer_state& s, clock::duration d) {
+void arm(timer_state& s, clock::duration d) GORO_REQUIRES(s.mu) {
     auto* a = new timer_arm;
     a->s = s.shared_from_this();
     a->fire = &fire;
@@ -103,7 +104,7 @@ void arm(timer_state& s, clock::duration d) {
 }
 
 // Takes s.current out and returns it (the state's reference comes along).
-timer_arm* disarm(timer_state& s) {
+timer_arm* disarm(timer_state& s) GORO_REQUIRES(s.mu) {
     timer_arm* a = s.current;
     s.current = nullptr;
     return a;
@@ -123,12 +124,13 @@ bool retire(timer_arm* a) {
 std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
                                               std::function<void()> fn,
                                               const source_location& where) {
+    ensure_runtime();  // not under s.mu: starting takes the lifecycle lock (lock_rank.hpp)
     auto s = std::make_shared<timer_state>();
     if (!fn) s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;
-    std::lock_guard lk(s->mu);
+    lock_scope lk(s->mu);
     arm(*s, d);
     return s;
 }
@@ -141,7 +143,7 @@ bool timer_state_stop(timer_state& s) {
     timer_arm* a;
     bool drained;
     {
-        std::lock_guard lk(s.mu);
+        lock_scope lk(s.mu);
         a = disarm(s);
         drained = drain(s);
     }
@@ -150,10 +152,11 @@ bool timer_state_stop(timer_state& s) {
 }
 
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
+    ensure_runtime();
     timer_arm* old;
     bool drained;
     {
-        std::lock_guard lk(s.mu);
+        lock_scope lk(s.mu);
         old = disarm(s);
         drained = drain(s);
         s.period = period;

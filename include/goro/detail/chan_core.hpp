@@ -65,37 +65,47 @@ inline constexpr elem_ops elem_ops_for{
 // Cache-line aligned, with everything an uncontended operation touches (the
 // lock, the counters, the buffer pointer, the queue heads) in the first line.
 struct alignas(64) chan_core {
-    spin_mutex mu;
-    bool closed = false;
+    spin_mutex mu{lock_rank::chan};
+    bool closed GORO_GUARDED_BY(mu) = false;
     std::uint32_t elem_size;
     std::size_t cap;
-    std::size_t count = 0;
-    std::size_t head = 0;
+    std::size_t count GORO_GUARDED_BY(mu) = 0;
+    std::size_t head GORO_GUARDED_BY(mu) = 0;
     unsigned char* buf = nullptr;
     const elem_ops* ops;
-    wait_list recvq, sendq;
+    wait_list recvq GORO_GUARDED_BY(mu);
+    wait_list sendq GORO_GUARDED_BY(mu);
     // Handles to this core (chan_ref); the last one frees it or orphans it.
     alignas(64) std::atomic<std::int64_t> refs{1};
-    bool orphaned = false;  // guarded by mu: no handle left, waiters still queued
+    bool orphaned GORO_GUARDED_BY(mu) = false;  // no handle left, waiters still queued
 
     chan_core(const elem_ops* o, std::size_t capacity);
     ~chan_core();
     chan_core(const chan_core&) = delete;
     chan_core& operator=(const chan_core&) = delete;
 
-    void* slot(std::size_t i) noexcept {
+    void* slot(std::size_t i) noexcept GORO_REQUIRES(mu) {
         std::size_t k = head + i;
         if (k >= cap) k -= cap;  // head < cap and i <= cap: no division
         return buf + k * elem_size;
     }
 };
 
+// Checks the invariants above (builds with GORO_ASSERTS; else nothing).
+// Requires c->mu held; call it before unlocking after a change.
+void check_chan_locked(chan_core* c) noexcept GORO_REQUIRES(c->mu);
+// Unlocks c after checking it.
+inline void unlock_checked(chan_core* c) noexcept GORO_RELEASE(c->mu) {
+    check_chan_locked(c);
+    c->mu.unlock();
+}
+
 // Drops one handle's reference: frees the core, or orphans it if waiters
 // are still queued (see Lifetime above).
 void release_chan_ref(chan_core* c) noexcept;
 // With c->mu held, after its caller unlinked its own waiters: true if the
 // caller must free c once it has unlocked it (orphaned, nobody left).
-inline bool orphan_drained_locked(const chan_core* c) noexcept {
+inline bool orphan_drained_locked(const chan_core* c) noexcept GORO_REQUIRES(c->mu) {
     return c->orphaned && c->recvq.empty() && c->sendq.empty();
 }
 
@@ -142,8 +152,9 @@ op_result chan_send(chan_core* c, void* value, bool block);
 // require c->mu held and c open (send) and set *wake to a claimed peer to
 // ready after unlocking. send: false when it would block. recv: false when
 // it would block; else *received tells a value from "closed and drained".
-bool send_locked(chan_core* c, void* value, waiter** wake) noexcept;
-bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept;
+bool send_locked(chan_core* c, void* value, waiter** wake) noexcept GORO_REQUIRES(c->mu);
+bool recv_locked(chan_core* c, void* out, waiter** wake, bool* received) noexcept
+    GORO_REQUIRES(c->mu);
 // `out` is raw storage for a T; a T is constructed there exactly when the
 // result is done.
 op_result chan_recv(chan_core* c, void* out, bool block);

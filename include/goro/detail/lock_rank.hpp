@@ -1,0 +1,39 @@
+// goro/detail/lock_rank.hpp — the order in which goro's internal locks may
+// be taken (Go's lockrank.go), checked in builds with GORO_ASSERTS.
+//
+// A thread may take a lock only if its rank is above every rank it holds;
+// channel locks (several at once in select) may repeat their rank if taken
+// in increasing address order. Outer to inner:
+//
+//   lifecycle -> timer_state, context -> wait_lock -> chan -> idle -> timers
+//   -> stack_pool
+//
+// (timer_state.mu drains its channel and arms its timer under it; a
+// semaphore grant sends on a waiter's channel under its wait lock; a ready()
+// after a channel unlock may take the idle lock; nothing is taken under the
+// timer heap's or the stack pool's lock.)
+#pragma once
+
+#include <cstdint>
+
+namespace goro::detail {
+
+enum class lock_rank : std::uint8_t {
+    lifecycle = 10,
+    timer_state = 20,
+    context = 21,
+    deadline_link = 22,
+    wait_lock = 30,
+    chan = 40,
+    idle = 50,
+    timers = 60,
+    stack_pool = 70,
+};
+
+// Records that the calling thread took (or released) the lock at `addr`;
+// aborts with both locks named when the order above is broken. Only called
+// in builds with GORO_ASSERTS (the library's own code).
+void rank_acquired(lock_rank r, const void* addr) noexcept;
+void rank_released(const void* addr) noexcept;
+
+}  // namespace goro::detail
