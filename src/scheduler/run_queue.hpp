@@ -1,8 +1,9 @@
 // scheduler/run_queue.hpp — a worker's bounded local run queue.
 //
-// A ring of 256 goroutine pointers. The owner pushes at tail and pops at head;
-// thieves take half from head. head is advanced only by CAS (owner pop and
-// thieves race there); tail is stored only by the owner.
+// A ring of `Capacity` goroutine pointers (256 in the scheduler; tests use
+// tiny rings to make wrap-around and full/empty races frequent). The owner pushes at tail and pops
+// at head; thieves take half from head. head is advanced only by CAS (owner pop and thieves race
+// there); tail is stored only by the owner.
 //
 // Invariants: 0 <= tail - head <= capacity. Slots in [head, tail) hold
 // goroutines owned by this queue. A thief reads slots before its CAS on head;
@@ -21,9 +22,12 @@
 
 namespace goro::detail {
 
-class run_queue {
+template <std::uint32_t Capacity>
+class basic_run_queue {
+    static_assert(Capacity >= 2 && (Capacity & (Capacity - 1)) == 0, "a power of two");
+
   public:
-    static constexpr std::uint32_t capacity = 256;
+    static constexpr std::uint32_t capacity = Capacity;
 
     // Owner only. False when full (the caller spills half to the global queue).
     bool push(goroutine* g) noexcept {
@@ -64,7 +68,7 @@ class run_queue {
 
     // Thief: moves half of victim's queue into this (empty, owned-by-caller)
     // queue and returns one of them to run, or null.
-    goroutine* steal_from(run_queue& victim) noexcept {
+    goroutine* steal_from(basic_run_queue& victim) noexcept {
         std::uint32_t t = tail_.load(std::memory_order_relaxed);
         GORO_ASSERT(t == head_.load(std::memory_order_relaxed),
                     "run_queue: stealing into a non-empty queue");
@@ -106,5 +110,7 @@ class run_queue {
     alignas(64) std::atomic<std::uint32_t> tail_{0};
     alignas(64) std::atomic<goroutine*> slots_[capacity];
 };
+
+using run_queue = basic_run_queue<256>;
 
 }  // namespace goro::detail
