@@ -7,7 +7,7 @@
 namespace goro::detail {
 
 scheduler::scheduler(unsigned procs)
-    : nprocs(procs), next_deadline(std::numeric_limits<std::int64_t>::max()) {
+    : nprocs(procs), next_deadline(no_deadline), idle(procs, next_deadline) {
     workers.reserve(procs);
     for (unsigned i = 0; i < procs; ++i) {
         auto* w = new worker;
@@ -27,10 +27,7 @@ void scheduler::start() {
 
 void scheduler::stop() {
     stopping.store(true, std::memory_order_seq_cst);
-    for (worker* w : workers) {
-        remove_idle(w);
-        wake_worker(w, 2);
-    }
+    idle.wake_all(workers);
     for (worker* w : workers)
         if (w->thread.joinable()) w->thread.join();
     clear_timers();

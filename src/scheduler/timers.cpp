@@ -19,7 +19,6 @@ namespace goro::detail {
 
 namespace {
 
-constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 thread_local timer_node* firing_now = nullptr;
 
 std::int64_t to_ns(clock::time_point tp) noexcept {
