@@ -47,8 +47,9 @@ TEST(ShutdownProtocol, ParkRacingTheScan) {
     }
 }
 
-// The same race with every kind of park (channels, select, sync), on 2 and
-// 8 workers: every goroutine is unwound exactly once, nothing crashes.
+// The same race with every kind of park that unwinds at once (channels,
+// select, cond; a mutex held until the run body returns), on 2 and 8
+// workers: every goroutine is unwound exactly once, nothing crashes.
 TEST(ShutdownProtocol, EveryKindOfParkRacingTheScan) {
     const int runs = static_cast<int>(scaled(200, 4));
     goro::mutex held;
@@ -57,8 +58,8 @@ TEST(ShutdownProtocol, EveryKindOfParkRacingTheScan) {
         auto ch = goro::make_chan<int>();
         auto full = goro::make_chan<int>(1);
         full.send(0);
-        goro::semaphore sem(1);
-        sem.acquire();
+        goro::mutex cm;
+        goro::cond cv(cm);
         goro::run(procs(r % 2 ? 2 : 8), [&] {
             std::lock_guard lk(held);
             for (int i = 0; i < 6; ++i) {
@@ -80,7 +81,8 @@ TEST(ShutdownProtocol, EveryKindOfParkRacingTheScan) {
                 });
                 goro::go([&] {
                     witness w;
-                    sem.acquire();
+                    std::unique_lock lk2(cm);
+                    cv.wait(lk2);
                 });
             }
         });
@@ -259,4 +261,53 @@ TEST(ShutdownProtocol, StealingDuringShutdown) {
         });
         ASSERT_EQ(destroyed.load(), 300) << "run " << r;
     }
+}
+
+// Found by the soak program: a destructor entered by a normal scope exit (no
+// exception in flight) while run() shuts down. wait_group::wait and the
+// lock-like waits (mutex, rw_mutex, semaphore, once) wait through shutdown
+// and return normally, so an RAII joiner or locker in such a destructor
+// completes instead of throwing out of it (std::terminate).
+TEST(ShutdownProtocol, JoinerDestructorAtANormalScopeExit) {
+    std::atomic<int> joined{0};
+    goro::run(procs(2), [&] {
+        goro::go([&] {
+            struct joiner {
+                goro::wait_group wg;
+                std::atomic<int>& joined;
+                ~joiner() {
+                    wg.wait();
+                    joined.fetch_add(1);
+                }
+            } j{{}, joined};
+            j.wg.go([] { goro::select(); });  // blocks until shutdown unwinds it
+        });                                   // a normal scope exit: ~joiner waits
+        goro::sleep_for(5ms);                 // run() shuts down while ~joiner waits
+    });
+    EXPECT_EQ(joined.load(), 1);
+    EXPECT_EQ(goro::num_goroutines(), 0u);
+}
+
+TEST(ShutdownProtocol, MutexLockInADestructorAtANormalScopeExit) {
+    goro::mutex m;
+    std::atomic<int> locked{0};
+    goro::run(procs(2), [&] {
+        goro::go([&] {
+            std::lock_guard lk(m);
+            goro::select();  // holds m until unwound
+        });
+        goro::sleep_for(2ms);
+        goro::go([&] {
+            struct locker {
+                goro::mutex& m;
+                std::atomic<int>& n;
+                ~locker() {
+                    std::lock_guard lk(m);
+                    n.fetch_add(1);
+                }
+            } l{m, locked};
+        });  // a normal scope exit: ~locker parks on m
+        goro::sleep_for(5ms);
+    });
+    EXPECT_EQ(locked.load(), 1);
 }

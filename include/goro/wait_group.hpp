@@ -10,9 +10,11 @@
 // returns. Lifetime: like std::latch, it may be destroyed as soon as wait()
 // has returned — done() touches nothing of it after the decrement that takes
 // the counter to zero, unless a waiter is still blocked in wait().
-// At shutdown, wait() does not unwind at once: it waits until the counter
-// is zero (the goroutines it waits for are being unwound too, and their
-// done() calls still use this wait_group), and unwinds then.
+// At shutdown, wait() does not unwind: it waits until the counter is zero
+// (the goroutines it waits for are being unwound too, and their done()
+// calls still use this wait_group) and returns; the goroutine unwinds at its
+// next blocking call. Only if nothing is left that could call done() is it
+// unwound from wait().
 // Requires: the counter never goes below zero — add()/done() that would
 // make it negative throw goro::negative_counter_error and leave the counter
 // unchanged; it stays below 2^31 (goro::misuse_error otherwise).

@@ -67,7 +67,9 @@ void mutex::lock_slow() {
             q_.push_back(&w);
         w.success = false;
         detail::begin_park(w.p);
-        if (detail::park_releasing(wl, detail::wait_reason::mutex) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::mutex,
+                                   detail::park_mode::waits_through_shutdown) ==
+            detail::wake::unwind) {
             wl.lock();
             if (w.queued) {
                 q_.remove(&w);

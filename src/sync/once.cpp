@@ -38,7 +38,9 @@ bool once::begin() {
         w.p = detail::current_parker();
         q_.push_back(&w);
         detail::begin_park(w.p);
-        if (detail::park_releasing(wl, detail::wait_reason::once) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::once,
+                                   detail::park_mode::waits_through_shutdown) ==
+            detail::wake::unwind) {
             {
                 detail::lock_scope lk(wl);
                 q_.remove(&w);

@@ -25,7 +25,8 @@ namespace {
 void park_on(detail::spin_mutex& wl, detail::intrusive_list<detail::waiter>& q, detail::waiter& w,
              std::int64_t* writers_waiting) GORO_RELEASE(wl) {
     detail::begin_park(w.p);
-    if (detail::park_releasing(wl, detail::wait_reason::rw_mutex) == detail::wake::unwind) {
+    if (detail::park_releasing(wl, detail::wait_reason::rw_mutex,
+                               detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
         {
             detail::lock_scope lk(wl);
             if (w.queued) {

@@ -92,7 +92,8 @@ void semaphore::acquire(std::int64_t n) {
     w.p = detail::current_parker();
     q_.push_back(&w);
     detail::begin_park(w.p);
-    if (detail::park_releasing(wl, detail::wait_reason::semaphore) == detail::wake::unwind) {
+    if (detail::park_releasing(wl, detail::wait_reason::semaphore,
+                               detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
         abandon(w);
         detail::throw_unwind();
     }

@@ -92,8 +92,9 @@ void wait_group::wait() {
         }
         detail::throw_unwind();
     }
-    // The counter reached zero; at shutdown, unwind now (not in a destructor).
-    if (detail::must_unwind_now()) detail::throw_unwind();
+    // The counter reached zero. At shutdown this returns normally too (it
+    // may be in a destructor, entered by a normal scope exit): the goroutine
+    // unwinds at its next blocking call.
 }
 
 }  // namespace goro

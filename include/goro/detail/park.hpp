@@ -34,10 +34,12 @@
 // The episode number makes a stale compare-and-swap on a later episode fail.
 //
 // Parks that wait through shutdown: parks that ask for it (`parked_waits`:
-// wait_group::wait, whose waited-for goroutines finish their unwinding and
-// call done() on it), and parks made while an exception is in flight on the
-// goroutine (`parked_exempt`: a destructor running during unwinding, where a
-// throw would call std::terminate). Shutdown does not unwind them at first;
+// waits that the other goroutines' unwinding completes — wait_group::wait,
+// whose goroutines' guards call done(); mutex, rw_mutex, semaphore and once,
+// whose holders' RAII guards release them — and which may well be made in a
+// destructor entered by a normal scope exit), and parks made while an
+// exception is in flight on the goroutine (`parked_exempt`: a destructor
+// running during unwinding, where a throw would call std::terminate). Shutdown does not unwind them at first;
 // they are woken as usual. When nothing else is left to run, shutdown
 // unwinds the `parked_waits` ones after all, and abandons the
 // `parked_exempt` ones (reported, never resumed, stack leaked).
