@@ -15,7 +15,8 @@ namespace goro {
 
 enum class errc {
     canceled = 1,           // context.Canceled
-    deadline_exceeded = 2,  // context.DeadlineExceeded
+    deadline_exceeded = 2,  // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
+    closed = 3,             // net.ErrClosed: the descriptor was closed while waiting
 };
 
 const std::error_category& goro_category() noexcept;

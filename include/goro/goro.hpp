@@ -5,6 +5,7 @@
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/errgroup.hpp"
+#include "goro/io.hpp"
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"

@@ -16,6 +16,8 @@ class category final : public std::error_category {
                 return "context canceled";
             case errc::deadline_exceeded:
                 return "context deadline exceeded";
+            case errc::closed:
+                return "use of closed network connection";
         }
         return "unknown goro error";
     }

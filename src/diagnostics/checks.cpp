@@ -46,6 +46,10 @@ const char* name(lock_rank r) noexcept {
             return "deadline_link";
         case lock_rank::wait_lock:
             return "wait_lock";
+        case lock_rank::poll_desc:
+            return "poll_desc";
+        case lock_rank::poll_pool:
+            return "poll_pool";
         case lock_rank::chan:
             return "chan";
         case lock_rank::idle:

@@ -42,6 +42,10 @@ const char* to_string(wait_reason r) noexcept {
             return "once call";
         case wait_reason::errgroup:
             return "errgroup";
+        case wait_reason::io_read:
+            return "IO wait (read)";
+        case wait_reason::io_write:
+            return "IO wait (write)";
         case wait_reason::run:
             return "run";
     }

@@ -6,6 +6,7 @@
 
 #include "diagnostics/assert.hpp"
 #include "goro/detail/spin_mutex.hpp"
+#include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -20,8 +21,10 @@ namespace {
 // a loop, a producer refilling a channel), and a wake that finds the worker
 // still watching costs neither side a system call or a context switch.
 constexpr std::int64_t watch_ns = 20'000;
-// wake_slot word while its worker sleeps in the kernel.
+// wake_slot word while its worker sleeps in the kernel: on its futex, or in
+// the poller's epoll_wait.
 constexpr std::uint32_t in_kernel = 3;
+constexpr std::uint32_t in_poll = 4;
 
 // The OS sleep under a wake slot: a futex on its word.
 struct os_sleep {
@@ -40,7 +43,7 @@ struct os_sleep {
 
 // ---- wake_slot ----------------------------------------------------------
 
-wake_reason wake_slot::wait(std::int64_t deadline) noexcept {
+wake_reason wake_slot::wait(std::int64_t deadline, bool poll) noexcept {
     // Watch for a while (bounded; the clock is read every 16 pauses).
     const std::int64_t watch_until = std::min(now_ns() + watch_ns, deadline);
     for (std::uint32_t i = 1;; ++i) {
@@ -52,9 +55,11 @@ wake_reason wake_slot::wait(std::int64_t deadline) noexcept {
     // Announce the sleep; a wake that came first makes the CAS fail. Both
     // sides use read-modify-writes of the one word, so either the waker sees
     // `in_kernel` (and kicks) or we see its wake: none is lost.
+    const std::uint32_t asleep = poll ? in_poll : in_kernel;
     std::uint32_t seen = 0;
-    if (!word_.compare_exchange_strong(seen, in_kernel, std::memory_order_acq_rel))
+    if (!word_.compare_exchange_strong(seen, asleep, std::memory_order_acq_rel))
         return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
+    if (poll) return wait_polling(deadline);
     for (;;) {
         if (deadline != no_deadline && deadline <= now_ns()) {
             seen = in_kernel;
@@ -69,9 +74,35 @@ wake_reason wake_slot::wait(std::int64_t deadline) noexcept {
     }
 }
 
+// Sleeps in epoll_wait, delivering events, until a wake (the kick), the
+// deadline, or events that readied someone (then the worker looks for work
+// itself: wake_reason::none). The word says in_poll meanwhile.
+wake_reason wake_slot::wait_polling(std::int64_t deadline) noexcept {
+    poller& p = poller::instance();
+    for (;;) {
+        const int readied = p.poll(deadline);
+        if (word_.load(std::memory_order_acquire) != in_poll)
+            return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
+        if (readied > 0 || (deadline != no_deadline && deadline <= now_ns())) {
+            std::uint32_t seen = in_poll;
+            if (word_.compare_exchange_strong(seen, 0, std::memory_order_acq_rel))
+                return wake_reason::none;
+            return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
+        }
+    }
+}
+
 void wake_slot::wake(wake_reason r) noexcept {
-    if (word_.exchange(static_cast<std::uint32_t>(r), std::memory_order_acq_rel) == in_kernel)
-        os_sleep::kick(&word_);
+    switch (word_.exchange(static_cast<std::uint32_t>(r), std::memory_order_acq_rel)) {
+        case in_kernel:
+            os_sleep::kick(&word_);
+            break;
+        case in_poll:
+            poller::instance().kick();
+            break;
+        default:
+            break;
+    }
 }
 
 // ---- idle_workers -------------------------------------------------------
@@ -132,6 +163,21 @@ void idle_workers::timer_added(std::int64_t when) noexcept {
         return;
     }
     if (nidle_.load(std::memory_order_relaxed) == 0) return;  // busy workers check timers
+    worker* v;
+    {
+        lock_scope lk(mu_);
+        v = pop_locked();
+    }
+    if (v) v->wake.wake(wake_reason::recheck);
+}
+
+void idle_workers::poller_needed() noexcept {
+    if (watcher_polls_.load(std::memory_order_acquire)) return;
+    if (worker* wt = watcher_.load(std::memory_order_acquire)) {
+        if (remove(wt)) wt->wake.wake(wake_reason::recheck);  // re-sleeps polling
+        return;
+    }
+    if (nidle_.load(std::memory_order_relaxed) == 0) return;  // busy workers poll
     worker* v;
     {
         lock_scope lk(mu_);
@@ -207,7 +253,9 @@ bool idle_workers::become_watcher(worker* w, std::int64_t deadline) noexcept {
 }
 
 void idle_workers::sleep(worker* w, std::int64_t deadline) noexcept {
-    const bool watcher = deadline != no_deadline && become_watcher(w, deadline);
+    poller* p = poller::if_active();
+    const bool poll = p && p->has_waiters();
+    const bool watcher = (deadline != no_deadline || poll) && become_watcher(w, deadline);
     // Recheck: an earlier timer may have come in before we became watcher
     // (its adder may have read a stale watcher_until_ and not poked us).
     if (watcher && next_deadline_.load(std::memory_order_seq_cst) < deadline) {
@@ -215,9 +263,14 @@ void idle_workers::sleep(worker* w, std::int64_t deadline) noexcept {
         leave(w);
         return;
     }
-    // B5 (the watcher only until the earliest deadline).
-    const wake_reason why = w->wake.wait(watcher ? deadline : no_deadline);
-    if (watcher) watcher_.store(nullptr, std::memory_order_seq_cst);
+    // B5 (the watcher only until the earliest deadline, and in the poller
+    // while anyone waits on a descriptor).
+    if (watcher) watcher_polls_.store(poll, std::memory_order_seq_cst);
+    const wake_reason why = w->wake.wait(watcher ? deadline : no_deadline, watcher && poll);
+    if (watcher) {
+        watcher_polls_.store(false, std::memory_order_seq_cst);
+        watcher_.store(nullptr, std::memory_order_seq_cst);
+    }
     switch (why) {
         case wake_reason::none:  // timed out: still listed
             leave(w);

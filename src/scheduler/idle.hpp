@@ -27,7 +27,11 @@
 // a timeout, until the earliest timer deadline it saw (watcher_until_). A
 // timer added earlier than that pokes it (wake_reason::recheck); if no
 // worker watches and none spins, it wakes an idle one. Only the watcher
-// writes watcher_until_.
+// writes watcher_until_. While any goroutine waits on a descriptor, the
+// watcher sleeps in the network poller's epoll_wait instead of on its futex
+// (with or without a timer deadline), delivering I/O readiness as it comes;
+// a goroutine that starts waiting on a descriptor makes sure one does
+// (poller_needed).
 //
 // The OS sleep is behind wake_slot: a futex on the slot's word today; the
 // network poller's worker will sleep in epoll_wait with an eventfd kick
@@ -62,15 +66,19 @@ enum class wake_reason : std::uint32_t {
 class wake_slot {
   public:
     // B5: waits for a wake until deadline (ns since the clock's epoch;
-    // no_deadline: none), first watching the word, then in the kernel.
-    // Returns the wake and clears it, or wake_reason::none on timeout.
-    wake_reason wait(std::int64_t deadline) noexcept;
+    // no_deadline: none), first watching the word, then in the kernel: on a
+    // futex, or, with `poll`, in epoll_wait of the network poller (whose
+    // events it delivers). Returns the wake and clears it, or
+    // wake_reason::none on timeout or after delivering network events.
+    wake_reason wait(std::int64_t deadline, bool poll = false) noexcept;
     // Delivers r; wakes the sleeper from the kernel if it is there.
     void wake(wake_reason r) noexcept;
 
   private:
-    // 0 while its worker runs or watches; a wake_reason; or `in_kernel`
-    // while it sleeps in the kernel (a waker must call the OS to wake it).
+    wake_reason wait_polling(std::int64_t deadline) noexcept;
+    // 0 while its worker runs or watches; a wake_reason; or `in_kernel` /
+    // `in_poll` while it sleeps in the kernel (a waker must call the OS to
+    // wake it: futex_wake, or the poller's eventfd).
     alignas(64) std::atomic<std::uint32_t> word_{0};
 };
 
@@ -85,6 +93,9 @@ class idle_workers {
     void timer_added(std::int64_t when_ns) noexcept;
     // Wakes every worker to look again (the scheduler stops).
     void wake_all(const std::vector<worker*>& all) noexcept;
+    // Someone waits on a descriptor: make sure an idle worker polls (the
+    // watcher sleeps in epoll_wait while anyone waits on one).
+    void poller_needed() noexcept;
 
     // w starts spinning if fewer than half the busy workers spin.
     bool try_start_spinning(worker* w) noexcept;
@@ -116,6 +127,7 @@ class idle_workers {
     std::vector<worker*> list_ GORO_GUARDED_BY(mu_);
     std::atomic<worker*> watcher_{nullptr};
     std::atomic<std::int64_t> watcher_until_{0};
+    std::atomic<bool> watcher_polls_{false};  // the watcher sleeps in epoll_wait
 };
 
 }  // namespace goro::detail

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "goro/detail/spin_mutex.hpp"
+#include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -212,8 +213,13 @@ goroutine* scheduler::take_global_periodically(worker* w) {
 }
 
 // 2. Due timers: every 4th pick is enough (a pick is a few hundred ns);
-// reading the clock each time costs ~10% when many goroutines sleep.
+// reading the clock each time costs ~10% when many goroutines sleep. And
+// every 64th pick, network readiness without blocking, at most every
+// 100 us across workers (net/poller.hpp): so that I/O is never stuck
+// behind CPU-bound goroutines while no worker is idle to sleep in epoll.
 void scheduler::run_due_timers_sometimes(worker* w) noexcept {
+    if ((w->tick & 63) == 0)
+        if (poller* p = poller::if_active()) p->poll_if_due(now_ns());
     if ((w->tick & 3) != 0 || next_deadline.load(std::memory_order_relaxed) == no_deadline) return;
     std::int64_t now = now_ns();
     if (next_deadline.load(std::memory_order_acquire) <= now) run_due_timers(now);

@@ -5,8 +5,8 @@
 // channel locks (several at once in select) may repeat their rank if taken
 // in increasing address order. Outer to inner:
 //
-//   lifecycle -> timer_state, context -> wait_lock -> chan -> idle -> timers
-//   -> stack_pool
+//   lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> idle
+//   -> timers -> poll_pool, stack_pool
 //
 // (timer_state.mu drains its channel and arms its timer under it; a
 // semaphore grant sends on a waiter's channel under its wait lock; a ready()
@@ -24,9 +24,11 @@ enum class lock_rank : std::uint8_t {
     context = 21,
     deadline_link = 22,
     wait_lock = 30,
+    poll_desc = 35,
     chan = 40,
     idle = 50,
     timers = 60,
+    poll_pool = 65,
     stack_pool = 70,
 };
 

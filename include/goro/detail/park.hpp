@@ -70,7 +70,9 @@ enum class wait_reason : std::uint8_t {
     semaphore,
     once,
     errgroup,
-    run,  // a plain thread waiting in goro::run
+    io_read,   // "IO wait": a descriptor to become readable
+    io_write,  // "IO wait": a descriptor to become writable
+    run,       // a plain thread waiting in goro::run
 };
 
 const char* to_string(wait_reason r) noexcept;

@@ -1,0 +1,37 @@
+// goro/io.hpp — waiting for a descriptor, so that any non-blocking C or C++
+// library (a database client, TLS, a resolver) can be driven from goroutines.
+//
+//   // fd is non-blocking (O_NONBLOCK)
+//   for (;;) {
+//       ssize_t n = ::read(fd, buf, size);
+//       if (n >= 0) return n;
+//       if (errno != EAGAIN) throw std::system_error(errno, std::generic_category());
+//       if (auto ec = goro::wait_readable(fd, deadline)) return ec;  // timed out
+//   }
+//
+// wait_readable / wait_writable return when the descriptor may be ready
+// ({}), or with goro::errc::deadline_exceeded when the deadline passes (a
+// deadline already past returns at once), goro::errc::canceled (or the
+// context's error) when the context is done. Readiness is a hint: retry the
+// operation, and wait again on EAGAIN. A goroutine parks ("IO wait" in
+// goro::dump_goroutines) and frees its worker; a plain thread blocks.
+// Several goroutines may wait on one descriptor at once (all of them are
+// woken by readiness). Works on sockets, pipes, eventfds, terminals — what
+// epoll accepts; a regular file is always reported ready.
+// Requires: fd stays open while waited on (closing it does not wake the
+// waiters; goro::net's connections do that for you).
+#pragma once
+
+#include <system_error>
+
+#include "goro/context.hpp"
+#include "goro/detail/timer_node.hpp"
+
+namespace goro {
+
+std::error_code wait_readable(int fd, clock::time_point deadline = clock::time_point::max());
+std::error_code wait_writable(int fd, clock::time_point deadline = clock::time_point::max());
+std::error_code wait_readable(int fd, const context& ctx);
+std::error_code wait_writable(int fd, const context& ctx);
+
+}  // namespace goro
