@@ -82,8 +82,8 @@ void dump_goroutines(std::ostream& os) {
         if (st == g_state::free || st == g_state::dead) return;
         ++n;
         os << "goroutine " << g->id << " [" << to_string(st);
-        if (st == g_state::waiting && g->reason != wait_reason::none)
-            os << ", " << to_string(g->reason);
+        const wait_reason why = g->reason.load(std::memory_order_relaxed);
+        if (st == g_state::waiting && why != wait_reason::none) os << ", " << to_string(why);
         os << "]: created at " << g->where.file_name() << ':' << g->where.line() << " in "
            << g->where.function_name() << '\n';
     });

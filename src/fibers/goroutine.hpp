@@ -42,7 +42,7 @@ struct goroutine : parker {
     goroutine* next = nullptr;
     std::uint64_t id = 0;
     std::atomic<g_state> state{g_state::free};
-    wait_reason reason = wait_reason::none;
+    std::atomic<wait_reason> reason{wait_reason::none};  // relaxed: read racily by diagnostics
     bool unwind_requested = false;
     std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
     switch_action action = switch_action::exit;

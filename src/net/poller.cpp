@@ -112,6 +112,9 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
     GORO_NO_THREAD_SAFETY_ANALYSIS {  // mu is released by the park's unlock callback
     poller& p = poller::instance();
     side& s = of(d);
+    // Someone must poll: a plain thread waiting with no runtime started
+    // starts one (and never under mu: starting takes the lifecycle lock).
+    scheduler* sched = ensure_runtime();
     mu.lock();
     if (closing) {
         mu.unlock();
@@ -142,7 +145,7 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
     if (!persistent) p.arm_oneshot(this);
     p.waiter_added();
     // A worker must be polling now that someone waits (idle.hpp).
-    if (scheduler* sch = current_scheduler()) sch->idle.poller_needed();
+    sched->idle.poller_needed();
     begin_park(w.p);
     wake how = park(d == io_dir::read ? wait_reason::io_read : wait_reason::io_write,
                     &start_timer_and_release, &args);
@@ -217,8 +220,11 @@ poller::poller() {
     if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "goro: epoll_create1");
     kickfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (kickfd_ < 0) throw std::system_error(errno, std::generic_category(), "goro: eventfd");
+    // Level-triggered: a kick stays visible until the sleeper it was meant
+    // for drains it, whoever else polls meanwhile (a busy worker's
+    // non-blocking poll must not swallow it).
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
+    ev.events = EPOLLIN;
     ev.data.ptr = nullptr;  // the kick
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, kickfd_, &ev) != 0)
         throw std::system_error(errno, std::generic_category(), "goro: epoll_ctl(eventfd)");
@@ -316,7 +322,7 @@ void poller::arm_oneshot(poll_desc* pd) noexcept {
     }
 }
 
-int poller::poll(std::int64_t deadline, bool* kicked) noexcept {
+int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
     int timeout_ms = 0;
     if (deadline == no_deadline) {
         timeout_ms = -1;
@@ -335,11 +341,11 @@ int poller::poll(std::int64_t deadline, bool* kicked) noexcept {
     int readied = 0;
     for (int i = 0; i < n; ++i) {
         auto* pd = static_cast<poll_desc*>(events[i].data.ptr);
-        if (!pd) {
+        if (!pd) {  // the kick: only the sleeper consumes it
             std::uint64_t v;
-            while (::read(kickfd_, &v, sizeof v) > 0) {
-            }
-            if (kicked) *kicked = true;
+            if (sleeper)
+                while (::read(kickfd_, &v, sizeof v) > 0) {
+                }
             continue;
         }
         const std::uint32_t e = events[i].events;
@@ -375,7 +381,7 @@ void poller::poll_if_due(std::int64_t now) noexcept {
     if (now - last < busy_poll_interval_ns) return;
     // One worker at a time: the others skip this round.
     if (!last_poll_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
-    poll(0);
+    poll(0, false);
 }
 
 }  // namespace goro::detail

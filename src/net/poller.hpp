@@ -112,9 +112,10 @@ class poller {
     bool has_waiters() const noexcept { return waiting_.load(std::memory_order_acquire) > 0; }
     // Collects ready events, waiting up to deadline (ns since the clock's
     // epoch; 0: do not block; no_deadline: until an event or a kick), and
-    // readies their waiters. Returns how many parkers it readied; sets
-    // *kicked if the eventfd woke it.
-    int poll(std::int64_t deadline, bool* kicked = nullptr) noexcept;
+    // readies their waiters. Returns how many parkers it readied. Only the
+    // `sleeper` (the idle worker woken by kick()) consumes a kick; anyone
+    // else leaves it for the sleeper.
+    int poll(std::int64_t deadline, bool sleeper) noexcept;
     // Makes a poll() blocked in epoll_wait return.
     void kick() noexcept;
     // Busy workers: a non-blocking poll at most every interval.

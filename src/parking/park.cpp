@@ -73,7 +73,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) 
     }
     GORO_ASSERT((g->word.load(std::memory_order_relaxed) & park_bits::all) == 0,
                 "park: a goroutine parks outside an open episode (begin_park first)");
-    g->reason = reason;
+    g->reason.store(reason, std::memory_order_relaxed);
     g->unlock = unlock;
     g->unlock_arg = arg;
     g->park_bit = bit;
@@ -84,7 +84,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) 
     worker* w = this_worker();
     switch_to(g->ctx, w->sched, nullptr);
     // Resumed, maybe on another worker.
-    g->reason = wait_reason::none;
+    g->reason.store(wait_reason::none, std::memory_order_relaxed);
     if (g->unwind_requested) {
         g->unwind_requested = false;
         return wake::unwind;

@@ -48,7 +48,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
         // and stays claimed (it was claimed when the last goroutine here woke).
         g->ctx = fiber_context{};
         g->next = nullptr;
-        g->reason = wait_reason::none;
+        g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
         g->park_bit = 0;
         g->action = switch_action::exit;

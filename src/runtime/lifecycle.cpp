@@ -138,7 +138,8 @@ void report_abandoned(goroutine* g) {
                  "%s in a destructor during unwinding with nothing left to wake it; its "
                  "stack is leaked\n",
                  static_cast<unsigned long long>(g->id), g->where.file_name(),
-                 static_cast<unsigned>(g->where.line()), to_string(g->reason));
+                 static_cast<unsigned>(g->where.line()),
+                 to_string(g->reason.load(std::memory_order_relaxed)));
 }
 
 // Claims every goroutine parked with `bit`.

@@ -80,7 +80,7 @@ wake_reason wake_slot::wait(std::int64_t deadline, bool poll) noexcept {
 wake_reason wake_slot::wait_polling(std::int64_t deadline) noexcept {
     poller& p = poller::instance();
     for (;;) {
-        const int readied = p.poll(deadline);
+        const int readied = p.poll(deadline, true);
         if (word_.load(std::memory_order_acquire) != in_poll)
             return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
         if (readied > 0 || (deadline != no_deadline && deadline <= now_ns())) {
