@@ -110,14 +110,14 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
     {
         std::lock_guard lk(lifecycle_mu);
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
-        run_active = true;
         s = g_sched.load(std::memory_order_acquire);
         if (s && opts.procs != 0 && opts.procs != s->nprocs) {
             // A lazily started runtime with another shape: replace it.
             shutdown_locked(s);
             s = nullptr;
         }
-        if (!s) s = start_locked(opts);
+        if (!s) s = start_locked(opts);  // throws misuse_error on a bad stack setting
+        run_active = true;
     }
     struct main_state {
         void (*entry)(void*);

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <new>
 
+#include "stacks/stack_config.hpp"
+
 namespace goro::detail {
 
 namespace {
@@ -36,38 +38,29 @@ stack_pool& stack_pool::instance() {
 }
 
 void stack_pool::configure(std::size_t stack_size) {
+    const stack_config c = read_stack_config(stack_size, default_stack_size);  // may throw
     std::lock_guard lk(mu_);
-    if (stack_size == 0) {
-        stack_size = default_stack_size;
-        if (const char* env = std::getenv("GORO_STACK_SIZE")) {
-            char* end = nullptr;
-            unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env && v > 0) stack_size = static_cast<std::size_t>(v);
-        }
-    }
-    // At least 64 KiB (the record, the closure and a few frames), whole pages.
-    if (stack_size < (64 << 10)) stack_size = 64 << 10;
-    stack_size = (stack_size + page_size - 1) & ~(page_size - 1);
     if (slot_size_ == 0) {
         // A quarter of the mapping cap, two mappings per guarded slot.
         guard_budget_ = read_max_map_count() / 4 / 2;
-        if (const char* env = std::getenv("GORO_GUARDED_STACKS")) {
-            char* end = nullptr;
-            unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env && v < guard_budget_) guard_budget_ = static_cast<std::size_t>(v);
-        }
+        if (c.guarded_stacks_set) guard_budget_ = std::min(guard_budget_, c.guarded_stacks);
     }
-    if (stack_size != slot_size_) {
+    if (c.stack_size != slot_size_) {
         // Slots of the old size stay in their slabs (never handed out again).
         free_.clear();
-        slot_size_ = stack_size;
+        slot_size_ = c.stack_size;
     }
 }
 
 void stack_pool::grow_locked() {
     if (slot_size_ == 0) {
         mu_.unlock();
-        configure(0);
+        try {
+            configure(0);
+        } catch (...) {
+            mu_.lock();  // the caller's guard unlocks it
+            throw;
+        }
         mu_.lock();
     }
     const bool guarded = guard_budget_ >= guarded_slab_slots;

@@ -46,7 +46,10 @@ class stack_pool {
   public:
     static stack_pool& instance();
 
-    // Fixes the slot size. Only while no stack is in use (between runs).
+    // Checks options::stack_size (0: GORO_STACK_SIZE, else 1 MiB) and the
+    // other GORO_* stack variables (stacks/stack_config.hpp), throwing
+    // goro::misuse_error before changing anything if one is bad; then fixes
+    // the slot size. Only while no stack is in use (between runs).
     void configure(std::size_t stack_size);
     std::size_t slot_size() const noexcept { return slot_size_; }
 
