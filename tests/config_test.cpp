@@ -211,22 +211,34 @@ TEST(Config, RunWorksAgainAfterARefusedStart) {
     EXPECT_EQ(r, 7);
 }
 
-TEST(Config, GuardedStacksZeroRuns) {
+TEST(Config, GuardedStacksZeroRunsOnEitherScheme) {
+    // In a fresh process each (the scheme is fixed at the first start).
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    EXPECT_EXIT(
-        {
-            ::setenv("GORO_GUARDED_STACKS", "0", 1);
-            std::atomic<long> sum{0};
-            goro::run(procs(2), [&] {
-                goro::wait_group wg;
-                for (int i = 0; i < 200; ++i) wg.go([&, i] { sum += i; });
-                wg.wait();
-            });
-            auto& pool = goro::detail::stack_pool::instance();
-            std::fprintf(stderr, "sum=%ld guarded=%zu\n", sum.load(), pool.guarded_slots());
-            std::_Exit(sum == 199 * 200 / 2 && pool.guarded_slots() == 0 ? 0 : 1);
-        },
-        testing::ExitedWithCode(0), "sum=19900 ");
+    for (const char* regions : {"1", "0"}) {
+        SCOPED_TRACE(regions);
+        EXPECT_EXIT(
+            {
+                ::setenv("GORO_GUARDED_STACKS", "0", 1);
+                ::setenv("GORO_GUARD_REGIONS", regions, 1);
+                std::atomic<long> sum{0};
+                goro::run(procs(2), [&] {
+                    goro::wait_group wg;
+                    for (int i = 0; i < 200; ++i) wg.go([&, i] { sum += i; });
+                    wg.wait();
+                });
+                auto& pool = goro::detail::stack_pool::instance();
+                const bool regions_used = pool.scheme() == goro::detail::guard_scheme::regions;
+                std::fprintf(stderr, "sum=%ld guarded=%zu total=%zu regions=%d\n", sum.load(),
+                             pool.guarded_slots(), pool.total_slots(), regions_used ? 1 : 0);
+                // Guard regions guard every slot; the mprotect scheme none.
+                const bool ok = sum == 199 * 200 / 2 && pool.total_slots() > 0 &&
+                                pool.guarded_slots() == (regions_used ? pool.total_slots() : 0) &&
+                                (regions_used ==
+                                 (regions[0] == '1' && goro::detail::guard_regions_supported()));
+                std::_Exit(ok ? 0 : 1);
+            },
+            testing::ExitedWithCode(0), "sum=19900 ");
+    }
 }
 
 TEST(Config, GuardedStacksLargeValueIsCapped) {

@@ -1,8 +1,17 @@
 // diagnostics/panic.cpp — the fatal paths: an exception escaping a goroutine,
-// a stack overflow (guard-page fault or a broken canary). Each writes one
-// message naming the goroutine and where it was started, then aborts. The
-// SIGSEGV handler runs on a per-worker alternate signal stack, since the
-// faulting stack has no room left; it uses only async-signal-safe calls.
+// a stack overflow (a fault in the guard below the stack, a stack pointer
+// below the slot, or a broken canary). Each writes one message naming the
+// goroutine and where it was started, then aborts.
+//
+// Invariants: the SIGSEGV handler runs on a per-worker alternate signal
+// stack, since the faulting stack has no room left, and uses only
+// async-signal-safe calls; it claims a fault only when it hits the guard
+// page (or the 256 KiB below the running goroutine's stack, for frames that
+// jumped it) or when the stack pointer has left the slot, and hands every
+// other fault to the handler installed before it. The canary page of an
+// unguarded slot (its lowest page, below the stack, where a guarded slot has
+// its guard) is read on every switch away from its goroutine and at its
+// exit, whatever the stack pointer says, and must be all zero.
 #include <signal.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -19,7 +28,9 @@ namespace goro::detail {
 namespace {
 
 constexpr std::size_t alt_stack_size = 64 << 10;
-constexpr std::uintptr_t canary_window = 64 << 10;
+// How far below the stack a fault still counts as an overflow: a frame
+// larger than the guard page may land beyond it.
+constexpr std::uintptr_t below_guard_window = 64 * page_size;
 thread_local void* alt_stack = nullptr;
 std::once_flag handler_once;
 struct sigaction previous_segv;
@@ -71,10 +82,19 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 #elif defined(__aarch64__)
         sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
 #endif
-        // The guard page (or a frame so large it jumped a little past it), or
-        // a stack pointer that has left the slot (unguarded slots).
-        if ((addr < lo && addr + 64 * page_size >= lo) || (sp != 0 && sp < lo))
-            report_overflow(g, g->slot->guarded ? "guard page hit" : "ran below its slot");
+        // The guard page (lo - page_size .. lo, or a frame so large it
+        // jumped a little past it), or a stack pointer below the stack
+        // (unguarded slots: through the canary page and beyond). lo - addr
+        // is the distance below the stack and cannot wrap.
+        const bool below_stack = addr < lo && lo - addr <= below_guard_window;
+        if (below_stack || (sp != 0 && sp < lo)) {
+            const char* how = "ran below its slot";
+            if (g->slot->guard == stack_guard::region)
+                how = "guard region hit";
+            else if (g->slot->guard == stack_guard::page)
+                how = "guard page hit";
+            report_overflow(g, how);
+        }
     }
     // Not ours: hand over to whoever was installed before, else die as usual.
     if (previous_segv.sa_flags & SA_SIGINFO) {
@@ -115,13 +135,24 @@ void remove_alt_stack() noexcept {
     alt_stack = nullptr;
 }
 
+// Sanitizers stay out: the zone may hold a dead frame's redzone (ASan), and
+// this read is no access to shared data (TSan).
+#if defined(GORO_ASAN)
+__attribute__((no_sanitize("address")))
+#elif defined(GORO_TSAN)
+__attribute__((no_sanitize("thread")))
+#endif
 void check_stack_canary(goroutine* g) noexcept {
-    // Only an unguarded stack that has come near its bottom can have
-    // overflowed it; skipping the rest keeps the cold canary page (and the
-    // slot descriptor) out of the hot path.
-    if (g->guarded || g->low_water == 0 || g->low_water - g->stack_lo > canary_window) return;
-    if (*reinterpret_cast<volatile std::uintptr_t*>(g->stack_lo) != 0)
-        report_overflow(g, "canary overwritten; neighbouring stack may be corrupt");
+    // A guarded stack faults instead. For an unguarded one the whole canary
+    // page is read, whatever the stack pointer is now: a deep recursion may
+    // have come back before this switch, and every frame smaller than a
+    // page that passed through it left at least its return address there.
+    // Untouched, the page is the shared zero page: no RSS, cache-hot.
+    if (g->guarded) return;
+    const auto* p = reinterpret_cast<const std::uintptr_t*>(g->stack_lo - page_size);
+    std::uintptr_t any = 0;
+    for (std::size_t i = 0; i < page_size / sizeof(std::uintptr_t); ++i) any |= p[i];
+    if (any != 0) report_overflow(g, "canary overwritten; neighbouring stack may be corrupt");
 }
 
 [[noreturn]] void panic_escaped(goroutine* g, const char* what) noexcept {

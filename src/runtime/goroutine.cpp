@@ -42,7 +42,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     goroutine* g = ::new (record_of(slot)) goroutine;
     g->slot = slot;
     g->stack_lo = slot->lo;
-    g->guarded = slot->guarded;
+    g->guarded = slot->guarded();
     g->is_goroutine = true;
     std::uintptr_t storage = (reinterpret_cast<std::uintptr_t>(g) - size) & ~(align - 1);
     g->closure = reinterpret_cast<void*>(storage);
@@ -103,11 +103,8 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     __asan_unpoison_memory_region(reinterpret_cast<void*>(from), slot->hi - from);
 #endif
     // Probe one release in 16 for deep use that never parked (see trim).
-    bool deep = stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
-    if (deep && !slot->guarded) {
-        g->low_water = slot->lo;  // force the canary check
-        check_stack_canary(g);
-    }
+    // (An unguarded slot's canary was checked in goroutine_main, on exit.)
+    stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
     g->state.store(g_state::free, std::memory_order_release);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     w->stacks.release(slot);
