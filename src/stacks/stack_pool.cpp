@@ -46,6 +46,8 @@ std::size_t read_max_map_count() {
 constexpr std::size_t slab_bytes = std::size_t{1} << 30;
 constexpr std::size_t min_slab_slots = 16;
 constexpr std::size_t carve_batch = 64;
+// Address range one page-table page maps (x86-64 and arm64 with 4 KiB pages).
+constexpr std::uintptr_t pte_span = std::uintptr_t{2} << 20;
 
 bool probe_guard_regions() noexcept {
     void* p =
@@ -106,14 +108,24 @@ slab& stack_pool::map_slab_locked() {
     const std::size_t bytes = capacity * slot_size_;
     if (slabs_.size() == slabs_.capacity()) slabs_.reserve(2 * slabs_.size() + 8);
     auto descriptors = std::make_unique<stack_slot[]>(capacity);
-    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+    void* mem = ::mmap(nullptr, bytes + pte_span, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
         std::fprintf(stderr, "goro: cannot reserve %zu bytes for goroutine stacks\n", bytes);
         throw std::bad_alloc();
     }
+    // Start half a page-table span past a span boundary. Slots of 2 MiB (or
+    // any even number of MiB) then have their boundaries mid-span: a slot's
+    // guard or canary page shares its page-table page with the top of the
+    // slot below, instead of needing a 4 KiB one of its own. (1 MiB slots
+    // lie within one span either way.) The slack stays reserved, untouched:
+    // unmapping it would leave gaps that keep consecutive slabs from
+    // merging into one mapping.
+    const auto raw = reinterpret_cast<std::uintptr_t>(mem);
+    const std::uintptr_t base =
+        ((raw + pte_span / 2 + pte_span - 1) & ~(pte_span - 1)) - pte_span / 2;
     slab s;
-    s.base = reinterpret_cast<std::uintptr_t>(mem);
+    s.base = base;
     s.capacity = capacity;
     s.slot_size = slot_size_;
     s.slots = descriptors.release();
