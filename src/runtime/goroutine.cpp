@@ -20,6 +20,8 @@
 
 namespace goro::detail {
 
+void check_stack_canary_on_exit(goroutine* g) noexcept;  // diagnostics/panic.cpp
+
 namespace {
 
 constexpr std::uint64_t id_block = 1024;
@@ -84,7 +86,7 @@ void goroutine_main(void* p) {
     } catch (...) {
         panic_escaped(g, "an exception not derived from std::exception");
     }
-    check_stack_canary(g);
+    check_stack_canary_on_exit(g);
     g->action = switch_action::exit;
     g->state.store(g_state::dead, std::memory_order_relaxed);
     worker* w = this_worker();
