@@ -10,8 +10,10 @@
 // test. The runtime runs on one worker, so nothing else
 // runs between the overflow and the check that must catch it.
 //
-// Sanitizers: goro installs its SIGSEGV handler after ASan's and TSan's (both
-// let a program replace theirs), so the reports are goro's in every preset.
+// Sanitizers: goro installs its SIGSEGV handler when the runtime starts,
+// after the sanitizer runtime has set up (ASan lets a program install its
+// own, allow_user_segv_handler), so the reports are goro's in every preset;
+// none of these tests is skipped under a sanitizer.
 // The canary tests overflow into the neighbouring slot on purpose; their
 // recursion is left uninstrumented by ASan, which would otherwise report the
 // write into the neighbour's redzones first.
@@ -86,7 +88,8 @@ std::uintptr_t current_slot_lo() {
 }
 
 // Recurses until a frame lies below `target`, then returns: an overflow that
-// ends before anything faults (below the slot is the neighbour's top, mapped).
+// ends before anything faults (below the stack are the slot's canary page
+// and the neighbouring slot's top, both mapped).
 [[gnu::noinline]] GORO_TEST_NO_ASAN long recurse_below(std::uintptr_t target, volatile char* prev) {
     volatile char frame[200];
     for (auto& c : frame) c = 0x5a;
