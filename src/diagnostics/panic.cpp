@@ -1,8 +1,18 @@
 // diagnostics/panic.cpp — the fatal paths: an exception escaping a goroutine,
-// a stack overflow (guard-page fault or a broken canary). Each writes one
-// message naming the goroutine and where it was started, then aborts. The
-// SIGSEGV handler runs on a per-worker alternate signal stack, since the
-// faulting stack has no room left; it uses only async-signal-safe calls.
+// a stack overflow (a fault in the guard below the stack, a stack pointer
+// below the slot, or a broken canary). Each writes one message naming the
+// goroutine and where it was started, then aborts.
+//
+// Invariants: the SIGSEGV handler runs on a per-worker alternate signal
+// stack, since the faulting stack has no room left, and uses only
+// async-signal-safe calls; it claims a fault only when it hits the guard
+// page (or the 256 KiB below the running goroutine's stack, for frames that
+// jumped it) or when the stack pointer has left the slot, and hands every
+// other fault to the handler installed before it. The canary page of an
+// unguarded slot (its lowest page, below the stack, where a guarded slot has
+// its guard) must be all zero: its top 256 bytes are read on every switch
+// away from the goroutine, the whole page at its exit, whatever the stack
+// pointer says.
 #include <signal.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -19,7 +29,11 @@ namespace goro::detail {
 namespace {
 
 constexpr std::size_t alt_stack_size = 64 << 10;
-constexpr std::uintptr_t canary_window = 64 << 10;
+// How far below the stack a fault still counts as an overflow: a frame
+// larger than the guard page may land beyond it.
+constexpr std::uintptr_t below_guard_window = 64 * page_size;
+// How much of the canary page a switch reads (the whole page at exit).
+constexpr std::size_t canary_switch_bytes = 256;
 thread_local void* alt_stack = nullptr;
 std::once_flag handler_once;
 struct sigaction previous_segv;
@@ -71,10 +85,19 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 #elif defined(__aarch64__)
         sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
 #endif
-        // The guard page (or a frame so large it jumped a little past it), or
-        // a stack pointer that has left the slot (unguarded slots).
-        if ((addr < lo && addr + 64 * page_size >= lo) || (sp != 0 && sp < lo))
-            report_overflow(g, g->slot->guarded ? "guard page hit" : "ran below its slot");
+        // The guard page (lo - page_size .. lo, or a frame so large it
+        // jumped a little past it), or a stack pointer below the stack
+        // (unguarded slots: through the canary page and beyond). lo - addr
+        // is the distance below the stack and cannot wrap.
+        const bool below_stack = addr < lo && lo - addr <= below_guard_window;
+        if (below_stack || (sp != 0 && sp < lo)) {
+            const char* how = "ran below its slot";
+            if (g->slot->guard == stack_guard::region)
+                how = "guard region hit";
+            else if (g->slot->guard == stack_guard::page)
+                how = "guard page hit";
+            report_overflow(g, how);
+        }
     }
     // Not ours: hand over to whoever was installed before, else die as usual.
     if (previous_segv.sa_flags & SA_SIGINFO) {
@@ -115,12 +138,39 @@ void remove_alt_stack() noexcept {
     alt_stack = nullptr;
 }
 
+namespace {
+
+// Whether the `bytes` just below lo are all zero. Sanitizers stay out: the
+// canary page may hold a dead frame's redzone (ASan), and this read is no
+// access to shared data (TSan).
+#if defined(GORO_ASAN)
+__attribute__((no_sanitize("address")))
+#elif defined(GORO_TSAN)
+__attribute__((no_sanitize("thread")))
+#endif
+bool canary_intact(const goroutine* g, std::size_t bytes) noexcept {
+    const auto* p = reinterpret_cast<const std::uintptr_t*>(g->stack_lo - bytes);
+    std::uintptr_t any = 0;
+    for (std::size_t i = 0; i < bytes / sizeof(std::uintptr_t); ++i) any |= p[i];
+    return any == 0;
+}
+
+}  // namespace
+
+// A guarded stack faults instead. For an unguarded one, the canary is read
+// whatever the stack pointer is now: a deep recursion may have come back
+// before this switch. At a switch, the top 256 bytes of the canary page
+// (every frame smaller than that which ran off the stack left its return
+// address there; reading the whole page would add ~100 ns to every switch);
+// at exit, the whole page (every frame smaller than a page). Untouched, the
+// page is the shared zero page: no RSS, cache-hot.
 void check_stack_canary(goroutine* g) noexcept {
-    // Only an unguarded stack that has come near its bottom can have
-    // overflowed it; skipping the rest keeps the cold canary page (and the
-    // slot descriptor) out of the hot path.
-    if (g->guarded || g->low_water == 0 || g->low_water - g->stack_lo > canary_window) return;
-    if (*reinterpret_cast<volatile std::uintptr_t*>(g->stack_lo) != 0)
+    if (!g->guarded && !canary_intact(g, canary_switch_bytes))
+        report_overflow(g, "canary overwritten; neighbouring stack may be corrupt");
+}
+
+void check_stack_canary_on_exit(goroutine* g) noexcept {
+    if (!g->guarded && !canary_intact(g, page_size))
         report_overflow(g, "canary overwritten; neighbouring stack may be corrupt");
 }
 

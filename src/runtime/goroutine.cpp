@@ -20,6 +20,8 @@
 
 namespace goro::detail {
 
+void check_stack_canary_on_exit(goroutine* g) noexcept;  // diagnostics/panic.cpp
+
 namespace {
 
 constexpr std::uint64_t id_block = 1024;
@@ -58,7 +60,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     }
     g->slot = slot;
     g->stack_lo = slot->lo;
-    g->guarded = slot->guarded;
+    g->guarded = slot->guarded();
     g->is_goroutine = true;
     std::uintptr_t storage = (reinterpret_cast<std::uintptr_t>(g) - size) & ~(align - 1);
     g->closure = reinterpret_cast<void*>(storage);
@@ -100,7 +102,7 @@ void goroutine_main(void* p) {
     } catch (...) {
         panic_escaped(g, "an exception not derived from std::exception");
     }
-    check_stack_canary(g);
+    check_stack_canary_on_exit(g);
     g->action = switch_action::exit;
     set_state(g, state_bit(g_state::running), g_state::dead);
     worker* w = this_worker();
@@ -119,11 +121,8 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     __asan_unpoison_memory_region(reinterpret_cast<void*>(from), slot->hi - from);
 #endif
     // Probe one release in 16 for deep use that never parked (see trim).
-    bool deep = stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
-    if (deep && !slot->guarded) {
-        g->low_water = slot->lo;  // force the canary check
-        check_stack_canary(g);
-    }
+    // (An unguarded slot's canary was checked in goroutine_main, on exit.)
+    stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
     set_state(g, state_bit(g_state::dead), g_state::free);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     w->stacks.release(slot);

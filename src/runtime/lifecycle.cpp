@@ -239,7 +239,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
             shutdown_locked(s);
             s = nullptr;
         }
-        if (!s) s = start_locked(opts);
+        if (!s) s = start_locked(opts);  // throws misuse_error on a bad stack setting
         run_active = true;
     }
     struct main_state {

@@ -1,16 +1,36 @@
 // stacks/stack_pool.cpp — slab allocation of goroutine stacks. See the header
-// for the slot kinds. Invariants: a slot is on at most one free list (the
-// shared one or one worker's cache); slabs are never unmapped (slots are
-// reused), so slot descriptors stay valid for the life of the process.
+// for the protection schemes and the invariants.
+//
+// Every slab is one ~1 GiB mapping (at least 16 slots). Slots are carved
+// from it lazily, `carve_batch` at a time, when the free list runs dry: the
+// guard of each carved slot is installed then (guard markers in one
+// process_madvise call per batch, or mprotect per slot while the budget
+// lasts), and page tables are only built for the part of a slab in use.
 #include "stacks/stack_pool.hpp"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <new>
+
+#include "stacks/stack_config.hpp"
+
+// Linux 6.13's guard markers; Debian 12's headers predate them. (Guards are
+// never removed: slabs live as long as the process.)
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 
 namespace goro::detail {
 
@@ -23,12 +43,39 @@ std::size_t read_max_map_count() {
     return 65530;
 }
 
-// Slots per slab: small slabs while guarding (each slot costs two mappings
-// anyway), large ones after, so a million stacks need ~1000 mappings.
-constexpr std::size_t guarded_slab_slots = 64;
-constexpr std::size_t unguarded_slab_bytes = std::size_t{1} << 30;
+constexpr std::size_t slab_bytes = std::size_t{1} << 30;
+constexpr std::size_t min_slab_slots = 16;
+constexpr std::size_t carve_batch = 64;
+// Address range one page-table page maps (x86-64 and arm64 with 4 KiB pages).
+constexpr std::uintptr_t pte_span = std::uintptr_t{2} << 20;
+
+bool probe_guard_regions() noexcept {
+    void* p =
+        ::mmap(nullptr, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    // EINVAL: a kernel without guard markers.
+    bool ok = ::madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+    if (ok) {
+        // Trust only a marker that faults: the kernel's own read of the page
+        // (copying it into a pipe) must fail with EFAULT.
+        int fds[2];
+        ok = ::pipe2(fds, O_CLOEXEC) == 0;
+        if (ok) {
+            ok = ::write(fds[1], p, 1) < 0 && errno == EFAULT;
+            ::close(fds[0]);
+            ::close(fds[1]);
+        }
+    }
+    ::munmap(p, page_size);
+    return ok;
+}
 
 }  // namespace
+
+bool guard_regions_supported() noexcept {
+    static const bool supported = probe_guard_regions();
+    return supported;
+}
 
 stack_pool& stack_pool::instance() {
     static stack_pool* pool = new stack_pool;  // never destroyed: stacks outlive statics
@@ -36,75 +83,123 @@ stack_pool& stack_pool::instance() {
 }
 
 void stack_pool::configure(std::size_t stack_size) {
+    const stack_config c = read_stack_config(stack_size, default_stack_size);  // may throw
     lock_scope lk(mu_);
-    if (stack_size == 0) {
-        stack_size = default_stack_size;
-        if (const char* env = std::getenv("GORO_STACK_SIZE")) {
-            char* end = nullptr;
-            unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env && v > 0) stack_size = static_cast<std::size_t>(v);
-        }
-    }
-    // At least 64 KiB (the record, the closure and a few frames), whole pages.
-    if (stack_size < (64 << 10)) stack_size = 64 << 10;
-    stack_size = (stack_size + page_size - 1) & ~(page_size - 1);
-    if (slot_size_ == 0) {
+    apply_locked(c);
+}
+
+void stack_pool::apply_locked(const stack_config& c) {
+    if (scheme_ == guard_scheme::unset) {
+        scheme_ = c.guard_regions && guard_regions_supported() ? guard_scheme::regions
+                                                               : guard_scheme::budget;
         // A quarter of the mapping cap, two mappings per guarded slot.
         guard_budget_ = read_max_map_count() / 4 / 2;
-        if (const char* env = std::getenv("GORO_GUARDED_STACKS")) {
-            char* end = nullptr;
-            unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env && v < guard_budget_) guard_budget_ = static_cast<std::size_t>(v);
-        }
+        if (c.guarded_stacks_set) guard_budget_ = std::min(guard_budget_, c.guarded_stacks);
     }
-    if (stack_size != slot_size_) {
+    if (c.stack_size != slot_size_) {
         // Slots of the old size stay in their slabs (never handed out again).
         free_.clear();
-        slot_size_ = stack_size;
+        slot_size_ = c.stack_size;
     }
 }
 
-void stack_pool::grow_locked() GORO_NO_THREAD_SAFETY_ANALYSIS {
-    if (slot_size_ == 0) {
-        mu_.unlock();
-        configure(0);
-        mu_.lock();
-    }
-    const bool guarded = guard_budget_ >= guarded_slab_slots;
-    const std::size_t count =
-        guarded ? guarded_slab_slots : std::max<std::size_t>(16, unguarded_slab_bytes / slot_size_);
-    const std::size_t bytes = count * slot_size_;
-    free_.reserve(total_slots_ + count);  // release_batch must never allocate
-    slabs_.reserve(slabs_.size() + 1);
-    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+slab& stack_pool::map_slab_locked() {
+    const std::size_t capacity = std::max(min_slab_slots, slab_bytes / slot_size_);
+    const std::size_t bytes = capacity * slot_size_;
+    if (slabs_.size() == slabs_.capacity()) slabs_.reserve(2 * slabs_.size() + 8);
+    auto descriptors = std::make_unique<stack_slot[]>(capacity);
+    void* mem = ::mmap(nullptr, bytes + pte_span, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
         std::fprintf(stderr, "goro: cannot reserve %zu bytes for goroutine stacks\n", bytes);
         throw std::bad_alloc();
     }
+    // Start half a page-table span past a span boundary. Slots of 2 MiB (or
+    // any even number of MiB) then have their boundaries mid-span: a slot's
+    // guard or canary page shares its page-table page with the top of the
+    // slot below, instead of needing a 4 KiB one of its own. (1 MiB slots
+    // lie within one span either way.) The slack stays reserved, untouched:
+    // unmapping it would leave gaps that keep consecutive slabs from
+    // merging into one mapping.
+    const auto raw = reinterpret_cast<std::uintptr_t>(mem);
+    const std::uintptr_t base =
+        ((raw + pte_span / 2 + pte_span - 1) & ~(pte_span - 1)) - pte_span / 2;
     slab s;
-    s.base = reinterpret_cast<std::uintptr_t>(mem);
-    s.slot_count = count;
+    s.base = base;
+    s.capacity = capacity;
     s.slot_size = slot_size_;
-    s.guarded = guarded;
-    s.slots = new stack_slot[count];
-    for (std::size_t i = 0; i < count; ++i) {
-        stack_slot& d = s.slots[i];
-        std::uintptr_t lo = s.base + i * slot_size_;
-        if (guarded) {
-            ::mprotect(reinterpret_cast<void*>(lo), page_size, PROT_NONE);
-            lo += page_size;
+    s.slots = descriptors.release();
+    slabs_.push_back(s);  // capacity reserved above: cannot throw
+    return slabs_.back();
+}
+
+void stack_pool::install_guard_regions(stack_slot* d, std::size_t n) noexcept {
+    std::size_t done = 0;
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+    // One system call for the batch (Linux 6.13 accepts any advice for the
+    // calling process). The pidfd is opened each time, so a forked child
+    // never advises its parent's memory.
+    if (process_madvise_ok_ && n > 1) {
+        iovec iov[carve_batch];
+        for (std::size_t i = 0; i < n; ++i)
+            iov[i] = {reinterpret_cast<void*>(d[i].lo - page_size), page_size};
+        const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+        if (fd >= 0) {
+            const long r = ::syscall(SYS_process_madvise, fd, iov, n, MADV_GUARD_INSTALL, 0u);
+            const int err = errno;
+            ::close(fd);
+            if (r > 0) done = static_cast<std::size_t>(r) / page_size;
+            if (r < 0 && (err == EINVAL || err == ENOSYS || err == EPERM))
+                process_madvise_ok_ = false;
+        } else {
+            process_madvise_ok_ = false;
         }
-        d.lo = lo;
-        d.hi = s.base + (i + 1) * slot_size_;
-        d.guarded = guarded;
+    }
+#endif
+    for (std::size_t i = 0; i < n; ++i) {
+        // A slot whose marker cannot be installed (out of memory for page
+        // tables) is left unguarded: it falls back to the canary.
+        if (i < done || ::madvise(reinterpret_cast<void*>(d[i].lo - page_size), page_size,
+                                  MADV_GUARD_INSTALL) == 0)
+            d[i].guard = stack_guard::region;
+    }
+}
+
+void stack_pool::carve_locked(slab& s, std::size_t n) {
+    // release_batch must never allocate: room for every slot, grown geometrically.
+    if (free_.capacity() < total_slots_ + n)
+        free_.reserve(std::max(total_slots_ + n, 2 * free_.capacity()));
+    stack_slot* d = s.slots + s.slot_count;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uintptr_t start = s.base + (s.slot_count + i) * s.slot_size;
+        d[i].lo = start + page_size;  // the lowest page is the guard or the canary
+        d[i].hi = start + s.slot_size;
+        d[i].guard = stack_guard::none;
+    }
+    if (scheme_ == guard_scheme::regions) {
+        install_guard_regions(d, n);
+    } else {
+        for (std::size_t i = 0; i < n && guard_budget_ > 0; ++i) {
+            if (::mprotect(reinterpret_cast<void*>(d[i].lo - page_size), page_size, PROT_NONE) != 0)
+                break;
+            d[i].guard = stack_guard::page;
+            --guard_budget_;
+        }
     }
     // Push in reverse so the lowest slot is handed out first.
-    for (std::size_t i = count; i-- > 0;) free_.push_back(&s.slots[i]);
-    if (guarded) guard_budget_ -= count;
-    guarded_slots_ += guarded ? count : 0;
-    total_slots_ += count;
-    slabs_.push_back(s);
+    for (std::size_t i = n; i-- > 0;) {
+        free_.push_back(&d[i]);
+        guarded_slots_ += d[i].guarded() ? 1 : 0;
+    }
+    s.slot_count += n;
+    total_slots_ += n;
+}
+
+void stack_pool::grow_locked() {
+    if (slot_size_ == 0) apply_locked(read_stack_config(0, default_stack_size));
+    slab* s = slabs_.empty() ? nullptr : &slabs_.back();
+    if (!s || s->slot_size != slot_size_ || s->slot_count == s->capacity) s = &map_slab_locked();
+    carve_locked(*s, std::min(carve_batch, s->capacity - s->slot_count));
 }
 
 stack_slot* stack_pool::acquire() {
@@ -129,8 +224,7 @@ std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
 void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
     lock_scope lk(mu_);
     for (std::size_t i = 0; i < n; ++i) {
-        if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + (in[i]->guarded ? page_size : 0) !=
-            slot_size_)
+        if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + page_size != slot_size_)
             continue;  // a slot of an older stack size: retired
         free_.push_back(in[i]);
     }
@@ -143,6 +237,8 @@ bool stack_pool::trim(stack_slot* s, std::uintptr_t low_water, bool probe) noexc
     // word just below the hot region (zero until something wrote it). The
     // probe may fault in the zero page, so callers ask for it only now and
     // then (hot slots are reused LIFO, so a deep one is probed soon enough).
+    // The range starts at lo, above the guard page; MADV_DONTNEED would not
+    // remove a guard marker even if it covered one.
     bool deep = low_water != 0 && low_water < keep_from;
     if (!deep && probe)
         deep = *reinterpret_cast<volatile std::uintptr_t*>(keep_from - sizeof(void*)) != 0;

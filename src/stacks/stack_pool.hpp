@@ -6,15 +6,30 @@
 // time on first touch, so a goroutine that used little stack costs about one
 // page of RSS.
 //
-// Two kinds of slot, because Linux caps a process at vm.max_map_count
-// mappings (65530 by default) and a guard page splits a mapping in two:
-//  - guarded: the lowest page is PROT_NONE; an overflow faults there and the
-//    SIGSEGV handler names the goroutine. Costs two mappings per slot. Used
-//    until the guard budget (a quarter of max_map_count) is spent.
-//  - unguarded: slots of one large slab share one mapping; the lowest word of
-//    the slot is a canary checked (must read zero) on every switch away from
-//    the goroutine: an overflow is reported after the fact, and may already
-//    have overwritten the neighbouring slot's top.
+// Protection. The pool picks one scheme when it is first configured:
+//  - guard regions (Linux 6.13+, unless GORO_GUARD_REGIONS=0): the lowest
+//    page of every slot carries a MADV_GUARD_INSTALL marker. It faults like
+//    a PROT_NONE page but does not split the mapping, so a ~1 GiB slab of
+//    slots stays one mapping and every stack is guarded. Markers are
+//    installed when slots are first carved, a batch at a time.
+//  - budget (older kernels, or GORO_GUARD_REGIONS=0): Linux caps a process
+//    at vm.max_map_count mappings (65530 by default) and an mprotect guard
+//    page splits a mapping in two, so only the first max_map_count / 8
+//    slots (or GORO_GUARDED_STACKS) get a PROT_NONE page; later slots are
+//    unguarded, and their lowest page is a canary that must read all zero,
+//    checked whenever the goroutine switches out and when it exits: an
+//    overflow is reported after the fact and may already have overwritten
+//    the neighbouring slot's top.
+// Either way an overflow into a guard ends in the SIGSEGV handler
+// (diagnostics/panic.cpp), which names the goroutine.
+//
+// Invariants: a slot is on at most one free list (the shared one or one
+// worker's cache); slabs are never unmapped and guards never removed, so
+// slot descriptors stay valid, and a slot keeps its guard, for the life of
+// the process (MADV_DONTNEED in trim starts above the guard, and does not
+// remove guard markers anyway); slots[0, slot_count) of a slab are carved
+// (descriptor filled, guard installed), the rest untouched; the free list's
+// capacity is at least total_slots(), so releasing never allocates.
 //
 // Ownership: the global pool (slabs + shared free list) is guarded by its
 // mutex; a worker's cache is touched only by that worker. Lock order: pool
@@ -32,10 +47,25 @@
 
 namespace goro::detail {
 
+struct stack_config;
+
+// What sits below a slot's stack.
+enum class stack_guard : std::uint8_t {
+    none,    // nothing: the canary page below `lo` is the only check
+    page,    // an mprotect(PROT_NONE) page, a mapping of its own
+    region,  // a MADV_GUARD_INSTALL marker on the page, no extra mapping
+};
+
+enum class guard_scheme : std::uint8_t { unset, regions, budget };
+
+// A slot is [lo - page_size, hi): its lowest page is the guard (region or
+// mprotect page) or, in an unguarded slot, the canary page; the stack and
+// the goroutine record use [lo, hi).
 struct stack_slot {
-    std::uintptr_t lo = 0;  // lowest usable address (above the guard page, if any)
+    std::uintptr_t lo = 0;  // lowest usable address, just above the guard or canary page
     std::uintptr_t hi = 0;  // one past the highest address
-    bool guarded = false;
+    stack_guard guard = stack_guard::none;
+    bool guarded() const noexcept { return guard != stack_guard::none; }
     // The goroutine record at the slot's top has been constructed (by the
     // first spawn on this slot; later spawns reset it, see fibers/goroutine.hpp).
     // Written once (release) by that spawn, read (acquire) by shutdown's and
@@ -45,19 +75,24 @@ struct stack_slot {
 
 struct slab {
     std::uintptr_t base = 0;
-    std::size_t slot_count = 0;
+    std::size_t capacity = 0;    // slots the mapping has room for
+    std::size_t slot_count = 0;  // slots carved so far
     std::size_t slot_size = 0;
-    bool guarded = false;
-    stack_slot* slots = nullptr;  // descriptors, one per slot
+    stack_slot* slots = nullptr;  // descriptors, `capacity` of them
 };
 
 class stack_pool {
   public:
     static stack_pool& instance();
 
-    // Fixes the slot size. Only while no stack is in use (between runs).
+    // Checks options::stack_size (0: GORO_STACK_SIZE, else 1 MiB) and the
+    // other GORO_* stack variables (stacks/stack_config.hpp), throwing
+    // goro::misuse_error before changing anything if one is bad; then fixes
+    // the slot size. Only while no stack is in use (between runs). The
+    // protection scheme and guard budget are fixed by the first call.
     void configure(std::size_t stack_size);
     std::size_t slot_size() const noexcept { return slot_size_; }
+    guard_scheme scheme() const noexcept { return scheme_; }
 
     // Shared pool: used by workers' caches in batches and by plain threads.
     stack_slot* acquire();
@@ -81,7 +116,12 @@ class stack_pool {
     std::size_t total_slots() const noexcept { return total_slots_; }
 
   private:
+    void apply_locked(const stack_config& c);
     void grow_locked();
+    slab& map_slab_locked();
+    void carve_locked(slab& s, std::size_t n);
+    void install_guard_regions(stack_slot* first, std::size_t n) noexcept;
+
     ranked_mutex mu_{lock_rank::stack_pool};
     std::vector<slab> slabs_;
     // Free slots, LIFO, in a contiguous array: taking a batch copies
@@ -90,7 +130,9 @@ class stack_pool {
     // release never allocates.
     std::vector<stack_slot*> free_;
     std::size_t slot_size_ = 0;
-    std::size_t guard_budget_ = 0;  // guarded slots still allowed
+    guard_scheme scheme_ = guard_scheme::unset;
+    std::size_t guard_budget_ = 0;    // mprotect-guarded slots still allowed (budget scheme)
+    bool process_madvise_ok_ = true;  // false once process_madvise refused guard markers
     std::size_t guarded_slots_ = 0;
     std::size_t total_slots_ = 0;
 };
@@ -114,5 +156,9 @@ inline constexpr std::size_t page_size = 4096;
 inline constexpr std::size_t default_stack_size = 1 << 20;
 // Pages below this distance from the top stay committed across reuse.
 inline constexpr std::size_t hot_stack_bytes = 64 << 10;
+
+// Whether this kernel installs MADV_GUARD_INSTALL guard markers (tried once
+// on a scratch mapping, and checked to fault; the answer is cached).
+bool guard_regions_supported() noexcept;
 
 }  // namespace goro::detail
