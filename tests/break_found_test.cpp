@@ -49,7 +49,7 @@ bool blocked_in_futex(pid_t tid) {
 // every build with GORO_ASSERTS (asan, tsan, debug presets) such a select
 // aborts: "goro: internal assertion failed: too many internal locks held".
 // Release builds pass. Fails every time on asan/tsan.
-TEST(BreakFound, DISABLED_SelectOverManyChannelsAbortsInAssertBuilds) {
+TEST(BreakFound, SelectOverManyChannelsAbortsInAssertBuilds) {
     goro::run(procs(2), [] {
         constexpr int n = 100;
         std::vector<goro::chan<int>> chans;
@@ -79,7 +79,7 @@ TEST(BreakFound, DISABLED_SelectOverManyChannelsAbortsInAssertBuilds) {
 // still unwinding; their done_on_exit guard then calls done() on freed
 // memory. ASan and TSan: heap-use-after-free in goro::wait_group::add,
 // every run; Release: segmentation fault, every run.
-TEST(BreakFound, DISABLED_NestedWaitGroupWaitsUnwoundTogether_DoneOnFreedWaitGroup) {
+TEST(BreakFound, NestedWaitGroupWaitsUnwoundTogether_DoneOnFreedWaitGroup) {
     goro::run(procs(2), [] {
         goro::go([] {
             auto wg = std::make_unique<goro::wait_group>();
@@ -108,7 +108,7 @@ TEST(BreakFound, DISABLED_NestedWaitGroupWaitsUnwoundTogether_DoneOnFreedWaitGro
 // gives it 2 s). The header: "A signal wakes one waiter that started
 // waiting before it". The same happens to a destructor waiting on a cond
 // during unwinding: it is abandoned at shutdown. Fails every run.
-TEST(BreakFound, DISABLED_CondSignalSpentOnAnUnwoundWaitersTicket) {
+TEST(BreakFound, CondSignalSpentOnAnUnwoundWaitersTicket) {
     // Leaked on purpose: the stuck thread below still uses them.
     auto* m = new goro::mutex;
     auto* c = new goro::cond(*m);
@@ -153,7 +153,7 @@ TEST(BreakFound, DISABLED_CondSignalSpentOnAnUnwoundWaitersTicket) {
 // the rw_mutex is free, yet the plain thread is never woken. (Had the read
 // lock been released first, the writer would have been granted it and its
 // unlock would have let the reader in.) Fails every run.
-TEST(BreakFound, DISABLED_RwMutexReadersStuckBehindAnUnwoundWriter) {
+TEST(BreakFound, RwMutexReadersStuckBehindAnUnwoundWriter) {
     auto* rw = new goro::rw_mutex;  // leaked: the stuck thread uses it
     auto* got = new std::atomic<bool>(false);
     goro::run(procs(2), [&] {
@@ -204,7 +204,7 @@ TEST(BreakFound, DISABLED_RwMutexReadersStuckBehindAnUnwoundWriter) {
 // pointer of type 'struct scheduler'" (goroutine.cpp:28), or hundreds of
 // lost goroutines (LeakSanitizer); TSan: race with ~ConcurrentQueue;
 // Release: lost goroutines.
-TEST(BreakFound, DISABLED_GoFromAPlainThreadWhileRunReturns) {
+TEST(BreakFound, GoFromAPlainThreadWhileRunReturns) {
     std::atomic<bool> stop{false};
     std::atomic<long> spawned{0};
     auto alive = std::make_shared<int>(0);
@@ -235,7 +235,7 @@ TEST(BreakFound, DISABLED_GoFromAPlainThreadWhileRunReturns) {
 // but the calling goroutine is live and can never exit: the process hangs
 // forever instead of exiting (Go's os.Exit exits). The child arms alarm(10),
 // so the hang shows as "killed by SIGALRM". Fails every run.
-TEST(BreakFoundDeathTest, DISABLED_ExitFromAGoroutineOfALazyRuntimeHangs) {
+TEST(BreakFoundDeathTest, ExitFromAGoroutineOfALazyRuntimeHangs) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {
@@ -258,7 +258,7 @@ TEST(BreakFoundDeathTest, DISABLED_ExitFromAGoroutineOfALazyRuntimeHangs) {
 // runtime is started lazily for timers used outside run, and that run "may
 // be called again"; nothing says a run() ending cancels timers that were
 // made outside it. Fails every run (the test waits 2 s for the fire).
-TEST(BreakFound, DISABLED_TimerMadeOutsideRunIsSilentlyDroppedWhenARunEnds) {
+TEST(BreakFound, TimerMadeOutsideRunIsSilentlyDroppedWhenARunEnds) {
     goro::timer t(50ms);  // starts the runtime lazily
     auto [ctx, cancel] = goro::with_timeout(goro::background(), 50ms);
     goro::run([] {});  // adopts the lazy runtime and shuts it down
@@ -321,7 +321,7 @@ goro::context* cancelled_ctx = nullptr;
 
 }  // namespace
 
-TEST(BreakFoundDeathTest, DISABLED_SharedClosedDoneChannelUsedAfterItsStaticDied) {
+TEST(BreakFoundDeathTest, SharedClosedDoneChannelUsedAfterItsStaticDied) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(closed_done_child(), ::testing::ExitedWithCode(0), "exiting");
 }
@@ -337,7 +337,7 @@ TEST(BreakFoundDeathTest, DISABLED_SharedClosedDoneChannelUsedAfterItsStaticDied
 // heap-use-after-free / TSan race on the deleted scheduler's timer heap).
 // asan/tsan: fails every run (about 2 of 3 with the lock order violation);
 // Release: segmentation fault.
-TEST(BreakFound, DISABLED_TimersFromAPlainThreadWhileRunReturns) {
+TEST(BreakFound, TimersFromAPlainThreadWhileRunReturns) {
     std::atomic<bool> stop{false};
     std::thread t([&] {
         while (!stop.load()) {
@@ -374,7 +374,7 @@ namespace {
 }
 }  // namespace
 
-TEST(BreakFound, DISABLED_ErrnoClobberedByAContendedInternalLock) {
+TEST(BreakFound, ErrnoClobberedByAContendedInternalLock) {
     auto ch = goro::make_chan<int>(1);
     std::atomic<bool> stop{false};
     std::atomic<long> released_on_sleeper{0};
@@ -428,7 +428,7 @@ TEST(BreakFound, DISABLED_ErrnoClobberedByAContendedInternalLock) {
 // "goro: shutdown: abandoning goroutine N ... blocked in sleep ... with
 // nothing left to wake it" — though its timer would wake it a moment later:
 // the destructor never finishes and the stack is leaked. Fails every run.
-TEST(BreakFound, DISABLED_DestructorSleepingAtShutdownIsAbandoned) {
+TEST(BreakFound, DestructorSleepingAtShutdownIsAbandoned) {
     static std::atomic<bool> finished{false};
     testing::internal::CaptureStderr();
     goro::run(procs(2), [] {
@@ -456,7 +456,7 @@ TEST(BreakFound, DISABLED_DestructorSleepingAtShutdownIsAbandoned) {
 // the stack, done() writes into a stack slot already given to the next
 // goroutine. Release: segmentation fault. Contradicts wait_group.hpp: "At shutdown, wait() does not
 // unwind at once: it waits until the counter is zero".
-TEST(BreakFound, DISABLED_WaitGroupUnwoundWhileItsGoroutineSleepsInADestructor) {
+TEST(BreakFound, WaitGroupUnwoundWhileItsGoroutineSleepsInADestructor) {
     goro::run(procs(2), [] {
         goro::go([] {
             auto wg = std::make_unique<goro::wait_group>();

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "goro/detail/intrusive_list.hpp"
 #include "goro/mutex.hpp"
@@ -42,6 +43,9 @@ class cond {
     std::uint64_t wait_ticket_ = 0;    // next ticket handed to a waiter
     std::uint64_t notify_ticket_ = 0;  // tickets below this are notified
     detail::intrusive_list<detail::waiter> q_;
+    // Tickets of waiters unwound at shutdown before being notified: a signal
+    // passes over them to the next waiter.
+    std::vector<std::uint64_t> dead_tickets_;
 };
 
 }  // namespace goro

@@ -25,7 +25,9 @@ namespace goro {
 
 namespace detail {
 struct waiter;
-}
+class wake_list;
+class spin_mutex;
+}  // namespace detail
 
 class rw_mutex {
   public:
@@ -43,6 +45,8 @@ class rw_mutex {
     void unlock_shared();
 
   private:
+    void park_queued(detail::spin_mutex& wl, detail::waiter& w);
+    void admit_locked(detail::wake_list& woken);
     // Everything below is guarded by this rw_mutex's wait lock
     // (sync/wait_lock.hpp), which lives outside it.
     std::int64_t readers_ = 0;  // readers holding it

@@ -294,12 +294,14 @@ namespace {
 
 // What done() returns for a context cancelled before anyone asked for its
 // channel (Go's closedchan): one closed channel for all of them.
+// Never destroyed: goroutines may still ask for it while the process exits
+// (a static destroyed before the runtime's exit hook unwinds them).
 const detail::chan_ref& closed_done() {
-    static const detail::chan_ref c = [] {
+    static const detail::chan_ref& c = *new detail::chan_ref([] {
         auto ch = detail::make_chan_core(&detail::elem_ops_for<unit>, 0);
         detail::chan_close(ch.get());
         return ch;
-    }();
+    }());
     return c;
 }
 

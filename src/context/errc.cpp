@@ -26,8 +26,8 @@ class category final : public std::error_category {
 }  // namespace
 
 const std::error_category& goro_category() noexcept {
-    static const category c;
-    return c;
+    static const category* c = new category;  // never destroyed: used during exit
+    return *c;
 }
 
 }  // namespace goro

@@ -30,9 +30,15 @@ struct held_lock {
     const void* addr;
 };
 
-constexpr int max_held = 64;
-thread_local held_lock held[max_held];
-thread_local int nheld = 0;
+// Plain thread-locals (no destructor: locks are still taken while the
+// process exits). Channel locks are counted, not listed: a select may hold
+// thousands, always taken in increasing address order, so the highest
+// address held is all the order check needs.
+constexpr int max_other = 16;
+thread_local held_lock others[max_other];
+thread_local int nothers = 0;
+thread_local long nchans = 0;
+thread_local const void* highest_chan = nullptr;
 
 const char* name(lock_rank r) noexcept {
     switch (r) {
@@ -75,25 +81,31 @@ const char* name(lock_rank r) noexcept {
 }  // namespace
 
 void rank_acquired(lock_rank r, const void* addr) noexcept {
-    for (int i = 0; i < nheld; ++i) {
-        const held_lock& h = held[i];
-        if (h.rank < r) continue;
-        if (h.rank == r && r == lock_rank::chan && h.addr < addr) continue;
-        order_violation(r, addr, h);
+    for (int i = 0; i < nothers; ++i)
+        if (others[i].rank >= r) order_violation(r, addr, others[i]);
+    if (nchans > 0 && (lock_rank::chan > r || (r == lock_rank::chan && highest_chan >= addr)))
+        order_violation(r, addr, held_lock{lock_rank::chan, highest_chan});
+    if (r == lock_rank::chan) {
+        ++nchans;
+        highest_chan = addr;
+        return;
     }
-    if (nheld == max_held)
-        assert_failed("nheld < max_held", "too many internal locks held", __FILE__, __LINE__);
-    held[nheld++] = {r, addr};
+    if (nothers == max_other)
+        assert_failed("nothers < max_other", "too many internal locks held", __FILE__, __LINE__);
+    others[nothers++] = {r, addr};
 }
 
 void rank_released(const void* addr) noexcept {
-    for (int i = nheld; i-- > 0;)
-        if (held[i].addr == addr) {
-            held[i] = held[--nheld];
+    for (int i = nothers; i-- > 0;)
+        if (others[i].addr == addr) {
+            others[i] = others[--nothers];
             return;
         }
-    assert_failed("lock recorded", "releasing an internal lock this thread does not hold", __FILE__,
-                  __LINE__);
+    // A channel lock.
+    if (nchans <= 0)
+        assert_failed("lock recorded", "releasing an internal lock this thread does not hold",
+                      __FILE__, __LINE__);
+    if (--nchans == 0) highest_chan = nullptr;
 }
 
 }  // namespace goro::detail

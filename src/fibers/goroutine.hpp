@@ -45,6 +45,9 @@ struct goroutine : parker {
     std::atomic<wait_reason> reason{wait_reason::none};  // relaxed: read racily by diagnostics
     bool unwind_requested = false;
     std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
+    // What the current park waits on (park()'s `object`); relaxed: read by
+    // diagnostics and shutdown while parked.
+    std::atomic<const void*> waiting_on{nullptr};
     switch_action action = switch_action::exit;
     void (*unlock)(void*) = nullptr;
     void* unlock_arg = nullptr;

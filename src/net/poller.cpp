@@ -112,9 +112,18 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
     GORO_NO_THREAD_SAFETY_ANALYSIS {  // mu is released by the park's unlock callback
     poller& p = poller::instance();
     side& s = of(d);
-    // Someone must poll: a plain thread waiting with no runtime started
-    // starts one (and never under mu: starting takes the lifecycle lock).
-    scheduler* sched = ensure_runtime();
+    // Someone must poll: count this waiter first, then make sure a worker
+    // polls (a plain thread with no runtime started starts one) — neither
+    // under mu: starting takes the lifecycle lock.
+    p.waiter_added();
+    struct uncount {
+        poller& p;
+        ~uncount() { p.waiter_removed(); }
+    } count_guard{p};
+    {
+        runtime_use use(true);
+        use.get()->idle.poller_needed();
+    }
     mu.lock();
     if (closing) {
         mu.unlock();
@@ -143,13 +152,9 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
         args.timer = &timer;
     }
     if (!persistent) p.arm_oneshot(this);
-    p.waiter_added();
-    // A worker must be polling now that someone waits (idle.hpp).
-    sched->idle.poller_needed();
     begin_park(w.p);
     wake how = park(d == io_dir::read ? wait_reason::io_read : wait_reason::io_write,
                     &start_timer_and_release, &args);
-    p.waiter_removed();
     if (args.timer) timer_stop(&timer);  // waits out a fire in progress
     if (how == wake::unwind || cancel) {
         lock_scope lk(mu);
@@ -308,6 +313,7 @@ poll_desc* poller::for_fd(int fd) {
 // wait (MOD; ADD when the kernel has forgotten the descriptor, e.g. because
 // it was closed and its number reused). Requires pd->mu.
 void poller::arm_oneshot(poll_desc* pd) noexcept {
+    const int saved_errno = errno;  // runs on the waiting goroutine
     epoll_event ev{};
     ev.events = EPOLLONESHOT | EPOLLRDHUP;
     if (!pd->of(io_dir::read).waiters.empty()) ev.events |= EPOLLIN;
@@ -320,6 +326,7 @@ void poller::arm_oneshot(poll_desc* pd) noexcept {
         for (poll_desc::side& s : pd->sides)
             if (!s.waiters.empty()) s.ready = true;
     }
+    errno = saved_errno;
 }
 
 int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
@@ -370,9 +377,11 @@ int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
 }
 
 void poller::kick() noexcept {
+    const int saved_errno = errno;  // a goroutine may be the waker
     std::uint64_t one = 1;
     ssize_t ignored = ::write(kickfd_, &one, sizeof one);
     (void)ignored;
+    errno = saved_errno;
 }
 
 void poller::poll_if_due(std::int64_t now) noexcept {

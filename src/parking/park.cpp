@@ -59,7 +59,8 @@ parker* current_parker() noexcept {
     return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
 }
 
-wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) noexcept {
+wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
+          const void* object) noexcept {
     goroutine* g = this_goroutine_record();
     if (!g) return park_thread(&tls_parker, unlock, arg);
     // In a destructor during unwinding a throw would terminate: wait as usual.
@@ -77,6 +78,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode) 
     g->unlock = unlock;
     g->unlock_arg = arg;
     g->park_bit = bit;
+    g->waiting_on.store(object, std::memory_order_relaxed);
     g->action = switch_action::park;
     std::uintptr_t sp = stack_pointer();
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;

@@ -53,6 +53,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
         g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
         g->park_bit = 0;
+        g->waiting_on.store(nullptr, std::memory_order_relaxed);
         g->action = switch_action::exit;
         g->unlock = nullptr;
         g->unlock_arg = nullptr;
@@ -76,7 +77,10 @@ void spawn_abandon(goroutine* g) noexcept {
 }
 
 void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept {
-    scheduler* s = current_scheduler();
+    // From a plain thread, the runtime may end meanwhile; the use keeps the
+    // one we commit to alive (or gives us the next one).
+    runtime_use use(true);
+    scheduler* s = use.get();
     worker* w = this_worker();
     g->entry = entry;
     g->where = where;

@@ -38,6 +38,10 @@ ranked_mutex lifecycle_mu{lock_rank::lifecycle};
 std::atomic<scheduler*> g_sched{nullptr};
 bool run_active = false;     // guarded by lifecycle_mu
 bool atexit_hooked = false;  // guarded by lifecycle_mu
+// Timers still pending when a runtime ended (a plain thread's timer, a
+// context deadline, an after_func): the next runtime runs them. A run()
+// that leaves some starts a runtime lazily for them, so they fire on time.
+std::vector<timer_node*> carried_timers;  // guarded by lifecycle_mu
 
 constexpr unsigned max_procs = 4096;
 
@@ -88,7 +92,15 @@ scheduler* start_locked(const options& opts) {
     auto* s = new scheduler(procs);
     s->start();
     g_sched.store(s, std::memory_order_release);
+    for (timer_node* t : carried_timers) s->timer_add(t);
+    carried_timers.clear();
     return s;
+}
+
+void release_carried_timers() noexcept {
+    for (timer_node* t : carried_timers)
+        if (t->release) t->release(t);
+    carried_timers.clear();
 }
 
 // Shutdown (the steps are in scheduler/scheduler.hpp). Called with
@@ -102,9 +114,10 @@ scheduler* start_locked(const options& opts) {
 //    1 unwind at their next blocking call; parks that wait through shutdown
 //    (wait_group::wait, and anything blocking in a destructor during
 //    unwinding) complete as the others unwind.
-// 3. When nothing has exited for a while and every goroutine left is parked
-//    waiting through shutdown, nothing but a plain thread could wake them:
-//    first unwind the wait_group waits (after `unwind_waits_after` quiet
+// 3. When nothing has exited for a while, every goroutine left is parked
+//    waiting through shutdown, and no timer is due within 5 s, nothing but a
+//    plain thread could wake them: first unwind the wait_group and lock
+//    waits, one waited-on object at a time (after `unwind_waits_after` quiet
 //    rounds), then, if only parks in destructors are left, report and
 //    abandon them (after `abandon_after` quiet rounds): claimed, never
 //    resumed, stacks never reused.
@@ -112,6 +125,9 @@ scheduler* start_locked(const options& opts) {
 constexpr std::int64_t quiet_round_ns = 20'000'000;  // 20 ms
 constexpr int unwind_waits_after = 2;                // 40 ms with no exit
 constexpr int abandon_after = 25;                    // 0.5 s with no exit
+// A timer due within this may still wake a goroutine parked through
+// shutdown (a destructor that sleeps, or waits on a timer): not stuck yet.
+constexpr std::int64_t timer_grace_ns = 5'000'000'000;
 
 // Calls f(g, word) for every goroutine record there is.
 template <class F>
@@ -142,38 +158,73 @@ void report_abandoned(goroutine* g) {
                  to_string(g->reason.load(std::memory_order_relaxed)));
 }
 
-// Claims every goroutine parked with `bit`.
-std::vector<goroutine*> claim_parked(std::uint64_t bit) {
+// Claims the goroutines parked with `bit`: all of them (object null, only
+// null), or those waiting on `object`, or just `only`.
+std::vector<goroutine*> claim_parked(std::uint64_t bit, const void* object, goroutine* only) {
     std::vector<goroutine*> claimed;
     for_each_record([&](goroutine* g, std::uint64_t v) {
-        if (parked_with(v, bit) &&
-            g->word.compare_exchange_strong(v, v | park_bits::claimed, std::memory_order_acq_rel))
+        if (!parked_with(v, bit)) return;
+        if (object ? g->waiting_on.load(std::memory_order_relaxed) != object : only && g != only)
+            return;
+        if (g->word.compare_exchange_strong(v, v | park_bits::claimed, std::memory_order_acq_rel))
             claimed.push_back(g);
     });
     return claimed;
 }
 
-// Step 3, after `quiet` rounds with no exit. True if it acted.
+// Step 3, after `quiet` rounds with no exit. True if it acted. Stuck means:
+// every goroutine left is parked waiting through shutdown, and no timer is
+// due soon (one may wake them: a sleep in a destructor, a timer channel).
+// The wait_group and lock waits are unwound one waited-on object at a time,
+// the newest goroutine's first: its waiters are the innermost (a child's
+// wait inside a parent's), and unwinding them may let the others finish
+// normally, as a parent must not unwind and free a wait_group its children
+// still use.
 bool resolve_stuck(scheduler* s, int quiet) {
     if (quiet < unwind_waits_after) return false;
     std::int64_t waits = 0, exempt = 0;
-    for_each_record([&](goroutine*, std::uint64_t v) {
-        if (parked_with(v, park_bits::parked_waits)) ++waits;
+    goroutine* newest = nullptr;
+    for_each_record([&](goroutine* g, std::uint64_t v) {
+        if (parked_with(v, park_bits::parked_waits)) {
+            ++waits;
+            if (!newest || g->id > newest->id) newest = g;
+        }
         if (parked_with(v, park_bits::parked_exempt)) ++exempt;
     });
     if (waits + exempt == 0 || waits + exempt != s->live()) return false;
+    const std::int64_t next_timer = s->next_deadline.load(std::memory_order_acquire);
+    if (next_timer != no_deadline && next_timer - now_ns() < timer_grace_ns) return false;
     if (waits > 0) {
-        for (goroutine* g : claim_parked(park_bits::parked_waits)) {
+        const void* object = newest->waiting_on.load(std::memory_order_relaxed);
+        for (goroutine* g : claim_parked(park_bits::parked_waits, object, newest)) {
             g->unwind_requested = true;
             s->ready(g, false);
         }
         return true;
     }
     if (quiet < abandon_after) return false;
-    std::vector<goroutine*> given_up = claim_parked(park_bits::parked_exempt);
+    std::vector<goroutine*> given_up = claim_parked(park_bits::parked_exempt, nullptr, nullptr);
     for (goroutine* g : given_up) report_abandoned(g);
     s->abandoned.fetch_add(static_cast<std::int64_t>(given_up.size()), std::memory_order_seq_cst);
     return true;
+}
+
+// Plain threads inside runtime_use (see scheduler.hpp).
+std::atomic<std::int64_t> plain_users{0};
+
+// Steps 2-3: until no goroutine is left.
+void unwind_all(scheduler* s) {
+    int quiet = 0;
+    for (;;) {
+        const std::uint32_t seq = s->exit_seq.load(std::memory_order_seq_cst);
+        if (s->live() <= 0) return;
+        futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
+        if (s->exit_seq.load(std::memory_order_seq_cst) != seq) {
+            quiet = 0;
+            continue;
+        }
+        if (resolve_stuck(s, ++quiet)) quiet = 0;
+    }
 }
 
 void shutdown_locked(scheduler* s) {
@@ -183,46 +234,99 @@ void shutdown_locked(scheduler* s) {
         if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
     });
     for (auto [g, v] : parked) s->claim_for_unwind(g, v);
-
-    int quiet = 0;  // 2
+    unwind_all(s);  // 2, 3
+    // No goroutine left: close the runtime to newcomers — plain threads
+    // (wait for those inside a call) and timers (wait for fires in
+    // progress). Either may have started a goroutine just before: unwind it
+    // too (the runtime stays closed: a late timer no longer fires).
+    s->closing.store(true, std::memory_order_seq_cst);
     for (;;) {
-        const std::uint32_t seq = s->exit_seq.load(std::memory_order_seq_cst);
+        while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+        s->close_timers();
         if (s->live() <= 0) break;
-        futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
-        if (s->exit_seq.load(std::memory_order_seq_cst) != seq) {
-            quiet = 0;
-            continue;
-        }
-        if (resolve_stuck(s, ++quiet)) quiet = 0;  // 3
+        unwind_all(s);
     }
+    s->take_timers(carried_timers);
     s->stop();  // 4
-    g_sched.store(nullptr, std::memory_order_release);
+    g_sched.store(nullptr, std::memory_order_seq_cst);
+    // A plain thread that found s just before it went is still looking at
+    // it (and will see it closing): wait for it before s goes.
+    while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     delete s;
     g_shutting_down.store(false, std::memory_order_seq_cst);
 }
 
+// std::exit called on a goroutine (its stack is this one) cannot wait for
+// every goroutine to unwind, itself included: then the exit goes ahead
+// without shutting down (like Go's os.Exit, nothing is unwound).
 void shutdown_at_exit() {
+    if (this_goroutine_record()) return;
     lock_scope lk(lifecycle_mu);
     if (scheduler* s = g_sched.load(std::memory_order_acquire); s && !run_active)
         shutdown_locked(s);
+    release_carried_timers();  // the process ends: they never fire
 }
 
 }  // namespace
 
-scheduler* current_scheduler() noexcept {
-    return g_sched.load(std::memory_order_acquire);
-}
-
-scheduler* ensure_runtime() {
-    if (scheduler* s = g_sched.load(std::memory_order_acquire)) [[likely]]
-        return s;
-    lock_scope lk(lifecycle_mu);
-    if (scheduler* s = g_sched.load(std::memory_order_acquire)) return s;
+scheduler* start_lazily_locked() {
     if (!atexit_hooked) {
         std::atexit(&shutdown_at_exit);
         atexit_hooked = true;
     }
     return start_locked(options{});
+}
+
+scheduler* current_scheduler() noexcept {
+    return g_sched.load(std::memory_order_acquire);
+}
+
+namespace {
+
+// Starts a runtime lazily if none runs (a closing one is gone once we hold
+// the lifecycle lock).
+void start_if_none() {
+    lock_scope lk(lifecycle_mu);
+    if (!g_sched.load(std::memory_order_acquire)) start_lazily_locked();
+}
+
+}  // namespace
+
+runtime_use::runtime_use(bool start) {
+    if (this_worker()) {  // a goroutine or a worker's own loop: its runtime is alive
+        s_ = g_sched.load(std::memory_order_acquire);
+        return;
+    }
+    for (;;) {
+        plain_users.fetch_add(1, std::memory_order_seq_cst);
+        scheduler* s = g_sched.load(std::memory_order_seq_cst);
+        if (s && !s->closing.load(std::memory_order_seq_cst)) {
+            s_ = s;
+            counted_ = true;
+            return;
+        }
+        plain_users.fetch_sub(1, std::memory_order_seq_cst);
+        if (!s && !start) return;
+        // None, or one shutting down: shutdown holds the lifecycle lock until
+        // it is gone; then start (or find) the next one.
+        if (start)
+            start_if_none();
+        else {
+            lock_scope lk(lifecycle_mu);
+        }
+    }
+}
+
+runtime_use::~runtime_use() {
+    if (counted_) plain_users.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+scheduler* ensure_runtime() {
+    if (this_worker()) return g_sched.load(std::memory_order_acquire);
+    // A plain thread: the result is only a hint (the runtime may end as
+    // soon as this returns); touch it through runtime_use.
+    runtime_use use(true);
+    return use.get();
 }
 
 int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
@@ -268,6 +372,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         lock_scope lk(lifecycle_mu);
         shutdown_locked(s);
         run_active = false;
+        if (!carried_timers.empty()) start_lazily_locked();
     }
     if (st.error) std::rethrow_exception(st.error);
     return 0;

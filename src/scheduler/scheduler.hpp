@@ -85,6 +85,9 @@ struct scheduler {
     moodycamel::ConcurrentQueue<goroutine*> global;
     alignas(64) std::atomic<std::int64_t> global_pending{0};
     std::atomic<bool> stopping{false};
+    // Set by shutdown once no goroutine is left: plain threads no longer
+    // enter (runtime_use), timers no longer fire.
+    std::atomic<bool> closing{false};
     std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
     // Goroutines given up at shutdown (parked in a destructor with nothing
     // left to wake them): never resumed, not counted as live.
@@ -97,6 +100,8 @@ struct scheduler {
     // Timers: a 4-ary min-heap on `when` (timer_heap.hpp).
     spin_mutex timer_mu{lock_rank::timers};
     timer_heap timers GORO_GUARDED_BY(timer_mu);
+    bool timers_closed GORO_GUARDED_BY(timer_mu) = false;
+    std::atomic<std::int32_t> fires_running{0};
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
 
     idle_workers idle;  // after next_deadline, which it reads
@@ -123,6 +128,10 @@ struct scheduler {
     bool timer_remove(timer_node* t) noexcept;
     void run_due_timers(std::int64_t now_ns) noexcept;
     void clear_timers() noexcept;
+    // Shutdown: due timers no longer fire; returns once no fire is running.
+    void close_timers() noexcept;
+    // Shutdown: moves the pending timers out (for the next runtime).
+    void take_timers(std::vector<timer_node*>& out);
 
     // Worker loop (scheduler/worker.cpp).
     void worker_main(worker* w);
@@ -148,6 +157,26 @@ struct scheduler {
 scheduler* current_scheduler() noexcept;
 // Starts the process-wide runtime if none runs; returns it.
 scheduler* ensure_runtime();
+
+// A plain thread's use of the runtime (a spawn, a timer start or stop): the
+// scheduler stays alive until the guard goes, even if run() ends meanwhile
+// (shutdown waits for such users before it deletes the scheduler, and a
+// plain thread that arrives while shutdown closes it waits for shutdown to
+// finish and uses the next runtime). On a worker thread it is just the
+// current scheduler: goroutines keep their runtime alive. `start`: start a
+// runtime if none runs, else get null.
+class runtime_use {
+  public:
+    explicit runtime_use(bool start);
+    ~runtime_use();
+    runtime_use(const runtime_use&) = delete;
+    runtime_use& operator=(const runtime_use&) = delete;
+    scheduler* get() const noexcept { return s_; }
+
+  private:
+    scheduler* s_ = nullptr;
+    bool counted_ = false;
+};
 
 // The worker the calling thread is, or null; the goroutine it runs, or null.
 // Never cache these across a park: a goroutine migrates between workers.

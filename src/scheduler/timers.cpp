@@ -35,8 +35,9 @@ void scheduler::timer_add(timer_node* t) {
         if (timer_heap::contains(t)) timers.remove(t);
         t->cancelled = false;
         timers.push(t, when);
-        earliest = timers.top() == t;
-        next_deadline.store(timers.top_when(), std::memory_order_seq_cst);
+        // Closed (end of shutdown): kept for clear_timers, never fired.
+        earliest = !timers_closed && timers.top() == t;
+        if (!timers_closed) next_deadline.store(timers.top_when(), std::memory_order_seq_cst);
     }
     if (earliest) poke_for_timer(when);
 }
@@ -66,7 +67,9 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
     std::size_t n = 0;
     {
         lock_scope lk(timer_mu);
+        if (timers_closed) return;
         n = timers.pop_due(now, batch, batch_max);
+        fires_running.fetch_add(1, std::memory_order_relaxed);
         for (std::size_t i = 0; i < n; ++i) batch[i]->firing.store(true, std::memory_order_relaxed);
         next_deadline.store(timers.empty() ? no_deadline : timers.top_when(),
                             std::memory_order_seq_cst);
@@ -111,6 +114,23 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
         if (!rearm_any && release) release(t);
         if (rearm) poke_for_timer(rearm_when);
     }
+    fires_running.fetch_sub(1, std::memory_order_release);
+}
+
+void scheduler::close_timers() noexcept {
+    {
+        lock_scope lk(timer_mu);
+        timers_closed = true;
+        next_deadline.store(no_deadline, std::memory_order_seq_cst);  // nobody waits for them
+    }
+    while (fires_running.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
+void scheduler::take_timers(std::vector<timer_node*>& out) {
+    lock_scope lk(timer_mu);
+    out.reserve(out.size() + timers.size());
+    timers.clear([&](timer_node* t) { out.push_back(t); });
+    next_deadline.store(no_deadline, std::memory_order_seq_cst);
 }
 
 void scheduler::clear_timers() noexcept {
@@ -127,7 +147,8 @@ void scheduler::clear_timers() noexcept {
 
 void timer_start(timer_node* t, clock::time_point when) {
     t->when = when;
-    ensure_runtime()->timer_add(t);
+    runtime_use use(true);
+    use.get()->timer_add(t);
 }
 
 void timer_settle(timer_node* t) noexcept {
@@ -136,9 +157,9 @@ void timer_settle(timer_node* t) noexcept {
 }
 
 bool timer_stop(timer_node* t) noexcept {
-    scheduler* s = current_scheduler();
-    if (!s) return false;
-    return s->timer_remove(t);
+    runtime_use use(false);
+    if (!use.get()) return false;
+    return use.get()->timer_remove(t);
 }
 
 }  // namespace goro::detail

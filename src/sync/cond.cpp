@@ -8,6 +8,9 @@
 // >= notify_ticket_. Lock order: the user's mutex is never taken under the
 // wait lock.
 #include "goro/cond.hpp"
+
+#include <algorithm>
+
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "sync/wait_lock.hpp"
@@ -32,10 +35,12 @@ void cond::wait(std::unique_lock<mutex>& lk) {
     } else {
         q_.push_back(&w);
         detail::begin_park(w.p);
-        if (detail::park_releasing(wl, detail::wait_reason::cond) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::cond, detail::park_mode::unwinds, this) == detail::wake::unwind) {
             {
                 detail::lock_scope g(wl);
                 q_.remove(&w);
+                // Not notified yet: a later signal must not be spent on it.
+                if (w.ticket >= notify_ticket_) dead_tickets_.push_back(w.ticket);
             }
             detail::throw_unwind();
         }
@@ -47,19 +52,25 @@ void cond::signal() {
     detail::waiter* w = nullptr;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
-        if (notify_ticket_ == wait_ticket_) return;  // nobody waiting
-        std::uint64_t t = notify_ticket_++;
-        for (detail::waiter* it = q_.head; it; it = it->next)
-            if (it->ticket == t) {
-                // A waiter that cannot be claimed is being unwound; it
-                // unlinks itself.
-                if (detail::claim(it->p)) {
-                    q_.remove(it);
-                    w = it;
-                }
-                break;
+        while (!w && notify_ticket_ < wait_ticket_) {
+            const std::uint64_t t = notify_ticket_++;
+            if (auto d = std::find(dead_tickets_.begin(), dead_tickets_.end(), t);
+                d != dead_tickets_.end()) {
+                dead_tickets_.erase(d);  // its waiter was unwound: the next one
+                continue;
             }
-        // Not queued yet: that waiter sees its ticket notified and skips parking.
+            detail::waiter* it = q_.head;
+            while (it && it->ticket != t) it = it->next;
+            // Not queued yet: that waiter sees its ticket notified and skips
+            // parking.
+            if (!it) break;
+            // A waiter that cannot be claimed is being unwound (it unlinks
+            // itself): the next one.
+            if (detail::claim(it->p)) {
+                q_.remove(it);
+                w = it;
+            }
+        }
     }
     if (w) detail::ready(w->p);
 }
@@ -69,6 +80,7 @@ void cond::broadcast() {
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
         notify_ticket_ = wait_ticket_;
+        dead_tickets_.clear();
         while (detail::waiter* w = detail::pop_claimed(q_)) woken.push(w);
     }
     woken.ready_all();

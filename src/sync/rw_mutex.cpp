@@ -18,27 +18,46 @@
 
 namespace goro {
 
-namespace {
-
-// Parks w (queued in q) with wl held; returns with wl released. At shutdown,
-// unlinks w and unwinds.
-void park_on(detail::spin_mutex& wl, detail::intrusive_list<detail::waiter>& q, detail::waiter& w,
-             std::int64_t* writers_waiting) GORO_RELEASE(wl) {
+// Parks w (queued) with wl held; returns with wl released. Unwound at
+// shutdown, w leaves its queue, and whoever it held back is let in.
+void rw_mutex::park_queued(detail::spin_mutex& wl, detail::waiter& w) GORO_RELEASE(wl) {
     detail::begin_park(w.p);
     if (detail::park_releasing(wl, detail::wait_reason::rw_mutex,
-                               detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
+                               detail::park_mode::waits_through_shutdown, this) == detail::wake::unwind) {
+        detail::wake_list woken;
         {
             detail::lock_scope lk(wl);
             if (w.queued) {
-                q.remove(&w);
-                if (writers_waiting) --*writers_waiting;
+                (w.writer ? writeq_ : readq_).remove(&w);
+                if (w.writer) --writers_waiting_;
+                admit_locked(woken);
             }
         }
+        woken.ready_all();
         detail::throw_unwind();
     }
 }
 
-}  // namespace
+// Grants the lock to whoever may have it now, with the unlock policy: while
+// no writer holds it, the queued readers if no writer waits, else the next
+// writer once no reader holds it. Requires the wait lock.
+void rw_mutex::admit_locked(detail::wake_list& woken) {
+    if (writer_) return;
+    if (writers_waiting_ == 0) {
+        while (detail::waiter* r = detail::pop_claimed(readq_)) {
+            ++readers_;
+            r->success = true;
+            woken.push(r);
+        }
+    } else if (readers_ == 0) {
+        if (detail::waiter* w = detail::pop_claimed(writeq_)) {
+            --writers_waiting_;
+            writer_ = true;
+            w->success = true;
+            woken.push(w);
+        }
+    }
+}
 
 void rw_mutex::lock_shared() {
     detail::spin_mutex& wl = detail::wait_lock_for(this);
@@ -51,7 +70,7 @@ void rw_mutex::lock_shared() {
     detail::waiter w;
     w.p = detail::current_parker();
     readq_.push_back(&w);
-    park_on(wl, readq_, w, nullptr);
+    park_queued(wl, w);
 }
 
 bool rw_mutex::try_lock_shared() {
@@ -89,7 +108,7 @@ void rw_mutex::lock() {
     w.writer = true;
     ++writers_waiting_;
     writeq_.push_back(&w);
-    park_on(wl, writeq_, w, &writers_waiting_);
+    park_queued(wl, w);
 }
 
 bool rw_mutex::try_lock() {

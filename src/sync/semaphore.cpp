@@ -93,7 +93,7 @@ void semaphore::acquire(std::int64_t n) {
     q_.push_back(&w);
     detail::begin_park(w.p);
     if (detail::park_releasing(wl, detail::wait_reason::semaphore,
-                               detail::park_mode::waits_through_shutdown) == detail::wake::unwind) {
+                               detail::park_mode::waits_through_shutdown, this) == detail::wake::unwind) {
         abandon(w);
         detail::throw_unwind();
     }

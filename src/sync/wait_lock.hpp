@@ -41,9 +41,9 @@ inline void release_wait_lock(void* m) GORO_NO_THREAD_SAFETY_ANALYSIS {
 
 // park() for a waiter queued under wl: wl is released after the switch
 // (park.hpp, step 5), so the caller returns without it.
-inline wake park_releasing(spin_mutex& wl, wait_reason r, park_mode mode = park_mode::unwinds)
+inline wake park_releasing(spin_mutex& wl, wait_reason r, park_mode mode, const void* object)
     GORO_RELEASE(wl) GORO_NO_THREAD_SAFETY_ANALYSIS {
-    return park(r, &release_wait_lock, &wl, mode);
+    return park(r, &release_wait_lock, &wl, mode, object);
 }
 
 }  // namespace goro::detail

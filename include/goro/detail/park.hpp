@@ -127,8 +127,11 @@ void ready(parker* p) noexcept;
 
 // Blocks the caller until ready(). unlock(arg) runs once the caller is committed
 // to sleep (after the stack switch for a goroutine). unlock may be null.
+// `object` names what is waited on (a wait_group, a mutex, ...), for
+// diagnostics and for shutdown, which unwinds stuck waits one object at a
+// time.
 wake park(wait_reason reason, void (*unlock)(void*), void* arg,
-          park_mode mode = park_mode::unwinds) noexcept;
+          park_mode mode = park_mode::unwinds, const void* object = nullptr) noexcept;
 
 // Thrown out of a blocking call whose goroutine is being unwound at shutdown.
 // Deliberately not a std::exception: `catch (const std::exception&)` lets it pass.
