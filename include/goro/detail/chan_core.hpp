@@ -77,6 +77,10 @@ struct wait_queue : intrusive_list<chan_waiter> {
 struct alignas(64) chan_core {
     spin_mutex mu;
     bool closed = false;
+    // A timer's or ticker's channel (set once, before the channel is shared):
+    // it presents as unbuffered, as Go 1.23's do — len and cap read 0 — while
+    // it holds the one fired, unreceived value that stop()/reset() take back.
+    bool timer_chan = false;
     std::uint32_t elem_size;
     std::size_t cap;
     std::size_t count = 0;
