@@ -13,6 +13,11 @@
 // after() channel costs its heap entry until it fires). Everything here
 // starts the runtime lazily when used outside goro::run.
 //
+// Durations of any Rep and Period are rounded up to clock ticks and saturate:
+// one too large for the clock (hours::max(), duration<double>(1e30), 300
+// years) means "never" — the timer stays pending and never fires, as in Go.
+// Zero and negative durations fire at once.
+//
 // The contract is Go 1.23's ("synchronous timer channels"), for timer,
 // ticker and after:
 //   - c() presents as unbuffered: c().size() and c().capacity() are 0. A
@@ -85,7 +90,7 @@ class timer {
   public:
     template <class Rep, class Period>
     explicit timer(std::chrono::duration<Rep, Period> d)
-        : s_(detail::make_timer_state(std::chrono::ceil<clock::duration>(d), {}, nullptr, {})) {}
+        : s_(detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {})) {}
 
     // The channel the time is sent on (nil for an after_func timer). Its
     // size() and capacity() are 0, as in Go 1.23.
@@ -100,7 +105,7 @@ class timer {
     template <class Rep, class Period>
     bool reset(std::chrono::duration<Rep, Period> d) {
         return detail::timer_state_reset(state("goro::timer::reset"),
-                                         std::chrono::ceil<clock::duration>(d), {});
+                                         detail::saturating_duration(d), {});
     }
 
     // Internal: wraps a timer made by after_func.
@@ -119,10 +124,11 @@ class timer {
 // reader. After stop() or reset() returns, no tick from before it is received.
 class ticker {
   public:
-    // Requires: d > 0 (throws misuse_error otherwise).
+    // Requires: d > 0 (throws misuse_error otherwise). A period too large
+    // for the clock never ticks.
     template <class Rep, class Period>
     explicit ticker(std::chrono::duration<Rep, Period> d)
-        : ticker(std::chrono::ceil<clock::duration>(d), 0) {}
+        : ticker(detail::saturating_duration(d), 0) {}
     // A ticker is stopped when its owner goes away (copies of c() then
     // receive no more ticks).
     ~ticker() {
@@ -147,7 +153,7 @@ class ticker {
     template <class Rep, class Period>
     void reset(std::chrono::duration<Rep, Period> d) {
         if (!s_) detail::throw_moved_from("goro::ticker::reset");
-        auto p = std::chrono::ceil<clock::duration>(d);
+        auto p = detail::saturating_duration(d);
         check(p, "goro::ticker::reset");
         detail::timer_state_reset(*s_, p, p);
     }
@@ -169,7 +175,7 @@ class ticker {
 template <class Rep, class Period>
 recv_chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
     return detail::timer_channel(
-        detail::make_timer_state(std::chrono::ceil<clock::duration>(d), {}, nullptr, {}));
+        detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {}));
 }
 
 // time.AfterFunc: runs fn in its own goroutine after d. stop() before then
@@ -182,7 +188,7 @@ timer after_func(std::chrono::duration<Rep, Period> d, F&& fn,
     auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     return timer(detail::timer_tag{},
                  detail::make_timer_state(
-                     std::chrono::ceil<clock::duration>(d), {}, [shared] { (*shared)(); }, where));
+                     detail::saturating_duration(d), {}, [shared] { (*shared)(); }, where));
 }
 
 }  // namespace goro

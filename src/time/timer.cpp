@@ -106,8 +106,8 @@ void release(timer_node* n) {
     unref(a);                   // the runtime's
 }
 
-// Arms a new node for s, due d from now; requires s.mu held and s.current
-// null.
+// Arms a new node for s, due d from now ("never" if that overflows);
+// requires s.mu held and s.current null.
 void arm(timer_state& s, clock::duration d) {
     auto* a = new timer_arm;
     a->s = s.shared_from_this();
@@ -115,7 +115,7 @@ void arm(timer_state& s, clock::duration d) {
     a->release = &release;
     a->period = s.period;
     s.current = a;
-    timer_start(a, clock::now() + d);
+    timer_start(a, saturating_add(clock::now(), d));
 }
 
 // Takes s.current out and returns it (the state's reference comes along).
