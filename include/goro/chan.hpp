@@ -119,7 +119,8 @@ class chan_handle {
 
     bool is_nil() const noexcept { return !core_; }
     std::size_t size() const noexcept { return chan_size(core_.get()); }
-    std::size_t capacity() const noexcept { return core_ ? core_->cap : 0; }
+    // 0 for a timer's channel, which presents as unbuffered (Go 1.23).
+    std::size_t capacity() const noexcept { return core_ && !core_->timer_chan ? core_->cap : 0; }
     chan_core* core() const noexcept { return core_.get(); }
 
     // Handles to the same channel compare equal (nil equals nil).

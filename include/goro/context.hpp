@@ -134,7 +134,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
 template <class Rep, class Period>
 std::pair<context, cancel_func> with_timeout(const context& parent,
                                              std::chrono::duration<Rep, Period> timeout) {
-    return with_deadline(parent, clock::now() + std::chrono::ceil<clock::duration>(timeout));
+    return with_deadline(parent, detail::saturating_deadline(timeout));
 }
 // Values and deadline-free, cancellation-free view of parent (its values only).
 context without_cancel(const context& parent);

@@ -124,7 +124,7 @@ void sleep_until(clock::time_point tp);
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
     if (d <= d.zero()) return yield();
-    sleep_until(clock::now() + std::chrono::ceil<clock::duration>(d));
+    sleep_until(detail::saturating_deadline(d));
 }
 
 // runtime.NumGoroutine: goroutines that exist now (running, runnable or parked).

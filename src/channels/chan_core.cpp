@@ -222,7 +222,7 @@ void chan_close(chan_core* c) {
 }
 
 std::size_t chan_size(chan_core* c) noexcept {
-    if (!c) return 0;
+    if (!c || c->timer_chan) return 0;  // Go 1.23: len(t.C) is always 0
     lock_scope lk(c->mu);
     return c->count;
 }

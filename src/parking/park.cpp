@@ -96,8 +96,10 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
 
 void ready(parker* p) noexcept {
     if (p->is_goroutine) {
-        scheduler* s = current_scheduler();
-        s->ready(static_cast<goroutine*>(p), false);
+        // From a plain thread the readied goroutine may run, finish and let
+        // run() end before ready() returns: the use keeps the scheduler.
+        runtime_use use(false);
+        use.get()->ready(static_cast<goroutine*>(p), false);
         return;
     }
     auto* t = static_cast<thread_parker*>(p);

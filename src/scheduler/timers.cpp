@@ -9,7 +9,9 @@
 // Invariants (under timer_mu): a node is in the heap iff heap_slot != npos
 // (timer_heap.hpp keeps the positions). next_deadline mirrors the top (max
 // when empty). A node being fired has firing == true and is not in the heap
-// unless its fire re-started it. fire runs with no lock held.
+// unless its fire re-started it. fire runs with no lock held. A node due at
+// time_point::max() (int64 max ns, the same key as no_deadline) never comes
+// due: it is "never" (goro/detail/deadline.hpp).
 #include <limits>
 #include <thread>
 
@@ -23,6 +25,19 @@ thread_local timer_node* firing_now = nullptr;
 
 std::int64_t to_ns(clock::time_point tp) noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+}
+
+// A periodic node's next deadline: the first multiple of the period after
+// now (a slow reader loses ticks instead of getting a burst), or "never"
+// (time_point::max()) when that is past the end of the clock. Requires
+// when <= now and period > 0; computed in 128 bits, so it cannot overflow.
+clock::time_point next_period(clock::time_point when, clock::duration period,
+                              std::int64_t now) noexcept {
+    __extension__ typedef __int128 wide;
+    const wide w = when.time_since_epoch().count(), p = period.count();
+    const wide next = w + ((wide(now) - w) / p + 1) * p;
+    if (next >= wide(clock::duration::max().count())) return clock::time_point::max();
+    return clock::time_point(clock::duration(static_cast<clock::duration::rep>(next)));
 }
 
 }  // namespace
@@ -95,11 +110,7 @@ void scheduler::run_due_timers(std::int64_t now) noexcept {
             lock_scope lk(timer_mu);
             rearm_any = timer_heap::contains(t);  // fire restarted it
             if (!t->cancelled && !rearm_any) {
-                // Next multiple of the period after now: a slow reader loses
-                // ticks instead of getting a burst.
-                auto late = clock::time_point(std::chrono::nanoseconds(now)) - t->when;
-                auto periods = late / t->period + 1;
-                t->when += periods * t->period;
+                t->when = next_period(t->when, t->period, now);
                 rearm_when = to_ns(t->when);
                 timers.push(t, rearm_when);
                 next_deadline.store(timers.top_when(), std::memory_order_seq_cst);

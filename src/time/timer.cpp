@@ -1,20 +1,34 @@
 // time/timer.cpp — after, timer, ticker and after_func on the runtime's
-// timer heap.
+// timer heap, with Go 1.23's contract for stop() and reset().
 //
-// A timer_state is what the user's handles share: the channel (capacity 1;
-// none for after_func), the function (after_func), and `current`, the arm
-// that is allowed to deliver. Each start creates a new arm (the heap node).
-// An arm has two references: the state's (held through `current`) and the
-// runtime's (from timer_start until the runtime's release hook, or until a
-// timer_stop that returned true hands it back).
+// A timer_state is what the user's handles share: the channel (capacity 1
+// inside, presented as unbuffered; none for after_func), the function
+// (after_func), and `current`, the arm that is allowed to deliver. Each start
+// creates a new arm (the heap node). An arm has two references: the state's
+// (held through `current`) and the runtime's (from timer_start until the
+// runtime's release hook, or until a timer_stop that returned true hands it
+// back).
 //
-// Invariants (under state.mu): only `current` delivers — an arm whose fire
-// finds it is no longer current does nothing, so after stop()/reset() no
-// stale value arrives; stop()/reset() drain the channel under the same lock.
+// Invariants (under state.mu):
+//   - Only `current` delivers: an arm whose fire finds it is no longer
+//     current does nothing, so after stop()/reset() no stale value arrives.
+//   - A one-shot arm stops being current in the same critical section in
+//     which it delivers (sends, or hands f to a new goroutine). So while a
+//     one-shot arm is current, its value has not been delivered, and a
+//     stop()/reset() that takes it out of `current` cancels the delivery,
+//     whether the arm is still in the heap or its fire is already running
+//     and waiting for state.mu.
+//   - The channel holds at most the one value delivered and not received;
+//     stop()/reset() drain it under state.mu. Hence their result: true iff
+//     they took out a current one-shot arm or drained a value — that is,
+//     unless the value was received (or the timer was already stopped).
+//     A value handed by the send straight to a blocked receiver counts as
+//     received.
 // Lock order: state.mu -> channel lock; state.mu -> runtime timer lock.
 // timer_stop is never called under state.mu (it waits for a running fire,
 // which takes state.mu).
 #include <atomic>
+#include <string>
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
@@ -66,7 +80,7 @@ void fire(timer_node* n) {
             run = s.fn;
         }
         if (s.period == clock::duration::zero()) {
-            s.current = nullptr;  // one-shot: no longer active
+            s.current = nullptr;  // one-shot: delivered, no longer active
             drop_state_ref = true;
         }
     }
@@ -92,7 +106,8 @@ void release(timer_node* n) {
     unref(a, was_current ? 2 : 1);  // the runtime's, and the state's if it was current
 }
 
-// Arms a new node for s; requires s.mu held and s.current null.
+// Arms a new node for s, due d from now ("never" if that overflows);
+// requires s.mu held and s.current null.
 void arm(timer_state& s, clock::duration d) GORO_REQUIRES(s.mu) {
     auto* a = new timer_arm;
     a->s = s.shared_from_this();
@@ -100,7 +115,7 @@ void arm(timer_state& s, clock::duration d) GORO_REQUIRES(s.mu) {
     a->release = &release;
     a->period = s.period;
     s.current = a;
-    timer_start(a, clock::now() + d);
+    timer_start(a, saturating_add(clock::now(), d));
 }
 
 // Takes s.current out and returns it (the state's reference comes along).
@@ -110,13 +125,18 @@ timer_arm* disarm(timer_state& s) GORO_REQUIRES(s.mu) {
     return a;
 }
 
-// Finishes a disarm outside s.mu. True if the arm was still pending.
-bool retire(timer_arm* a) {
-    if (!a) return false;
-    bool pending = timer_stop(a);
-    if (pending) unref(a);  // the runtime gave its reference back
-    unref(a);               // the state's
-    return pending;
+// Finishes a disarm outside s.mu: takes the arm out of the heap, or waits
+// out its running fire (which will find it stale), and drops it.
+void retire(timer_arm* a) {
+    if (!a) return;
+    if (timer_stop(a)) unref(a);  // the runtime gave its reference back
+    unref(a);                     // the state's
+}
+
+// Whether a stop/reset that disarmed `a` and drained (or not) found the
+// value unreceived. A current periodic arm counts as active too.
+bool was_active(const timer_arm* a, bool drained) {
+    return a != nullptr || drained;
 }
 
 }  // namespace
@@ -126,7 +146,10 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
                                               const source_location& where) {
     ensure_runtime();  // not under s.mu: starting takes the lifecycle lock (lock_rank.hpp)
     auto s = std::make_shared<timer_state>();
-    if (!fn) s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
+    if (!fn) {
+        s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
+        s->ch->timer_chan = true;
+    }
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;
@@ -136,6 +159,7 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
 }
 
 recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s) {
+    if (!s) return {};  // a moved-from handle: the nil channel, as a zero Timer's C
     return chan_access::make<recv_chan<clock::time_point>>(s->ch);
 }
 
@@ -147,8 +171,8 @@ bool timer_state_stop(timer_state& s) {
         a = disarm(s);
         drained = drain(s);
     }
-    bool pending = retire(a);
-    return pending || drained;
+    retire(a);
+    return was_active(a, drained);
 }
 
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
@@ -162,8 +186,12 @@ bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period
         s.period = period;
         arm(s, d);
     }
-    bool pending = retire(old);
-    return pending || drained;
+    retire(old);
+    return was_active(old, drained);
+}
+
+void throw_moved_from(const char* who) {
+    throw misuse_error(std::string(who) + ": called on a moved-from handle");
 }
 
 }  // namespace goro::detail

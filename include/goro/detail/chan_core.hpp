@@ -67,6 +67,10 @@ inline constexpr elem_ops elem_ops_for{
 struct alignas(64) chan_core {
     spin_mutex mu{lock_rank::chan};
     bool closed GORO_GUARDED_BY(mu) = false;
+    // A timer's or ticker's channel (set once, before the channel is shared):
+    // it presents as unbuffered, as Go 1.23's do — len and cap read 0 — while
+    // it holds the one fired, unreceived value that stop()/reset() take back.
+    bool timer_chan = false;
     std::uint32_t elem_size;
     std::size_t cap;
     std::size_t count GORO_GUARDED_BY(mu) = 0;

@@ -8,7 +8,9 @@
 // channel, or spawns a goroutine.
 //
 // Periodic nodes (period > 0) are put back by the runtime after fire returns,
-// at the next multiple of the period after now (late ticks are dropped).
+// at the next multiple of the period after now (late ticks are dropped), or
+// at time_point::max() ("never") if that would overflow the clock.
+// A node started at time_point::max() never fires (deadline.hpp).
 //
 // Invariant: once timer_stop returns, fire is not running (unless timer_stop
 // was called from that fire itself) and will not run again for that start,
@@ -26,9 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace goro {
-using clock = std::chrono::steady_clock;
-}
+#include "goro/detail/deadline.hpp"  // goro::clock, saturating deadlines
 
 namespace goro::detail {
 
