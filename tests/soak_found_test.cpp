@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -195,4 +196,38 @@ TEST(SoakFound, DISABLED_TimerFiringAtTheEndOfShutdownStrandsAGoroutine) {
     EXPECT_EQ(dump.str().find("[runnable]"), std::string::npos)
         << "goroutines left behind by run():\n"
         << dump.str();
+}
+
+// Bug 4: a plain thread that wakes a goroutine is still inside ready() when
+// the scheduler is deleted. From a plain thread, scheduler::ready pushes the
+// goroutine on the global queue and then calls wakep(), which reads nidle
+// and nspinning (and may lock idle_mu and wake a worker). Once the goroutine
+// is on the queue a worker may run it; if it was the last one and run()'s
+// function has returned, shutdown_locked deletes the scheduler while the
+// thread is still in wakep(): a use-after-free (TSan: "data race ... operator
+// delete ... shutdown_locked" against "atomic read ... scheduler::wakep ...
+// ready ... select_impl" on the thread). Nothing but run() returning is
+// needed: here a thread keeps handing values to receivers as run() ends.
+// The oracle is TSan (build/tsan, TSAN_OPTIONS=halt_on_error=1; seen within
+// ~20 s); without a sanitizer the test passes unless the thread happens to
+// be preempted inside that window.
+TEST(SoakFound, DISABLED_PlainThreadWakingAGoroutineRacesTheSchedulerDelete) {
+    const int runs = goro_test::thread_sanitized ? 20000 : 2000;
+    for (int run = 0; run < runs; ++run) {
+        auto ch = goro::make_chan<int>();
+        auto quit = goro::make_chan<goro::unit>();
+        std::thread t([ch, quit] {
+            for (bool stop = false; !stop;)
+                goro::select(goro::send_case(ch, 1), goro::recv_case(quit, [&] { stop = true; }));
+        });
+        goro::run(procs(8), [&] {
+            for (int k = 0; k < 4; ++k)
+                goro::go([ch] {
+                    for (;;) ch.recv();
+                });
+            goro::sleep_for(std::chrono::microseconds(100 + run % 400));
+        });
+        quit.close();
+        t.join();
+    }
 }
