@@ -1258,6 +1258,8 @@ void sink(round_state& st, int idx, goro::context sctx, rng r) {
     }
     idle.stop();
     SOAK_CHECK(!idle.c().try_recv().has_value(), "timer: a value was received after stop()");
+    tick.stop();  // (its destructor would too)
+    SOAK_CHECK(!tick.c().try_recv().has_value(), "ticker: a tick was received after stop()");
     (void)idx;
     if (!g_expose_known_bugs) guard.finish();
 }
