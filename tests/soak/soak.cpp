@@ -382,6 +382,11 @@ void item::finish(std::uint8_t bit, const char* where) {
 
 void item::destroyed_live() noexcept {
     ledger& L = the_ledger("item destructor");
+    // A live token whose id already ended is a duplicate, whatever the round.
+    const std::uint8_t seen = L.st[index(L, "item destructor")].load(std::memory_order_acquire);
+    SOAK_CHECK(!(seen & (st_consumed | st_dropped | st_unwound)),
+               "item %#" PRIx64 " DUPLICATED: a live copy outlived the id, which was already %s",
+               id_, describe_state(seen).c_str());
     SOAK_CHECK(L.unwinding_allowed.load(std::memory_order_acquire),
                "item %#" PRIx64
                " LOST: destroyed while live (neither consumed nor dropped) outside a shutdown",
