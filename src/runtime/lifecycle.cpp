@@ -37,10 +37,13 @@ namespace {
 ranked_mutex lifecycle_mu{lock_rank::lifecycle};
 std::atomic<scheduler*> g_sched{nullptr};
 bool run_active = false;     // guarded by lifecycle_mu
+std::atomic<bool> run_active_flag{false};  // run_active, for lock-free readers
 bool atexit_hooked = false;  // guarded by lifecycle_mu
-// Timers still pending when a runtime ended (a plain thread's timer, a
-// context deadline, an after_func): the next runtime runs them. A run()
-// that leaves some starts a runtime lazily for them, so they fire on time.
+// Timers of the process (timer_node::outlives_run) still pending when a
+// runtime ended: the next runtime runs them, and a run() that leaves some
+// starts a runtime lazily for them, so they fire on time. Timers started
+// during a run() end with it (as a Go program's end with main): they are
+// released, never fired.
 std::vector<timer_node*> carried_timers;  // guarded by lifecycle_mu
 
 constexpr unsigned max_procs = 4096;
@@ -246,8 +249,13 @@ void shutdown_locked(scheduler* s) {
         if (s->live() <= 0) break;
         unwind_all(s);
     }
-    s->take_timers(carried_timers);
+    std::vector<timer_node*> pending;
+    s->take_timers(pending);
+    std::vector<timer_node*> ended;
+    for (timer_node* t : pending) (t->outlives_run ? carried_timers : ended).push_back(t);
     s->stop();  // 4
+    for (timer_node* t : ended)
+        if (t->release) t->release(t);
     g_sched.store(nullptr, std::memory_order_seq_cst);
     // A plain thread that found s just before it went is still looking at
     // it (and will see it closing): wait for it before s goes.
@@ -279,6 +287,10 @@ scheduler* start_lazily_locked() {
 
 scheduler* current_scheduler() noexcept {
     return g_sched.load(std::memory_order_acquire);
+}
+
+bool run_is_active() noexcept {
+    return run_active_flag.load(std::memory_order_acquire);
 }
 
 namespace {
@@ -345,6 +357,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         }
         if (!s) s = start_locked(opts);  // throws misuse_error on a bad stack setting
         run_active = true;
+        run_active_flag.store(true, std::memory_order_release);
     }
     struct main_state {
         void (*entry)(void*);
@@ -372,6 +385,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         lock_scope lk(lifecycle_mu);
         shutdown_locked(s);
         run_active = false;
+        run_active_flag.store(false, std::memory_order_release);
         if (!carried_timers.empty()) start_lazily_locked();
     }
     if (st.error) std::rethrow_exception(st.error);

@@ -155,6 +155,8 @@ struct scheduler {
 
 // The running runtime, or null.
 scheduler* current_scheduler() noexcept;
+// True while a goro::run is active.
+bool run_is_active() noexcept;
 // Starts the process-wide runtime if none runs; returns it.
 scheduler* ensure_runtime();
 

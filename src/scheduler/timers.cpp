@@ -49,6 +49,7 @@ void scheduler::timer_add(timer_node* t) {
         lock_scope lk(timer_mu);
         if (timer_heap::contains(t)) timers.remove(t);
         t->cancelled = false;
+        t->outlives_run = !run_is_active();
         timers.push(t, when);
         // Closed (end of shutdown): kept for clear_timers, never fired.
         earliest = !timers_closed && timers.top() == t;

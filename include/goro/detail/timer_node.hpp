@@ -45,6 +45,10 @@ struct timer_node {
     std::uint32_t heap_slot = static_cast<std::uint32_t>(-1);  // -1: not pending
     std::atomic<bool> firing{false};
     bool cancelled = false;  // stopped while firing: do not re-arm
+    // Started while no goro::run was active (by a plain thread, or on a
+    // runtime started lazily): it belongs to the process, not to a run, so
+    // it outlives the end of a run() that adopted its runtime.
+    bool outlives_run = false;
 };
 
 // Starts (or moves) the node. Starts the runtime lazily if needed.
