@@ -58,6 +58,8 @@ const char* name(lock_rank r) noexcept {
             return "poll_pool";
         case lock_rank::chan:
             return "chan";
+        case lock_rank::global_queue:
+            return "global_queue";
         case lock_rank::idle:
             return "idle";
         case lock_rank::timers:

@@ -36,9 +36,9 @@ namespace {
 
 ranked_mutex lifecycle_mu{lock_rank::lifecycle};
 std::atomic<scheduler*> g_sched{nullptr};
-bool run_active = false;     // guarded by lifecycle_mu
+bool run_active = false;                   // guarded by lifecycle_mu
 std::atomic<bool> run_active_flag{false};  // run_active, for lock-free readers
-bool atexit_hooked = false;  // guarded by lifecycle_mu
+bool atexit_hooked = false;                // guarded by lifecycle_mu
 // Timers of the process (timer_node::outlives_run) still pending when a
 // runtime ended: the next runtime runs them, and a run() that leaves some
 // starts a runtime lazily for them, so they fire on time. Timers started

@@ -39,7 +39,6 @@
 // under the timer heap's lock.
 #pragma once
 
-#include <concurrentqueue/concurrentqueue.h>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -50,6 +49,7 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/timer_node.hpp"
 #include "parking/ranked_mutex.hpp"
+#include "scheduler/global_queue.hpp"
 #include "scheduler/idle.hpp"
 #include "scheduler/run_queue.hpp"
 #include "scheduler/timer_heap.hpp"
@@ -82,8 +82,7 @@ struct worker {
 struct scheduler {
     unsigned nprocs = 0;
     std::vector<worker*> workers;
-    moodycamel::ConcurrentQueue<goroutine*> global;
-    alignas(64) std::atomic<std::int64_t> global_pending{0};
+    global_queue global;
     std::atomic<bool> stopping{false};
     // Set by shutdown once no goroutine is left: plain threads no longer
     // enter (runtime_use), timers no longer fire.

@@ -140,12 +140,11 @@ void scheduler::push_local(worker* w, goroutine* g) noexcept {
 }
 
 void scheduler::push_global(goroutine* g) noexcept {
-    global.enqueue(g);
-    global_pending.fetch_add(1, std::memory_order_seq_cst);
+    global.push(g);
 }
 
 bool scheduler::any_work(const worker* self) const noexcept {
-    if (global_pending.load(std::memory_order_seq_cst) > 0) return true;
+    if (!global.empty()) return true;
     for (worker* w : workers) {
         if (!w->rq.empty()) return true;
         if (w != self && w->runnext.load(std::memory_order_acquire)) return true;
@@ -244,11 +243,9 @@ goroutine* scheduler::take_runnext(worker* w) noexcept {
 
 // 5. A batch from the global queue: one to run, the rest to the local queue.
 goroutine* scheduler::take_global(worker* w) noexcept {
-    if (global_pending.load(std::memory_order_relaxed) <= 0) return nullptr;
     goroutine* batch[32];
-    std::size_t n = global.try_dequeue_bulk(batch, 32);
+    std::size_t n = global.pop_batch(batch, 32);
     if (n == 0) return nullptr;
-    global_pending.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
     for (std::size_t i = 1; i < n; ++i)
         if (!w->rq.push(batch[i])) push_global(batch[i]);
     return batch[0];

@@ -24,7 +24,8 @@
 //     unless the value was received (or the timer was already stopped).
 //     A value handed by the send straight to a blocked receiver counts as
 //     received.
-// Lock order: state.mu -> channel lock; state.mu -> runtime timer lock.
+// Lock order: state.mu -> channel lock. Arms are started (the runtime's
+// timer lock, maybe the lifecycle lock) after releasing state.mu.
 // timer_stop is never called under state.mu (it waits for a running fire,
 // which takes state.mu).
 #include <atomic>
@@ -106,15 +107,24 @@ void release(timer_node* n) {
     unref(a, was_current ? 2 : 1);  // the runtime's, and the state's if it was current
 }
 
-// Arms a new node for s, due d from now ("never" if that overflows);
-// requires s.mu held and s.current null.
-void arm(timer_state& s, clock::duration d) GORO_REQUIRES(s.mu) {
+// Makes a new arm current for s, due d from now ("never" if that
+// overflows); requires s.mu held and s.current null. The caller starts it
+// with start() after releasing s.mu (starting may have to start a runtime,
+// which takes the lifecycle lock: lock_rank.hpp). A stop() in between is
+// fine: it disarms the arm (the stop result counts it as active), and the
+// start that follows only puts a stale arm in the heap, which the runtime
+// drops when it comes due.
+timer_arm* arm(timer_state& s) GORO_REQUIRES(s.mu) {
     auto* a = new timer_arm;
     a->s = s.shared_from_this();
     a->fire = &fire;
     a->release = &release;
     a->period = s.period;
     s.current = a;
+    return a;
+}
+
+void start(timer_arm* a, clock::duration d) {
     timer_start(a, saturating_add(clock::now(), d));
 }
 
@@ -144,7 +154,6 @@ bool was_active(const timer_arm* a, bool drained) {
 std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
                                               std::function<void()> fn,
                                               const source_location& where) {
-    ensure_runtime();  // not under s.mu: starting takes the lifecycle lock (lock_rank.hpp)
     auto s = std::make_shared<timer_state>();
     if (!fn) {
         s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
@@ -153,8 +162,12 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;
-    lock_scope lk(s->mu);
-    arm(*s, d);
+    timer_arm* a;
+    {
+        lock_scope lk(s->mu);
+        a = arm(*s);
+    }
+    start(a, d);
     return s;
 }
 
@@ -176,16 +189,17 @@ bool timer_state_stop(timer_state& s) {
 }
 
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
-    ensure_runtime();
     timer_arm* old;
+    timer_arm* fresh;
     bool drained;
     {
         lock_scope lk(s.mu);
         old = disarm(s);
         drained = drain(s);
         s.period = period;
-        arm(s, d);
+        fresh = arm(s);
     }
+    start(fresh, d);
     retire(old);
     return was_active(old, drained);
 }

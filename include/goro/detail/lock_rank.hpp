@@ -5,7 +5,7 @@
 // channel locks (several at once in select) may repeat their rank if taken
 // in increasing address order. Outer to inner:
 //
-//   lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> idle
+//   lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> global_queue -> idle
 //   -> timers -> poll_pool, stack_pool
 //
 // (timer_state.mu drains its channel and arms its timer under it; a
@@ -26,6 +26,7 @@ enum class lock_rank : std::uint8_t {
     wait_lock = 30,
     poll_desc = 35,
     chan = 40,
+    global_queue = 45,
     idle = 50,
     timers = 60,
     poll_pool = 65,
