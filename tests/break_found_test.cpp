@@ -122,11 +122,14 @@ TEST(BreakFound, CondSignalSpentOnAnUnwoundWaitersTicket) {
         });
         goro::sleep_for(5ms);
         std::thread([=] {  // ticket 1: a plain thread, never unwound
-            std::unique_lock lk(*m);
-            queued->store(true);
-            c->wait(lk, [&] { return *flag; });
-            woke->store(true);
-        }).detach();
+            {
+                std::unique_lock lk(*m);
+                queued->store(true);
+                c->wait(lk, [&] { return *flag; });
+            }
+            woke->store(true);  // after its last use of m and c
+        })
+            .detach();
         while (!queued->load()) goro::sleep_for(1ms);
         // m is free again only once the thread is inside wait(), which took
         // its ticket before unlocking m.
@@ -141,6 +144,13 @@ TEST(BreakFound, CondSignalSpentOnAnUnwoundWaitersTicket) {
     for (int i = 0; i < 200 && !woke->load(); ++i) std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(woke->load()) << "signal() was spent on the unwound waiter's ticket; the "
                                  "plain thread waiting on the cond is stuck forever";
+    if (woke->load()) {  // else the stuck thread still uses them: leave them
+        delete c;
+        delete m;
+        delete flag;
+        delete woke;
+        delete queued;
+    }
 }
 
 // 3b. rw_mutex: a queued writer that is unwound at shutdown leaves
@@ -180,16 +190,22 @@ TEST(BreakFound, RwMutexReadersStuckBehindAnUnwoundWriter) {
         std::thread([=] {
             tid->store(static_cast<pid_t>(::syscall(SYS_gettid)));
             rw->lock_shared();  // queues behind the waiting writer
-            got->store(true);
             rw->unlock_shared();
+            got->store(true);  // after its last use of rw
         }).detach();
         while (tid->load() == 0 || !blocked_in_futex(tid->load())) goro::sleep_for(1ms);
+        delete tid;
     });
     for (int i = 0; i < 200 && !got->load(); ++i) std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(got->load()) << "the rw_mutex is free but the reader queued behind the "
                                 "unwound writer is never woken";
     // Meanwhile a new reader gets in at once, past the one still queued.
     EXPECT_TRUE(rw->try_lock_shared());
+    if (got->load()) {  // else the stuck thread still uses them: leave them
+        rw->unlock_shared();
+        delete rw;
+        delete got;
+    }
 }
 
 // 4. goro::go from a plain thread while goro::run returns. spawn_prepare
@@ -301,7 +317,7 @@ goro::context* cancelled_ctx = nullptr;
     }
     {
         auto [ctx, cancel] = goro::with_cancel(goro::background());
-        cancel();  // cancelled before anyone asked for done()
+        cancel();                                // cancelled before anyone asked for done()
         cancelled_ctx = new goro::context(ctx);  // leaked: used at exit
     }
     goro::go([] {
@@ -416,8 +432,7 @@ TEST(BreakFound, ErrnoClobberedByAContendedInternalLock) {
     stop = true;
     for (auto& t : contenders) t.join();
     EXPECT_EQ(clobbered.load(), 0) << "errno read after send+recv: " << seen.load()
-                                   << " (contended releases: " << released_on_sleeper.load()
-                                   << ")";
+                                   << " (contended releases: " << released_on_sleeper.load() << ")";
 }
 
 // 9. Shutdown treats a goroutine sleeping in a destructor (a pending timer:
