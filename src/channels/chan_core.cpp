@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "channels/chan_check.hpp"
 #include "diagnostics/assert.hpp"
 #include "goro/detail/chan_core.hpp"
 #include "goro/errors.hpp"
@@ -30,8 +31,8 @@ chan_core::~chan_core() {
     if (buf) ::operator delete(buf, std::align_val_t(ops->align));
 }
 
-void check_chan_locked([[maybe_unused]] chan_core* c) noexcept {
 #if defined(GORO_ASSERTS)
+void check_chan_locked(chan_core* c) noexcept {
     GORO_ASSERT(c->count <= c->cap, "chan: more values buffered than its capacity");
     GORO_ASSERT(c->cap == 0 ? c->head == 0 : c->head < c->cap, "chan: buffer head out of range");
     // Waiters whose parker can still be claimed: receivers only while the
@@ -46,8 +47,8 @@ void check_chan_locked([[maybe_unused]] chan_core* c) noexcept {
         GORO_ASSERT(c->count == 0 && !c->closed, "chan: a receiver waits while values are ready");
     if (has_claimable(c->sendq))
         GORO_ASSERT(c->count == c->cap && !c->closed, "chan: a sender waits while there is room");
-#endif
 }
+#endif
 
 chan_ref make_chan_core(const elem_ops* ops, std::size_t capacity) {
     return chan_ref(new chan_core(ops, capacity));

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "channels/chan_check.hpp"
 #include "goro/detail/select_core.hpp"
 #include "goro/errors.hpp"
 
@@ -114,19 +115,31 @@ wait_list& queue_of(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS
 // still hold one of them. Frees channels that were orphaned meanwhile.
 void dequeue_rest(select_op* ops, waiter* waiters, const std::uint32_t* order, std::size_t live,
                   const waiter* fired, const lock_set& all) GORO_NO_THREAD_SAFETY_ANALYSIS {
-    small_buffer<bool, 16> ours_buf;
-    bool* ours = ours_buf.get(all.n);
-    std::fill(ours, ours + all.n, false);
-    for (std::size_t k = 0; k < live; ++k) {
-        std::uint32_t i = order[k];
-        if (&waiters[i] == fired) continue;
-        ours[std::lower_bound(all.cores, all.cores + all.n, ops[i].core) - all.cores] = true;
-    }
     small_buffer<chan_core*, 16> held_buf;
     chan_core** held = held_buf.get(all.n);
     std::size_t nheld = 0;
-    for (std::size_t j = 0; j < all.n; ++j)
-        if (ours[j]) held[nheld++] = all.cores[j];  // stays in address order
+    auto ours = [&](chan_core* c) {  // still holds one of our waiters
+        for (std::size_t k = 0; k < live; ++k) {
+            std::uint32_t i = order[k];
+            if (ops[i].core == c && &waiters[i] != fired) return true;
+        }
+        return false;
+    };
+    if (live <= 16) {  // the usual select: a few cases, a linear look is cheapest
+        for (std::size_t j = 0; j < all.n; ++j)
+            if (ours(all.cores[j])) held[nheld++] = all.cores[j];  // stays in address order
+    } else {
+        small_buffer<bool, 16> mark_buf;
+        bool* mark = mark_buf.get(all.n);
+        std::fill(mark, mark + all.n, false);
+        for (std::size_t k = 0; k < live; ++k) {
+            std::uint32_t i = order[k];
+            if (&waiters[i] == fired) continue;
+            mark[std::lower_bound(all.cores, all.cores + all.n, ops[i].core) - all.cores] = true;
+        }
+        for (std::size_t j = 0; j < all.n; ++j)
+            if (mark[j]) held[nheld++] = all.cores[j];
+    }
     lock_set ls{held, nheld};
     ls.lock();
     for (std::size_t k = 0; k < live; ++k) {

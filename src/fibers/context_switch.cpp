@@ -22,48 +22,38 @@ namespace bctx = boost::context::detail;
 
 namespace {
 
-// The calling thread's exception globals and errno, looked up once per
-// thread (both are fixed per thread). Read only before a jump, never after
-// one: the code after a jump may run on another thread.
-struct thread_globals {
-    void* eh = nullptr;  // __cxa_eh_globals*
-    int* err = nullptr;
-};
-thread_local thread_globals tls_globals;
-
-[[gnu::always_inline]] inline thread_globals& this_thread_globals() noexcept {
-    thread_globals& t = tls_globals;
-    if (!t.eh) [[unlikely]] {
-        t.eh = abi::__cxa_get_globals();
-        t.err = &errno;
-    }
-    return t;
-}
-
-// Layout of __cxa_eh_globals (libstdc++ and libc++abi agree on it).
-struct eh_globals {
-    void* caught;
-    unsigned int uncaught;
-#if defined(__ARM_EABI_UNWINDER__)
-    void* propagating;
-#endif
-};
-
 // Saves the running fiber's thread state into `from` and installs `to`'s.
+// Every switch is between a goroutine and its worker's own context
+// (thread_side), and the worker's own state is always clean (no exception
+// in flight or caught: its loop throws nothing), so: towards the worker,
+// save the goroutine's state and leave a clean one; towards a goroutine,
+// install its state (the exception fields only when it has some).
 [[gnu::always_inline]] inline void carry_thread_state(fiber_context& from,
                                                       fiber_context& to) noexcept {
     thread_globals& t = this_thread_globals();
     auto* eh = static_cast<eh_globals*>(t.eh);
-    from.carried.caught_exceptions = eh->caught;
-    from.carried.uncaught_exceptions = eh->uncaught;
-    from.carried.error_number = *t.err;
-    eh->caught = to.carried.caught_exceptions;
-    eh->uncaught = to.carried.uncaught_exceptions;
-    *t.err = to.carried.error_number;
+    if (to.thread_side) {
+        from.carried.caught_exceptions = eh->caught;
+        from.carried.uncaught_exceptions = eh->uncaught;
+        from.carried.error_number = *t.err;
 #if defined(__ARM_EABI_UNWINDER__)
-    from.carried.propagating_exceptions = eh->propagating;
-    eh->propagating = to.carried.propagating_exceptions;
+        from.carried.propagating_exceptions = eh->propagating;
+        eh->propagating = nullptr;
 #endif
+        if (eh->caught || eh->uncaught) [[unlikely]] {
+            eh->caught = nullptr;
+            eh->uncaught = 0;
+        }
+    } else {
+        if (to.carried.caught_exceptions || to.carried.uncaught_exceptions) [[unlikely]] {
+            eh->caught = to.carried.caught_exceptions;
+            eh->uncaught = to.carried.uncaught_exceptions;
+        }
+#if defined(__ARM_EABI_UNWINDER__)
+        eh->propagating = to.carried.propagating_exceptions;
+#endif
+        *t.err = to.carried.error_number;
+    }
 }
 
 struct packet {
@@ -125,6 +115,7 @@ void make_fiber(fiber_context& to, std::uintptr_t lo, std::uintptr_t hi, void (*
 
 void init_thread_fiber(fiber_context& self) {
     self = fiber_context{};
+    self.thread_side = true;
 #if defined(GORO_TSAN)
     self.tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -138,8 +129,13 @@ void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_ex
     return landed(t, &from.asan_fake_stack);
 }
 
-unsigned int running_uncaught_exceptions() noexcept {
-    return static_cast<eh_globals*>(this_thread_globals().eh)->uncaught;
+[[gnu::tls_model("initial-exec")]] thread_local thread_globals tls_globals;
+
+thread_globals& this_thread_globals_slow() noexcept {
+    thread_globals& t = tls_globals;
+    t.eh = abi::__cxa_get_globals();
+    t.err = &errno;
+    return t;
 }
 
 void destroy_fiber([[maybe_unused]] fiber_context& c) {

@@ -38,8 +38,9 @@ struct fiber_thread_state {
 
 struct fiber_context {
     void* fctx = nullptr;
-    fiber_thread_state carried;  // saved while suspended  // boost::context::detail::fcontext_t of
-                                 // the suspended side
+    fiber_thread_state carried;  // saved while suspended
+    bool thread_side = false;    // a thread's own stack (init_thread_fiber), not a fiber  //
+                               // boost::context::detail::fcontext_t of the suspended side
     // Sanitizer bookkeeping for this execution context.
     void* tsan_fiber = nullptr;
     void* asan_fake_stack = nullptr;
@@ -59,7 +60,34 @@ void init_thread_fiber(fiber_context& self);
 void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_exiting = false);
 // Frees sanitizer state of a fiber that has exited.
 void destroy_fiber(fiber_context& c);
+// The calling thread's exception globals and errno, looked up once per
+// thread (both are fixed per thread). Read only before a jump, never after
+// one: the code after a jump may run on another thread.
+struct thread_globals {
+    void* eh = nullptr;  // __cxa_eh_globals*
+    int* err = nullptr;
+};
+// Layout of __cxa_eh_globals (libstdc++ and libc++abi agree on it).
+struct eh_globals {
+    void* caught;
+    unsigned int uncaught;
+#if defined(__ARM_EABI_UNWINDER__)
+    void* propagating;
+#endif
+};
+// initial-exec: one %fs-relative load (goro is linked when the program
+// starts, never dlopen'd in a way that needs the general model).
+extern thread_local thread_globals tls_globals [[gnu::tls_model("initial-exec")]];
+thread_globals& this_thread_globals_slow() noexcept;
+[[gnu::always_inline]] inline thread_globals& this_thread_globals() noexcept {
+    thread_globals& t = tls_globals;
+    if (!t.eh) [[unlikely]]
+        return this_thread_globals_slow();
+    return t;
+}
 // std::uncaught_exceptions() of the running fiber, cheaply (no libstdc++ call).
-unsigned int running_uncaught_exceptions() noexcept;
+inline unsigned int running_uncaught_exceptions() noexcept {
+    return static_cast<eh_globals*>(this_thread_globals().eh)->uncaught;
+}
 
 }  // namespace goro::detail

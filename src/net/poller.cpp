@@ -16,9 +16,6 @@ namespace goro::detail {
 
 namespace {
 
-// Busy workers poll without blocking at most this often (a poll is one
-// epoll_wait system call, ~1 us).
-constexpr std::int64_t busy_poll_interval_ns = 100'000;
 constexpr int max_events = 128;
 
 constexpr std::uint32_t read_events = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
@@ -384,10 +381,10 @@ void poller::kick() noexcept {
     errno = saved_errno;
 }
 
-void poller::poll_if_due(std::int64_t now) noexcept {
+void poller::poll_if_due(std::int64_t now, std::int64_t interval) noexcept {
     if (!has_waiters()) return;
     std::int64_t last = last_poll_.load(std::memory_order_relaxed);
-    if (now - last < busy_poll_interval_ns) return;
+    if (now - last < interval) return;
     // One worker at a time: the others skip this round.
     if (!last_poll_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
     poll(0, false);

@@ -118,8 +118,9 @@ class poller {
     int poll(std::int64_t deadline, bool sleeper) noexcept;
     // Makes a poll() blocked in epoll_wait return.
     void kick() noexcept;
-    // Busy workers: a non-blocking poll at most every interval.
-    void poll_if_due(std::int64_t now) noexcept;
+    // A non-blocking poll if nobody polled for `interval` (busy workers:
+    // 100 us; the monitor: 10 ms).
+    void poll_if_due(std::int64_t now, std::int64_t interval = 100'000) noexcept;
 
     void waiter_added() noexcept { waiting_.fetch_add(1, std::memory_order_acq_rel); }
     void waiter_removed() noexcept { waiting_.fetch_sub(1, std::memory_order_acq_rel); }

@@ -38,10 +38,6 @@ wake park_thread(thread_parker* p, void (*unlock)(void*), void* arg) noexcept {
 
 }  // namespace
 
-bool shutting_down() noexcept {
-    return g_shutting_down.load(std::memory_order_seq_cst);
-}
-
 bool must_unwind_now() noexcept {
     return shutting_down() && this_goroutine_record() && running_uncaught_exceptions() == 0;
 }
@@ -96,6 +92,10 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
 
 void ready(parker* p) noexcept {
     if (p->is_goroutine) {
+        if (this_worker()) {  // on a worker, its runtime is alive
+            current_scheduler()->ready(static_cast<goroutine*>(p), false);
+            return;
+        }
         // From a plain thread the readied goroutine may run, finish and let
         // run() end before ready() returns: the use keeps the scheduler.
         runtime_use use(false);

@@ -7,7 +7,7 @@
 namespace goro::detail {
 
 namespace {
-thread_local worker* tls_worker = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local worker* tls_worker = nullptr;
 }
 
 [[gnu::noinline]] worker* this_worker() noexcept {
@@ -22,7 +22,7 @@ thread_local worker* tls_worker = nullptr;
 [[gnu::noinline]] goroutine* this_goroutine_record() noexcept {
     asm volatile("" ::: "memory");
     worker* w = tls_worker;
-    return w ? w->current : nullptr;
+    return w ? w->current.load(std::memory_order_relaxed) : nullptr;
 }
 
 }  // namespace goro::detail

@@ -153,7 +153,7 @@ void yield() {
         std::this_thread::yield();
         return;
     }
-    if (must_unwind_now()) throw_unwind();
+    if (shutting_down() && must_unwind_now()) throw_unwind();
     g->action = switch_action::yield;
     auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;

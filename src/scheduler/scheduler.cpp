@@ -7,7 +7,7 @@
 namespace goro::detail {
 
 scheduler::scheduler(unsigned procs)
-    : nprocs(procs), next_deadline(no_deadline), idle(procs, next_deadline) {
+    : nprocs(procs), next_deadline(no_deadline), idle(procs, next_deadline), mon(*this) {
     workers.reserve(procs);
     for (unsigned i = 0; i < procs; ++i) {
         auto* w = new worker;
@@ -23,10 +23,12 @@ scheduler::~scheduler() {
 
 void scheduler::start() {
     for (worker* w : workers) w->thread = std::thread([this, w] { worker_main(w); });
+    mon.start();
 }
 
 void scheduler::stop() {
     stopping.store(true, std::memory_order_seq_cst);
+    mon.stop();
     idle.wake_all(workers);
     for (worker* w : workers)
         if (w->thread.joinable()) w->thread.join();

@@ -13,9 +13,14 @@
 //   6. stealing half of another worker's queue (and, in the last round, its
 //      runnext if a goroutine has sat there over 3 us); 7. park the thread.
 //
-// Every ready() wakes an idle worker if none is spinning (Go's wakep), so a
-// readied goroutine runs within a bounded time whenever a worker is idle,
-// whatever its readier does next.
+// A ready() wakes an idle worker (if none spins) for a spawn, or when two
+// or more goroutines wait in the local queue besides runnext; a lone
+// readied goroutine waits in runnext for its readier to block, which it
+// usually does within a microsecond (ping-pong, producer/consumer). If the
+// readier keeps its worker instead, the monitor (monitor.hpp) notices within
+// about 10 ms and wakes an idle worker to take it: a readied goroutine runs
+// within a bounded time whenever a worker is idle, whatever its readier
+// does.
 //
 // Idle protocol, spinning and the timer watcher: scheduler/idle.hpp.
 //
@@ -51,6 +56,7 @@
 #include "parking/ranked_mutex.hpp"
 #include "scheduler/global_queue.hpp"
 #include "scheduler/idle.hpp"
+#include "scheduler/monitor.hpp"
 #include "scheduler/run_queue.hpp"
 #include "scheduler/timer_heap.hpp"
 #include "stacks/stack_pool.hpp"
@@ -62,7 +68,8 @@ struct worker {
     run_queue rq;
     std::atomic<goroutine*> runnext{nullptr};
     fiber_context sched;  // the worker thread's own stack
-    goroutine* current = nullptr;
+    // The goroutine it runs (written by the owner; relaxed: the monitor reads it).
+    std::atomic<goroutine*> current{nullptr};
     stack_cache stacks;
     std::uint32_t tick = 0;
     std::uint32_t runnext_streak = 0;
@@ -74,8 +81,14 @@ struct worker {
     // Counted by the owner, summed by num_goroutines().
     alignas(64) std::atomic<std::int64_t> spawned{0};
     std::atomic<std::int64_t> exited{0};
-    wake_slot wake;        // how it sleeps when idle, and is woken (idle.hpp)
-    bool in_idle = false;  // guarded by the idle list's lock
+    wake_slot wake;  // how it sleeps when idle, and is woken (idle.hpp)
+    // Goroutine runs started here (the owner's count, published for the
+    // monitor, which finds a worker stuck in one goroutine by `runs`
+    // standing still while `current` is set).
+    std::uint64_t runs_local = 0;
+    alignas(64) std::atomic<std::uint64_t> runs{0};
+    std::atomic<std::int64_t> stuck_since{0};  // ns; 0: not stuck (set by the monitor)
+    bool in_idle = false;                      // guarded by the idle list's lock
     std::thread thread;
 };
 
@@ -104,6 +117,7 @@ struct scheduler {
     alignas(64) std::atomic<std::int64_t> next_deadline;  // ns since epoch, max = none
 
     idle_workers idle;  // after next_deadline, which it reads
+    monitor mon;        // after workers
 
     explicit scheduler(unsigned procs);
     ~scheduler();

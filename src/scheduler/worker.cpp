@@ -52,11 +52,12 @@ void scheduler::worker_main(worker* w) {
 }
 
 void scheduler::execute(worker* w, goroutine* g) {
-    w->current = g;
+    w->current.store(g, std::memory_order_relaxed);
     set_state(g, state_bit(g_state::runnable), g_state::running);
+    w->runs.store(++w->runs_local, std::memory_order_relaxed);
     switch_to(w->sched, g->ctx, g);
     // Back on the worker's own stack: g is suspended (or finished).
-    w->current = nullptr;
+    w->current.store(nullptr, std::memory_order_relaxed);
     finish_switch(w, g);
 }
 
@@ -118,16 +119,18 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
     // off: the local queue's tail, which keeps a batch of timers that came
     // due together in deadline order. From a goroutine: runnext, and the one
     // it displaces to the local queue.
-    if (!w->current)
+    if (!w->current.load(std::memory_order_relaxed))
         push_local(w, g);
     else if (goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel))
         push_local(w, old);
-    (void)spawned;
-    // Always (Go's ready calls wakep): whatever the readier does next — spin,
-    // make a blocking system call, wait on a std::future — an idle worker
-    // comes to look. It takes g out of runnext only after runnext_grace_ns
-    // (steal), so a readier that parks soon still runs g itself, warm.
-    wakep();
+    // Wake a helper for a spawn, or when two or more goroutines wait in the
+    // local queue besides runnext: with just one, the running goroutine
+    // usually blocks soon and this worker gets to it sooner than a woken
+    // worker would. Waking on every ready, as Go does, doubled a ping-pong
+    // round trip here (150 -> 300 ns: the woken worker spins on this one's
+    // runnext line); a readier that does not block soon is the monitor's
+    // job (monitor.hpp).
+    if (spawned || w->rq.size() >= 2) wakep();
 }
 
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
@@ -199,7 +202,7 @@ goroutine* scheduler::find_runnable(worker* w) {
         if (!g) g = take_global(w);                  // 5
         if (!g) g = steal_work(w);                   // 6
         if (g) {
-            idle.found_work(w);
+            if (w->spinning) idle.found_work(w);
             return g;
         }
         park_worker(w);  // 7
@@ -207,7 +210,7 @@ goroutine* scheduler::find_runnable(worker* w) {
 }
 
 // 1. Every 61st pick, the global queue first, so it cannot starve.
-goroutine* scheduler::take_global_periodically(worker* w) {
+[[gnu::always_inline]] inline goroutine* scheduler::take_global_periodically(worker* w) {
     return w->tick % global_check_period == 0 ? take_global(w) : nullptr;
 }
 
@@ -216,7 +219,7 @@ goroutine* scheduler::take_global_periodically(worker* w) {
 // every 64th pick, network readiness without blocking, at most every
 // 100 us across workers (net/poller.hpp): so that I/O is never stuck
 // behind CPU-bound goroutines while no worker is idle to sleep in epoll.
-void scheduler::run_due_timers_sometimes(worker* w) noexcept {
+[[gnu::always_inline]] inline void scheduler::run_due_timers_sometimes(worker* w) noexcept {
     if ((w->tick & 63) == 0)
         if (poller* p = poller::if_active()) p->poll_if_due(now_ns());
     if ((w->tick & 3) != 0 || next_deadline.load(std::memory_order_relaxed) == no_deadline) return;
@@ -226,7 +229,7 @@ void scheduler::run_due_timers_sometimes(worker* w) noexcept {
 
 // 3. runnext, unless it has passed the turn on runnext_cap times in a row:
 // then its goroutine goes to the tail of the local queue.
-goroutine* scheduler::take_runnext(worker* w) noexcept {
+[[gnu::always_inline]] inline goroutine* scheduler::take_runnext(worker* w) noexcept {
     if (w->runnext.load(std::memory_order_relaxed)) {
         if (w->runnext_streak < runnext_cap) {
             if (goroutine* g = w->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
@@ -242,7 +245,7 @@ goroutine* scheduler::take_runnext(worker* w) noexcept {
 }
 
 // 5. A batch from the global queue: one to run, the rest to the local queue.
-goroutine* scheduler::take_global(worker* w) noexcept {
+[[gnu::always_inline]] inline goroutine* scheduler::take_global(worker* w) noexcept {
     goroutine* batch[32];
     std::size_t n = global.pop_batch(batch, 32);
     if (n == 0) return nullptr;

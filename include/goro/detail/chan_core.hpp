@@ -95,15 +95,6 @@ struct alignas(64) chan_core {
     }
 };
 
-// Checks the invariants above (builds with GORO_ASSERTS; else nothing).
-// Requires c->mu held; call it before unlocking after a change.
-void check_chan_locked(chan_core* c) noexcept GORO_REQUIRES(c->mu);
-// Unlocks c after checking it.
-inline void unlock_checked(chan_core* c) noexcept GORO_RELEASE(c->mu) {
-    check_chan_locked(c);
-    c->mu.unlock();
-}
-
 // Drops one handle's reference: frees the core, or orphans it if waiters
 // are still queued (see Lifetime above).
 void release_chan_ref(chan_core* c) noexcept;

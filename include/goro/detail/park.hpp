@@ -39,10 +39,10 @@
 // whose holders' RAII guards release them — and which may well be made in a
 // destructor entered by a normal scope exit), and parks made while an
 // exception is in flight on the goroutine (`parked_exempt`: a destructor
-// running during unwinding, where a throw would call std::terminate). Shutdown does not unwind them at first;
-// they are woken as usual. When nothing else is left to run, shutdown
-// unwinds the `parked_waits` ones after all, and abandons the
-// `parked_exempt` ones (reported, never resumed, stack leaked).
+// running during unwinding, where a throw would call std::terminate). Shutdown does not unwind them
+// at first; they are woken as usual. When nothing else is left to run, shutdown unwinds the
+// `parked_waits` ones after all, and abandons the `parked_exempt` ones (reported, never resumed,
+// stack leaked).
 //
 // Invariants: a parker is readied at most once per episode (claim arbitrates);
 // a waiter's memory belongs to the blocked side and is valid until ready();
@@ -130,8 +130,8 @@ void ready(parker* p) noexcept;
 // `object` names what is waited on (a wait_group, a mutex, ...), for
 // diagnostics and for shutdown, which unwinds stuck waits one object at a
 // time.
-wake park(wait_reason reason, void (*unlock)(void*), void* arg,
-          park_mode mode = park_mode::unwinds, const void* object = nullptr) noexcept;
+wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode = park_mode::unwinds,
+          const void* object = nullptr) noexcept;
 
 // Thrown out of a blocking call whose goroutine is being unwound at shutdown.
 // Deliberately not a std::exception: `catch (const std::exception&)` lets it pass.
@@ -140,7 +140,10 @@ struct goroutine_unwind {};
 
 // True while the runtime is unwinding goroutines at shutdown (blocking calls
 // then unwind at once instead of parking).
-bool shutting_down() noexcept;
+extern std::atomic<bool> g_shutting_down;
+inline bool shutting_down() noexcept {
+    return g_shutting_down.load(std::memory_order_seq_cst);
+}
 
 // True when a blocking call made now must unwind the caller instead of
 // blocking: the runtime shuts down, the caller is a goroutine, and no

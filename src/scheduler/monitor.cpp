@@ -1,0 +1,62 @@
+// scheduler/monitor.cpp — the monitor thread; see monitor.hpp.
+#include "scheduler/monitor.hpp"
+
+#include "goro/detail/spin_mutex.hpp"
+#include "net/poller.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace goro::detail {
+
+void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
+                    std::int64_t timeout_ns) noexcept;
+
+namespace {
+
+constexpr std::int64_t interval_ns = 2'000'000;      // 2 ms between looks
+constexpr std::int64_t stuck_after_ns = 10'000'000;  // Go's forcePreemptNS is 10 ms too
+constexpr std::int64_t poll_after_ns = 10'000'000;   // sysmon polls after 10 ms
+
+}  // namespace
+
+monitor::monitor(scheduler& s) : s_(s) {}
+
+void monitor::start() {
+    seen_.assign(s_.workers.size(), seen{});
+    thread_ = std::thread([this] { loop(); });
+}
+
+void monitor::stop() noexcept {
+    stop_word_.store(1, std::memory_order_release);
+    futex_wake(&stop_word_, 1);
+    if (thread_.joinable()) thread_.join();
+}
+
+void monitor::loop() noexcept {
+    while (stop_word_.load(std::memory_order_acquire) == 0) {
+        futex_wait_for(&stop_word_, 0, interval_ns);
+        const std::int64_t now = now_ns();
+        check_workers(now);
+        if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
+    }
+}
+
+void monitor::check_workers(std::int64_t now) noexcept {
+    for (std::size_t i = 0; i < s_.workers.size(); ++i) {
+        worker* w = s_.workers[i];
+        const std::uint64_t runs = w->runs.load(std::memory_order_relaxed);
+        seen& sn = seen_[i];
+        if (runs != sn.runs) {
+            sn.runs = runs;
+            sn.since = now;
+            w->stuck_since.store(0, std::memory_order_relaxed);
+            continue;
+        }
+        if (!w->current.load(std::memory_order_relaxed) || now - sn.since < stuck_after_ns)
+            continue;
+        // The same goroutine for stuck_after: hand its worker's queue on.
+        w->stuck_since.store(sn.since, std::memory_order_relaxed);
+        if (w->runnext.load(std::memory_order_relaxed) || !w->rq.empty()) s_.wakep();
+    }
+}
+
+}  // namespace goro::detail

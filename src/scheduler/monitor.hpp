@@ -1,0 +1,53 @@
+// scheduler/monitor.hpp — the scheduler's monitor thread (Go's sysmon).
+//
+// Every `interval` it looks at each worker:
+//   - a worker that has run the same goroutine for over `stuck_after` (a
+//     long computation, a blocking system call, a std::future wait) while
+//     goroutines wait in its runnext slot or local queue: wake an idle
+//     worker to take them (the thief takes a runnext that has sat there that
+//     long, scheduler.hpp). So a readied goroutine runs within about
+//     stuck_after + interval whenever a worker is idle, whatever its readier
+//     does, without every ready() waking a worker (which costs a ping-pong
+//     pair twice its time).
+//   - the network: if goroutines wait on descriptors and nobody has polled
+//     for `poll_after`, poll without blocking (the readied goroutines go to
+//     the global queue).
+// A worker counts the goroutine runs it starts (`runs`) and shows the one it
+// runs (`current`); the monitor sees a worker stuck when `runs` stands
+// still for stuck_after while `current` is set. It records since when (for
+// goroutine dumps).
+//
+// Lock order: the monitor takes no lock but the idle list's (through
+// wake_one) and whatever ready() takes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace goro::detail {
+
+struct scheduler;
+
+class monitor {
+  public:
+    explicit monitor(scheduler& s);
+    void start();
+    void stop() noexcept;  // joins
+
+  private:
+    void loop() noexcept;
+    void check_workers(std::int64_t now) noexcept;
+
+    struct seen {
+        std::uint64_t runs = 0;
+        std::int64_t since = 0;  // when `runs` was first seen
+    };
+    scheduler& s_;
+    std::vector<seen> seen_;
+    std::atomic<std::uint32_t> stop_word_{0};
+    std::thread thread_;
+};
+
+}  // namespace goro::detail
