@@ -43,7 +43,7 @@ void semaphore::grant_locked(detail::wake_list& woken) {
     for (detail::waiter* w = q_.head; w;) {
         detail::waiter* next = w->next;
         if (size_ - cur_ < w->n) break;
-        if (!w->signal) {
+        if (!w->signal()) {
             if (!detail::claim(w->p)) {
                 w = next;
                 continue;
@@ -57,7 +57,7 @@ void semaphore::grant_locked(detail::wake_list& woken) {
             cur_ += w->n;
             w->success = true;
             unit u{};
-            detail::chan_send(w->signal, &u, false);  // cap 1, never full: wakes its select
+            detail::chan_send(w->signal(), &u, false);  // cap 1, never full: wakes its select
         }
         w = next;
     }
@@ -93,7 +93,8 @@ void semaphore::acquire(std::int64_t n) {
     q_.push_back(&w);
     detail::begin_park(w.p);
     if (detail::park_releasing(wl, detail::wait_reason::semaphore,
-                               detail::park_mode::waits_through_shutdown, this) == detail::wake::unwind) {
+                               detail::park_mode::waits_through_shutdown,
+                               this) == detail::wake::unwind) {
         abandon(w);
         detail::throw_unwind();
     }
@@ -121,7 +122,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
     auto ready = make_chan<unit>(1);
     detail::waiter w;
     w.n = n;
-    w.signal = ready.core();
+    w.elem = ready.core();  // waiter::signal()
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
         if (auto e = ctx.err()) return e;

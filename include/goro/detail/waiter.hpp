@@ -32,15 +32,22 @@ struct waiter {
     bool success = false;
     // Channel operations and select.
     bool is_send = false;
+    bool writer = false;           // rw_mutex
     std::uint32_t case_index = 0;  // select: which case this waiter is
-    void* elem = nullptr;          // send: value to move from; recv: storage to construct in
-    // Sync primitives.
-    bool writer = false;          // rw_mutex
-    std::int64_t n = 0;           // semaphore: permits wanted
-    std::uint64_t ticket = 0;     // cond
-    std::int64_t since_ns = 0;    // mutex: when it began waiting
-    chan_core* signal = nullptr;  // semaphore::acquire(ctx): granted by a send here, not ready()
+    // Channels: send: the value to move from; recv: storage to construct in.
+    void* elem = nullptr;
+    // Sync primitives (each uses one of the union's members).
+    union {
+        std::int64_t n = 0;     // semaphore: permits wanted; poller: the io_status
+        std::uint64_t ticket;   // cond
+        std::int64_t since_ns;  // mutex: when it began waiting
+    };
+    // semaphore::acquire(ctx): granted by a send on this channel instead of
+    // ready() (the waiter then has no parker).
+    chan_core* signal() const noexcept { return static_cast<chan_core*>(elem); }
 };
+// Kept small: select builds 16 of them on its stack whenever it parks.
+static_assert(sizeof(waiter) <= 48, "waiter grew");
 
 using wait_list = intrusive_list<waiter>;
 
