@@ -35,6 +35,10 @@ struct options {
     // Virtual reservation per goroutine stack; pages are committed on first
     // touch. 0: the GORO_STACK_SIZE environment variable (bytes), else 1 MiB.
     std::size_t stack_size = 0;
+    // SIGQUIT prints goro::dump_goroutines to stderr and the program goes on
+    // (Go's SIGQUIT prints the stacks and exits). Installs a SIGQUIT handler
+    // for the rest of the process.
+    bool dump_on_sigquit = false;
 };
 
 namespace detail {
@@ -139,7 +143,13 @@ namespace this_goroutine {
 std::uint64_t id() noexcept;
 }  // namespace this_goroutine
 
-// Lists every goroutine: id, state, wait reason, how long parked, creation site.
+// Lists every goroutine: id, state, wait reason, what it waits on (a
+// channel, mutex or wait_group by address, a sleep's deadline), how long it
+// has waited (to a few ms), and its creation site. Goroutines in the same
+// state, waiting on the same object, created at the same site are grouped
+// with a count (as pprof's goroutine?debug=1). Takes a snapshot first and
+// writes after, holding no lock that workers need while it writes; a
+// goroutine that starts or stops meanwhile may be missed.
 void dump_goroutines(std::ostream& os);
 
 }  // namespace goro

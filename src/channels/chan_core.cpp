@@ -79,7 +79,7 @@ void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r)
     GORO_RELEASE(c->mu) GORO_NO_THREAD_SAFETY_ANALYSIS {
     q.push_back(&w);
     begin_park(w.p);
-    if (park(r, &unlock_core, c) == wake::unwind) {
+    if (park(r, &unlock_core, c, park_mode::unwinds, c) == wake::unwind) {
         bool free_core;
         {
             lock_scope lk(c->mu);

@@ -1,9 +1,23 @@
-// diagnostics/dump.cpp — goro::dump_goroutines and the names of states and
-// wait reasons. The dump walks every stack slot ever carved (each holds its
-// goroutine's record at its top), so spawning keeps no registry. It reads
-// live records without stopping them: a goroutine that starts or exits
-// during the dump may be shown torn or missed.
+// diagnostics/dump.cpp — goro::dump_goroutines, the SIGQUIT dump, and the
+// names of states and wait reasons. The dump walks every stack slot ever
+// carved (each holds its goroutine's record at its top), so spawning keeps
+// no registry. It copies the records first (under the stack pool's lock,
+// reading atomics relaxed: diagnostics) and formats after, so it never
+// holds a lock workers need while it writes; a goroutine that starts or
+// exits meanwhile may be missed. The SIGQUIT handler only sets a flag: the
+// monitor thread writes the dump (a handler may not allocate).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
 #include <ostream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "goro/runtime.hpp"
 #include "scheduler/scheduler.hpp"
@@ -70,24 +84,161 @@ const char* to_string(g_state s) noexcept {
 
 }  // namespace goro::detail
 
+namespace goro::detail {
+
+std::atomic<bool> dump_requested{false};
+
+namespace {
+
+// One goroutine, copied out of its record (racily: diagnostics only).
+struct snapshot {
+    std::uint64_t id;
+    g_state state;
+    wait_reason reason;
+    const void* object;
+    std::int64_t since;        // coarse ns; 0: unknown
+    std::int64_t sleep_until;  // ns, for a sleep
+    goro::source_location where;
+};
+
+std::vector<snapshot> take_snapshots() {
+    std::vector<snapshot> out;
+    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
+        if (!slot.has_record.load(std::memory_order_acquire)) return;
+        goroutine* g = record_of(&slot);
+        const g_state st = g->state.load(std::memory_order_acquire);
+        if (st == g_state::free || st == g_state::dead) return;
+        snapshot sn{g->id,
+                    st,
+                    g->reason.load(std::memory_order_relaxed),
+                    g->waiting_on.load(std::memory_order_relaxed),
+                    g->parked_since.load(std::memory_order_relaxed),
+                    g->sleep_until_ns.load(std::memory_order_relaxed),
+                    g->where};
+        if (st != g_state::waiting) sn.reason = wait_reason::none;
+        out.push_back(sn);
+    });
+    return out;
+}
+
+// "3 ms", "2.5 s", "4 min" for a duration in ns.
+std::string duration_text(std::int64_t ns) {
+    char buf[32];
+    if (ns < 1'000'000)
+        std::snprintf(buf, sizeof buf, "%lld us", static_cast<long long>(ns / 1000));
+    else if (ns < 10'000'000'000)
+        std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(ns / 1'000'000));
+    else if (ns < 600'000'000'000)
+        std::snprintf(buf, sizeof buf, "%lld s", static_cast<long long>(ns / 1'000'000'000));
+    else
+        std::snprintf(buf, sizeof buf, "%lld min", static_cast<long long>(ns / 60'000'000'000));
+    return buf;
+}
+
+// What a goroutine waits on, as the dump shows it.
+std::string waits_on(const snapshot& sn, std::int64_t now) {
+    std::ostringstream os;
+    switch (sn.reason) {
+        case wait_reason::chan_send:
+        case wait_reason::chan_recv:
+            os << "chan " << sn.object;
+            break;
+        case wait_reason::mutex:
+        case wait_reason::rw_mutex:
+        case wait_reason::wait_group:
+        case wait_reason::cond:
+        case wait_reason::semaphore:
+        case wait_reason::once:
+            if (sn.object) os << sn.object;
+            break;
+        case wait_reason::sleep:
+            if (sn.sleep_until > now) os << "wakes in " << duration_text(sn.sleep_until - now);
+            break;
+        default:
+            break;
+    }
+    return os.str();
+}
+
+}  // namespace
+
+void dump_goroutines_to_stderr() noexcept {
+    try {
+        std::ostringstream os;
+        goro::dump_goroutines(os);
+        const std::string s = os.str();
+        ssize_t ignored = ::write(2, s.data(), s.size());
+        (void)ignored;
+    } catch (...) {
+    }
+}
+
+namespace {
+
+void on_sigquit(int) {
+    dump_requested.store(true, std::memory_order_release);  // the monitor dumps
+}
+
+}  // namespace
+
+void install_sigquit_dump() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_handler = &on_sigquit;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGQUIT, &sa, nullptr);
+    });
+}
+
+}  // namespace goro::detail
+
 namespace goro {
 
 void dump_goroutines(std::ostream& os) {
     using namespace detail;
-    std::size_t n = 0;
-    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
-        if (!slot.has_record.load(std::memory_order_acquire)) return;
-        goroutine* g = record_of(&slot);
-        g_state st = g->state.load(std::memory_order_acquire);
-        if (st == g_state::free || st == g_state::dead) return;
-        ++n;
-        os << "goroutine " << g->id << " [" << to_string(st);
-        const wait_reason why = g->reason.load(std::memory_order_relaxed);
-        if (st == g_state::waiting && why != wait_reason::none) os << ", " << to_string(why);
-        os << "]: created at " << g->where.file_name() << ':' << g->where.line() << " in "
-           << g->where.function_name() << '\n';
-    });
-    os << n << " goroutine(s)\n";
+    const std::vector<snapshot> all = take_snapshots();  // then write, unlocked
+    const std::int64_t now = now_ns();
+    // Group: same state, reason, object and creation site.
+    struct group {
+        const snapshot* first;
+        std::vector<std::uint64_t> ids;
+        std::int64_t longest = 0;
+    };
+    std::vector<group> groups;
+    std::map<std::tuple<int, int, const void*, std::string, unsigned>, std::size_t> index;
+    for (const snapshot& sn : all) {
+        auto key = std::make_tuple(static_cast<int>(sn.state), static_cast<int>(sn.reason),
+                                   sn.reason == wait_reason::sleep ? nullptr : sn.object,
+                                   std::string(sn.where.file_name()), sn.where.line());
+        auto [it, fresh] = index.emplace(key, groups.size());
+        if (fresh) groups.push_back(group{&sn, {}, 0});
+        group& gr = groups[it->second];
+        gr.ids.push_back(sn.id);
+        if (sn.state == g_state::waiting && sn.since > 0)
+            gr.longest = std::max(gr.longest, now - sn.since);
+    }
+    for (const group& gr : groups) {
+        const snapshot& sn = *gr.first;
+        if (gr.ids.size() == 1)
+            os << "goroutine " << sn.id << " [" << to_string(sn.state);
+        else
+            os << gr.ids.size() << " goroutines [" << to_string(sn.state);
+        if (sn.state == g_state::waiting && sn.reason != wait_reason::none)
+            os << ", " << to_string(sn.reason);
+        if (gr.longest > 0) os << ", " << duration_text(gr.longest);
+        os << "]";
+        if (std::string on = waits_on(sn, now); !on.empty()) os << ": " << on;
+        if (gr.ids.size() > 1) {
+            os << ": ids";
+            for (std::size_t k = 0; k < gr.ids.size() && k < 8; ++k) os << ' ' << gr.ids[k];
+            if (gr.ids.size() > 8) os << " ...";
+        }
+        os << "\n    created at " << sn.where.file_name() << ':' << sn.where.line() << " in "
+           << sn.where.function_name() << '\n';
+    }
+    os << all.size() << " goroutine(s)\n";
 }
 
 }  // namespace goro

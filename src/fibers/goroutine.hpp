@@ -48,6 +48,10 @@ struct goroutine : parker {
     // What the current park waits on (park()'s `object`); relaxed: read by
     // diagnostics and shutdown while parked.
     std::atomic<const void*> waiting_on{nullptr};
+    // When the current park began (the monitor's coarse clock, ns), and for a
+    // sleep its deadline; relaxed, for diagnostics.
+    std::atomic<std::int64_t> parked_since{0};
+    std::atomic<std::int64_t> sleep_until_ns{0};
     switch_action action = switch_action::exit;
     void (*unlock)(void*) = nullptr;
     void* unlock_arg = nullptr;
@@ -70,12 +74,14 @@ constexpr unsigned state_bit(g_state s) noexcept {
     return 1u << static_cast<unsigned>(s);
 }
 inline void set_state(goroutine* g, unsigned from, g_state to) noexcept {
+// Release: a reader that sees the new state (diagnostics) sees the record
+// as the transition left it (a spawn's id and creation site, say).
 #if defined(GORO_ASSERTS)
-    g_state old = g->state.exchange(to, std::memory_order_relaxed);
+    g_state old = g->state.exchange(to, std::memory_order_acq_rel);
     GORO_ASSERT(from & state_bit(old), "goroutine state transition from an unexpected state");
 #else
     (void)from;
-    g->state.store(to, std::memory_order_relaxed);
+    g->state.store(to, std::memory_order_release);
 #endif
 }
 

@@ -75,6 +75,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     g->unlock_arg = arg;
     g->park_bit = bit;
     g->waiting_on.store(object, std::memory_order_relaxed);
+    g->parked_since.store(coarse_now_ns(), std::memory_order_relaxed);
     g->action = switch_action::park;
     std::uintptr_t sp = stack_pointer();
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;

@@ -177,6 +177,9 @@ void sleep_until(clock::time_point tp) {
         if (claim(p)) ready(p);
     };
     s.when = tp;
+    this_goroutine_record()->sleep_until_ns.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count(),
+        std::memory_order_relaxed);
     begin_park(s.p);
     // The timer starts only once we are parked, so it cannot fire early.
     wake w = park(

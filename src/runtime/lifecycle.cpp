@@ -90,6 +90,7 @@ unsigned checked_procs(const options& opts) {
 
 scheduler* start_locked(const options& opts) {
     const unsigned procs = checked_procs(opts);
+    if (opts.dump_on_sigquit) install_sigquit_dump();
     stack_pool::instance().configure(opts.stack_size);
     install_overflow_handler();
     auto* s = new scheduler(procs);

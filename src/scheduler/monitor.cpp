@@ -7,6 +7,8 @@
 
 namespace goro::detail {
 
+std::atomic<std::int64_t> coarse_clock_ns{0};
+
 void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                     std::int64_t timeout_ns) noexcept;
 
@@ -22,6 +24,7 @@ monitor::monitor(scheduler& s) : s_(s) {}
 
 void monitor::start() {
     seen_.assign(s_.workers.size(), seen{});
+    coarse_clock_ns.store(now_ns(), std::memory_order_relaxed);
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -35,7 +38,9 @@ void monitor::loop() noexcept {
     while (stop_word_.load(std::memory_order_acquire) == 0) {
         futex_wait_for(&stop_word_, 0, interval_ns);
         const std::int64_t now = now_ns();
+        coarse_clock_ns.store(now, std::memory_order_relaxed);
         check_workers(now);
+        if (dump_requested.exchange(false, std::memory_order_acq_rel)) dump_goroutines_to_stderr();
         if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
     }
 }

@@ -200,6 +200,17 @@ void set_this_worker(worker* w) noexcept;
 goroutine* this_goroutine_record() noexcept;
 
 std::int64_t now_ns() noexcept;
+// SIGQUIT asked for a dump (diagnostics/dump.cpp); the monitor writes it.
+extern std::atomic<bool> dump_requested;
+void dump_goroutines_to_stderr() noexcept;
+void install_sigquit_dump();
+
+// now_ns() to within a few milliseconds, for diagnostics on hot paths: the
+// monitor refreshes it (a load, where a clock read costs ~20 ns).
+extern std::atomic<std::int64_t> coarse_clock_ns;
+inline std::int64_t coarse_now_ns() noexcept {
+    return coarse_clock_ns.load(std::memory_order_relaxed);
+}
 
 // Goroutine lifecycle (runtime/goroutine.cpp).
 void goroutine_main(void* g);
