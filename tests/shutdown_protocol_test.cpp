@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "goro/goro.hpp"
@@ -175,6 +176,9 @@ TEST(ShutdownProtocol, HopelessBlockInADestructorIsAbandoned) {
     EXPECT_NE(err.find("abandoning goroutine"), std::string::npos) << err;
     EXPECT_NE(err.find("chan send"), std::string::npos) << err;
     EXPECT_EQ(goro::num_goroutines(), 0u);
+    std::ostringstream dump;
+    goro::dump_goroutines(dump);
+    EXPECT_NE(dump.str().find("abandoned at shutdown]: chan 0x"), std::string::npos) << dump.str();
     int v = 0;
     goro::run(procs(2), [&] {
         goro::go([] { nobody.send(5); });

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "diagnostics/snapshot.hpp"
 #include "goro/runtime.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -88,38 +89,29 @@ namespace goro::detail {
 
 std::atomic<bool> dump_requested{false};
 
-namespace {
-
-// One goroutine, copied out of its record (racily: diagnostics only).
-struct snapshot {
-    std::uint64_t id;
-    g_state state;
-    wait_reason reason;
-    const void* object;
-    std::int64_t since;        // coarse ns; 0: unknown
-    std::int64_t sleep_until;  // ns, for a sleep
-    goro::source_location where;
-};
-
-std::vector<snapshot> take_snapshots() {
-    std::vector<snapshot> out;
+std::vector<goroutine_snapshot> take_snapshots() {
+    std::vector<goroutine_snapshot> out;
     stack_pool::instance().for_each_slot([&](stack_slot& slot) {
         if (!slot.has_record.load(std::memory_order_acquire)) return;
         goroutine* g = record_of(&slot);
         const g_state st = g->state.load(std::memory_order_acquire);
         if (st == g_state::free || st == g_state::dead) return;
-        snapshot sn{g->id,
-                    st,
-                    g->reason.load(std::memory_order_relaxed),
-                    g->waiting_on.load(std::memory_order_relaxed),
-                    g->parked_since.load(std::memory_order_relaxed),
-                    g->sleep_until_ns.load(std::memory_order_relaxed),
-                    g->where};
+        goroutine_snapshot sn{g->id,
+                              g,
+                              st,
+                              g->reason.load(std::memory_order_relaxed),
+                              g->waiting_on.load(std::memory_order_relaxed),
+                              g->parked_since.load(std::memory_order_relaxed),
+                              g->sleep_until_ns.load(std::memory_order_relaxed),
+                              g->where,
+                              g->abandoned.load(std::memory_order_relaxed)};
         if (st != g_state::waiting) sn.reason = wait_reason::none;
         out.push_back(sn);
     });
     return out;
 }
+
+namespace {
 
 // "3 ms", "2.5 s", "4 min" for a duration in ns.
 std::string duration_text(std::int64_t ns) {
@@ -136,7 +128,7 @@ std::string duration_text(std::int64_t ns) {
 }
 
 // What a goroutine waits on, as the dump shows it.
-std::string waits_on(const snapshot& sn, std::int64_t now) {
+std::string waits_on(const goroutine_snapshot& sn, std::int64_t now) {
     std::ostringstream os;
     switch (sn.reason) {
         case wait_reason::chan_send:
@@ -194,22 +186,21 @@ void install_sigquit_dump() {
 
 }  // namespace goro::detail
 
-namespace goro {
+namespace goro::detail {
 
-void dump_goroutines(std::ostream& os) {
-    using namespace detail;
-    const std::vector<snapshot> all = take_snapshots();  // then write, unlocked
+void write_grouped(std::ostream& os, const std::vector<goroutine_snapshot>& all) {
     const std::int64_t now = now_ns();
     // Group: same state, reason, object and creation site.
     struct group {
-        const snapshot* first;
+        const goroutine_snapshot* first;
         std::vector<std::uint64_t> ids;
         std::int64_t longest = 0;
     };
     std::vector<group> groups;
     std::map<std::tuple<int, int, const void*, std::string, unsigned>, std::size_t> index;
-    for (const snapshot& sn : all) {
-        auto key = std::make_tuple(static_cast<int>(sn.state), static_cast<int>(sn.reason),
+    for (const goroutine_snapshot& sn : all) {
+        auto key = std::make_tuple(static_cast<int>(sn.state) + (sn.abandoned ? 8 : 0),
+                                   static_cast<int>(sn.reason),
                                    sn.reason == wait_reason::sleep ? nullptr : sn.object,
                                    std::string(sn.where.file_name()), sn.where.line());
         auto [it, fresh] = index.emplace(key, groups.size());
@@ -220,7 +211,7 @@ void dump_goroutines(std::ostream& os) {
             gr.longest = std::max(gr.longest, now - sn.since);
     }
     for (const group& gr : groups) {
-        const snapshot& sn = *gr.first;
+        const goroutine_snapshot& sn = *gr.first;
         if (gr.ids.size() == 1)
             os << "goroutine " << sn.id << " [" << to_string(sn.state);
         else
@@ -228,6 +219,7 @@ void dump_goroutines(std::ostream& os) {
         if (sn.state == g_state::waiting && sn.reason != wait_reason::none)
             os << ", " << to_string(sn.reason);
         if (gr.longest > 0) os << ", " << duration_text(gr.longest);
+        if (sn.abandoned) os << ", abandoned at shutdown";
         os << "]";
         if (std::string on = waits_on(sn, now); !on.empty()) os << ": " << on;
         if (gr.ids.size() > 1) {
@@ -238,6 +230,15 @@ void dump_goroutines(std::ostream& os) {
         os << "\n    created at " << sn.where.file_name() << ':' << sn.where.line() << " in "
            << sn.where.function_name() << '\n';
     }
+}
+
+}  // namespace goro::detail
+
+namespace goro {
+
+void dump_goroutines(std::ostream& os) {
+    const std::vector<detail::goroutine_snapshot> all = detail::take_snapshots();
+    detail::write_grouped(os, all);  // after the snapshot, holding no lock
     os << all.size() << " goroutine(s)\n";
 }
 

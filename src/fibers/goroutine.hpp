@@ -45,6 +45,9 @@ struct goroutine : parker {
     std::atomic<wait_reason> reason{wait_reason::none};  // relaxed: read racily by diagnostics
     bool unwind_requested = false;
     std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
+    // Given up by shutdown (a hopeless wait in a destructor): its stack is
+    // leaked and the slot never reused. Diagnostics only.
+    std::atomic<bool> abandoned{false};
     // What the current park waits on (park()'s `object`); relaxed: read by
     // diagnostics and shutdown while parked.
     std::atomic<const void*> waiting_on{nullptr};

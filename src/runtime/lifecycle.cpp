@@ -148,6 +148,7 @@ constexpr bool parked_with(std::uint64_t v, std::uint64_t bit) {
 }
 
 void report_abandoned(goroutine* g) {
+    g->abandoned.store(true, std::memory_order_relaxed);
 #if defined(GORO_ASAN)
     // Its stack is never freed nor reused: what it refers to (an exception
     // in flight, say) is not a leak. Let LeakSanitizer look there.

@@ -1,0 +1,48 @@
+// goro/testing/gtest.hpp — a GoogleTest listener that fails every test that
+// leaves goroutines behind (header-only: goro does not link GoogleTest).
+//
+//   int main(int argc, char** argv) {
+//       ::testing::InitGoogleTest(&argc, argv);
+//       goro::testing::install_leak_check();
+//       return RUN_ALL_TESTS();
+//   }
+//
+// The check runs at the end of each test, after its TearDown, against the
+// goroutines alive when the test started; the failure lists the leaked ones
+// with their creation sites and is reported as part of the test.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "goro/testing.hpp"
+
+namespace goro::testing {
+
+class leak_check_listener : public ::testing::EmptyTestEventListener {
+  public:
+    explicit leak_check_listener(std::chrono::milliseconds grace) : grace_(grace) {}
+    void OnTestStart(const ::testing::TestInfo&) override { baseline_ = live_goroutines(); }
+    void OnTestEnd(const ::testing::TestInfo&) override {
+        const std::string leaks = find_leaks(baseline_, grace_);
+        if (!leaks.empty()) ADD_FAILURE() << "goroutines leaked by this test:\n" << leaks;
+    }
+
+  private:
+    std::chrono::milliseconds grace_;
+    std::vector<goroutine_id> baseline_;
+};
+
+// Installs the listener ahead of the default printer, so that a leak is
+// printed as a failure of the test that leaked. Call after InitGoogleTest.
+inline void install_leak_check(std::chrono::milliseconds grace = std::chrono::seconds(1)) {
+    ::testing::TestEventListeners& ls = ::testing::UnitTest::GetInstance()->listeners();
+    ::testing::TestEventListener* printer = ls.Release(ls.default_result_printer());
+    ls.Append(new leak_check_listener(grace));
+    if (printer) ls.Append(printer);
+}
+
+}  // namespace goro::testing
