@@ -39,6 +39,16 @@ struct options {
     // (Go's SIGQUIT prints the stacks and exits). Installs a SIGQUIT handler
     // for the rest of the process.
     bool dump_on_sigquit = false;
+    // Go's "all goroutines are asleep - deadlock!": when every goroutine is
+    // parked and nothing but a goroutine could wake one — no timer pending,
+    // no descriptor waited on, no blocking call in flight, no plain thread
+    // inside or parked in a goro call — run() unwinds the goroutines and
+    // throws goro::deadlock_error (what(): that line and the goroutine
+    // dump). Opt-in: a plain thread that is outside goro now but will send
+    // or unlock later cannot be seen, so a program whose plain threads feed
+    // its goroutines must leave it off. Checked every 2 ms by the monitor.
+    // (Inside goro::testing::bubble detection is always on and exact.)
+    bool detect_deadlock = false;
 };
 
 namespace detail {

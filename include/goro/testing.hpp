@@ -23,7 +23,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "goro/runtime.hpp"
 
 namespace goro::testing {
 
@@ -51,5 +54,63 @@ class leak_error : public std::runtime_error {
 // Throws leak_error if find_leaks(baseline, grace) finds any.
 void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
                      std::chrono::milliseconds grace = std::chrono::seconds(1));
+
+// ---- Deterministic tests (Go 1.25's testing/synctest) -----------------------
+//
+//   goro::testing::bubble([] {
+//       auto [ctx, cancel] = goro::with_timeout(goro::background(), 10min);
+//       goro::sleep_for(9min);
+//       assert(!ctx.err());
+//       goro::sleep_for(2min);               // returns at once, in real time
+//       assert(ctx.err() == goro::errc::deadline_exceeded);
+//   });
+//
+// bubble(fn) runs fn as the main goroutine of a runtime of its own: one
+// worker, and a virtual clock that starts at the real now and stands still
+// while any goroutine of the bubble can run; when every goroutine is
+// blocked, it jumps to the next timer's deadline (a sleep, a timer or
+// ticker, after(), a context or I/O deadline). goro::now() reads it
+// (goro::clock::now() stays the real steady clock: compare deadlines with
+// goro::now() in bubble tests). Run order is deterministic, and select's
+// random choices come from `seed`: the same seed, the same run.
+//
+// When every goroutine is blocked and no timer is pending, the bubble is
+// deadlocked: bubble unwinds its goroutines and throws goro::deadlock_error
+// ("goro: all goroutines are asleep - deadlock!" and the dump). Never while
+// a timer is pending. A goroutine waiting on a descriptor, on a blocking
+// call, or on a plain thread inside a goro call is not durably blocked: the
+// clock waits for it in real time. Goroutines of a bubble must not wait on
+// plain threads that are outside goro (they cannot be seen; it would be
+// reported as a deadlock).
+//
+// Must be called from a plain thread (not inside goro::run or a goroutine);
+// a runtime started lazily before is shut down first. Timers started in
+// the bubble end with it. Returns fn's int result, as run() does; rethrows
+// an exception escaping fn.
+struct bubble_options {
+    std::uint64_t seed = 1;
+    std::size_t stack_size = 0;  // as goro::options::stack_size
+};
+
+}  // namespace goro::testing
+
+namespace goro::detail {
+int run_bubble(const testing::bubble_options& opts, void (*entry)(void*), void* fn);
+}  // namespace goro::detail
+
+namespace goro::testing {
+
+template <class F>
+int bubble(F&& fn, const bubble_options& opts = {}) {
+    int result = 0;
+    std::pair<std::remove_reference_t<F>*, int*> p{&fn, &result};
+    goro::detail::run_bubble(opts, &goro::detail::run_entry<std::remove_reference_t<F>>, &p);
+    return result;
+}
+
+// Returns when every other goroutine of the bubble is durably blocked (Go's
+// synctest.Wait); the virtual clock does not move meanwhile. Throws
+// misuse_error outside a bubble's goroutine.
+void wait();
 
 }  // namespace goro::testing

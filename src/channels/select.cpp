@@ -35,15 +35,29 @@
 
 namespace goro::detail {
 
+extern std::atomic<bool> virtual_clock_on;
+std::atomic<std::uint64_t> bubble_random_state{1};
+
 namespace {
 
-std::uint64_t next_random() noexcept {
-    // Per-thread xorshift64*; the seed mixes the thread's address.
-    thread_local std::uint64_t s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
+std::uint64_t xorshift(std::uint64_t& s) noexcept {
     s ^= s >> 12;
     s ^= s << 25;
     s ^= s >> 27;
     return s * 0x2545F4914F6CDD1DULL;
+}
+
+std::uint64_t next_random() noexcept {
+    // In a bubble (one worker): the bubble's seeded state, so that a run
+    // repeats. Elsewhere per-thread xorshift64*, seeded by the thread's address.
+    if (virtual_clock_on.load(std::memory_order_relaxed)) [[unlikely]] {
+        std::uint64_t s = bubble_random_state.load(std::memory_order_relaxed);
+        const std::uint64_t r = xorshift(s);
+        bubble_random_state.store(s, std::memory_order_relaxed);
+        return r;
+    }
+    thread_local std::uint64_t s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
+    return xorshift(s);
 }
 
 struct lock_set {

@@ -400,7 +400,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
         return with_cancel(parent);  // parent's is sooner
     auto n = detail::new_cancel_node(parent);
     n->deadline = d;
-    auto now = clock::now();
+    auto now = goro::now();
     if (d <= now) {
         detail::cancel_node(n, errc::deadline_exceeded, detail::cause_of(errc::deadline_exceeded));
     } else {

@@ -189,7 +189,8 @@ void install_sigquit_dump() {
 namespace goro::detail {
 
 void write_grouped(std::ostream& os, const std::vector<goroutine_snapshot>& all) {
-    const std::int64_t now = now_ns();
+    const std::int64_t now = now_ns();  // a bubble's virtual time, for sleeps
+    const std::int64_t real_now = real_now_ns();  // for how long each has waited
     // Group: same state, reason, object and creation site.
     struct group {
         const goroutine_snapshot* first;
@@ -208,7 +209,7 @@ void write_grouped(std::ostream& os, const std::vector<goroutine_snapshot>& all)
         group& gr = groups[it->second];
         gr.ids.push_back(sn.id);
         if (sn.state == g_state::waiting && sn.since > 0)
-            gr.longest = std::max(gr.longest, now - sn.since);
+            gr.longest = std::max(gr.longest, real_now - sn.since);
     }
     for (const group& gr : groups) {
         const goroutine_snapshot& sn = *gr.first;

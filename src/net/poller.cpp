@@ -41,7 +41,7 @@ void deadline_fired(timer_node* t) {
         lock_scope lk(pd->mu);
         poll_desc::side& s = pd->of(dt->dir);
         // A deadline moved later meanwhile re-armed the timer: not expired.
-        if (s.deadline != clock::time_point::max() && s.deadline <= clock::now()) {
+        if (s.deadline != clock::time_point::max() && s.deadline <= goro::now()) {
             s.expired = true;
             wake_all_locked(s, io_status::timeout, woken);
         }
@@ -131,7 +131,7 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
         mu.unlock();
         return io_status::ready;
     }
-    if (s.expired || until <= clock::now()) {
+    if (s.expired || until <= goro::now()) {
         mu.unlock();
         return io_status::timeout;
     }
@@ -169,7 +169,7 @@ void poll_desc::set_deadline(io_dir d, clock::time_point t) {
     {
         lock_scope lk(mu);
         s.deadline = t;
-        s.expired = t != clock::time_point::max() && t <= clock::now();
+        s.expired = t != clock::time_point::max() && t <= goro::now();
         if (s.expired)
             wake_all_locked(s, io_status::timeout, woken);
         else if (t != clock::time_point::max())
@@ -338,7 +338,7 @@ int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
                 ? 0
                 : static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 1 << 30));
     }
-    last_poll_.store(now_ns(), std::memory_order_relaxed);
+    last_poll_.store(real_now_ns(), std::memory_order_relaxed);
     epoll_event events[max_events];
     int n = ::epoll_wait(epfd_, events, max_events, timeout_ms);
     if (n <= 0) return 0;

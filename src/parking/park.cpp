@@ -20,6 +20,7 @@
 namespace goro::detail {
 
 std::atomic<bool> g_shutting_down{false};
+std::atomic<std::int64_t> plain_parked{0};
 
 namespace {
 
@@ -29,10 +30,14 @@ struct thread_parker : parker {
 
 thread_local thread_parker tls_parker;
 
-wake park_thread(thread_parker* p, void (*unlock)(void*), void* arg) noexcept {
+wake park_thread(thread_parker* p, wait_reason reason, void (*unlock)(void*), void* arg) noexcept {
+    // run()'s caller waits for its main goroutine: it never wakes anyone.
+    const bool counted = reason != wait_reason::run;
+    if (counted) plain_parked.fetch_add(1, std::memory_order_seq_cst);
     if (unlock) unlock(arg);
     while (p->word.load(std::memory_order_acquire) == 0) futex_wait(&p->word, 0);
     p->word.store(0, std::memory_order_relaxed);
+    if (counted) plain_parked.fetch_sub(1, std::memory_order_seq_cst);
     return wake::normal;
 }
 
@@ -58,7 +63,7 @@ parker* current_parker() noexcept {
 wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
           const void* object) noexcept {
     goroutine* g = this_goroutine_record();
-    if (!g) return park_thread(&tls_parker, unlock, arg);
+    if (!g) return park_thread(&tls_parker, reason, unlock, arg);
     // In a destructor during unwinding a throw would terminate: wait as usual.
     const std::uint8_t bit = running_uncaught_exceptions() > 0           ? park_bits::parked_exempt
                              : mode == park_mode::waits_through_shutdown ? park_bits::parked_waits

@@ -137,11 +137,6 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     }
 }
 
-std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
-        .count();
-}
-
 }  // namespace goro::detail
 
 namespace goro {
@@ -163,7 +158,7 @@ void yield() {
 
 void sleep_until(clock::time_point tp) {
     using namespace detail;
-    if (tp <= clock::now()) return yield();
+    if (tp <= goro::now()) return yield();
     if (!this_goroutine_record()) {
         std::this_thread::sleep_until(tp);
         return;

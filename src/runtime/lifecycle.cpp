@@ -27,6 +27,9 @@
 
 namespace goro::detail {
 
+// Plain threads inside runtime_use (see scheduler.hpp).
+std::atomic<std::int64_t> plain_users{0};
+
 extern std::atomic<bool> g_shutting_down;
 void install_overflow_handler();
 void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
@@ -88,16 +91,29 @@ unsigned checked_procs(const options& opts) {
     return env ? env : hardware_procs();
 }
 
-scheduler* start_locked(const options& opts) {
-    const unsigned procs = checked_procs(opts);
+scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
+    const unsigned procs = mode ? 1 : checked_procs(opts);
     if (opts.dump_on_sigquit) install_sigquit_dump();
     stack_pool::instance().configure(opts.stack_size);
     install_overflow_handler();
     auto* s = new scheduler(procs);
+    s->detect_deadlock = opts.detect_deadlock || mode;
+    if (mode) {
+        bubble_random_state.store(mode->seed * 0x9E3779B97F4A7C15ULL | 1,
+                                  std::memory_order_relaxed);
+        // A bubble: its virtual clock starts at the real now and stands
+        // still until every goroutine of the bubble is blocked.
+        s->virtual_time = true;
+        virtual_clock_ns.store(real_now_ns(), std::memory_order_relaxed);
+        virtual_clock_on.store(true, std::memory_order_seq_cst);
+    }
     s->start();
     g_sched.store(s, std::memory_order_release);
-    for (timer_node* t : carried_timers) s->timer_add(t);
-    carried_timers.clear();
+    // Timers of the process wait for a runtime on the real clock.
+    if (!mode) {
+        for (timer_node* t : carried_timers) s->timer_add(t);
+        carried_timers.clear();
+    }
     return s;
 }
 
@@ -214,9 +230,6 @@ bool resolve_stuck(scheduler* s, int quiet) {
     return true;
 }
 
-// Plain threads inside runtime_use (see scheduler.hpp).
-std::atomic<std::int64_t> plain_users{0};
-
 // Steps 2-3: until no goroutine is left.
 void unwind_all(scheduler* s) {
     int quiet = 0;
@@ -254,8 +267,11 @@ void shutdown_locked(scheduler* s) {
     std::vector<timer_node*> pending;
     s->take_timers(pending);
     std::vector<timer_node*> ended;
-    for (timer_node* t : pending) (t->outlives_run ? carried_timers : ended).push_back(t);
+    // A bubble's timers are on its virtual clock: they end with it.
+    for (timer_node* t : pending)
+        (t->outlives_run && !s->virtual_time ? carried_timers : ended).push_back(t);
     s->stop();  // 4
+    if (s->virtual_time) virtual_clock_on.store(false, std::memory_order_seq_cst);
     for (timer_node* t : ended)
         if (t->release) t->release(t);
     g_sched.store(nullptr, std::memory_order_seq_cst);
@@ -344,6 +360,10 @@ scheduler* ensure_runtime() {
 }
 
 int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
+    return run_main_in(opts, entry, fn, nullptr);
+}
+
+int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_mode* mode) {
     if (this_goroutine_record())
         throw misuse_error("goro::run: called from inside a goroutine (use goro::go)");
     scheduler* s;
@@ -352,12 +372,13 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
         s = g_sched.load(std::memory_order_acquire);
-        if (s && opts.procs != 0 && procs != s->nprocs) {
-            // A lazily started runtime with another shape: replace it.
+        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode)) {
+            // A lazily started runtime with another shape (or a bubble, which
+            // needs a runtime of its own): replace it.
             shutdown_locked(s);
             s = nullptr;
         }
-        if (!s) s = start_locked(opts);  // throws misuse_error on a bad stack setting
+        if (!s) s = start_locked(opts, mode);  // throws misuse_error on a bad stack setting
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);
     }
@@ -369,8 +390,18 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
     } st{entry, fn, nullptr, current_parker()};
 
     begin_park(st.caller);
+    s->run_caller.store(st.caller, std::memory_order_release);
     spawn(
         [&st] {
+            // However it ends (returned, threw, or unwound by the shutdown
+            // after a detected deadlock), the caller is readied last (unless
+            // a deadlock readied it first).
+            struct finish {
+                main_state& st;
+                ~finish() {
+                    if (claim(st.caller)) ready(st.caller);
+                }
+            } on_exit{st};
             try {
                 st.entry(st.fn);
             } catch (const goroutine_unwind&) {
@@ -378,18 +409,20 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
             } catch (...) {
                 st.error = std::current_exception();
             }
-            if (claim(st.caller)) ready(st.caller);
         },
         goro::source_location::current());
     park(wait_reason::run, nullptr, nullptr);
 
+    std::string deadlock;
     {
         lock_scope lk(lifecycle_mu);
+        if (s->deadlocked.load(std::memory_order_acquire)) deadlock = s->deadlock_report;
         shutdown_locked(s);
         run_active = false;
         run_active_flag.store(false, std::memory_order_release);
         if (!carried_timers.empty()) start_lazily_locked();
     }
+    if (!deadlock.empty()) throw deadlock_error(deadlock);
     if (st.error) std::rethrow_exception(st.error);
     return 0;
 }

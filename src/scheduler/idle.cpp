@@ -45,12 +45,12 @@ struct os_sleep {
 
 wake_reason wake_slot::wait(std::int64_t deadline, bool poll) noexcept {
     // Watch for a while (bounded; the clock is read every 16 pauses).
-    const std::int64_t watch_until = std::min(now_ns() + watch_ns, deadline);
+    const std::int64_t watch_until = std::min(real_now_ns() + watch_ns, deadline);
     for (std::uint32_t i = 1;; ++i) {
         if (word_.load(std::memory_order_acquire) != 0)
             return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
         cpu_relax();
-        if ((i & 15) == 0 && now_ns() >= watch_until) break;
+        if ((i & 15) == 0 && real_now_ns() >= watch_until) break;
     }
     // Announce the sleep; a wake that came first makes the CAS fail. Both
     // sides use read-modify-writes of the one word, so either the waker sees
@@ -191,6 +191,10 @@ void idle_workers::wake_all(const std::vector<worker*>& all) noexcept {
         remove(w);
         w->wake.wake(wake_reason::recheck);
     }
+}
+
+void idle_workers::poke_if_idle(worker* w) noexcept {
+    if (remove(w)) w->wake.wake(wake_reason::recheck);
 }
 
 bool idle_workers::try_start_spinning(worker* w) noexcept {

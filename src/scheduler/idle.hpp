@@ -93,6 +93,9 @@ class idle_workers {
     void timer_added(std::int64_t when_ns) noexcept;
     // Wakes every worker to look again (the scheduler stops).
     void wake_all(const std::vector<worker*>& all) noexcept;
+    // Wakes w to look again if it sleeps in the idle list (a bubble's
+    // worker, poked by the monitor).
+    void poke_if_idle(worker* w) noexcept;
     // Someone waits on a descriptor: make sure an idle worker polls (the
     // watcher sleeps in epoll_wait while anyone waits on one).
     void poller_needed() noexcept;

@@ -24,7 +24,7 @@ monitor::monitor(scheduler& s) : s_(s) {}
 
 void monitor::start() {
     seen_.assign(s_.workers.size(), seen{});
-    coarse_clock_ns.store(now_ns(), std::memory_order_relaxed);
+    coarse_clock_ns.store(real_now_ns(), std::memory_order_relaxed);
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -37,9 +37,14 @@ void monitor::stop() noexcept {
 void monitor::loop() noexcept {
     while (stop_word_.load(std::memory_order_acquire) == 0) {
         futex_wait_for(&stop_word_, 0, interval_ns);
-        const std::int64_t now = now_ns();
+        const std::int64_t now = real_now_ns();
         coarse_clock_ns.store(now, std::memory_order_relaxed);
         check_workers(now);
+        check_deadlock();
+        // A bubble's worker sleeps without a deadline (its clock is
+        // virtual): make it look again at what outside waits may have ended.
+        if (s_.virtual_time)
+            for (worker* w : s_.workers) s_.idle.poke_if_idle(w);
         if (dump_requested.exchange(false, std::memory_order_acq_rel)) dump_goroutines_to_stderr();
         if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
     }
@@ -62,6 +67,24 @@ void monitor::check_workers(std::int64_t now) noexcept {
         w->stuck_since.store(sn.since, std::memory_order_relaxed);
         if (w->runnext.load(std::memory_order_relaxed) || !w->rq.empty()) s_.wakep();
     }
+}
+
+// options::detect_deadlock (the conditions are in diagnostics/deadlock.cpp):
+// two checks in a row, 2 ms apart, that found every worker idle, nothing
+// queued, no timer, nothing outside goroutines that could wake one, and no
+// goroutine run in between.
+void monitor::check_deadlock() noexcept {
+    if (!s_.detect_deadlock || s_.virtual_time || s_.deadlocked.load(std::memory_order_acquire))
+        return;
+    std::uint64_t runs = 0;
+    for (worker* w : s_.workers) runs += w->runs.load(std::memory_order_seq_cst);
+    const bool asleep =
+        !shutting_down() && s_.idle.idle_count() == static_cast<std::int32_t>(s_.workers.size()) &&
+        !s_.any_work(nullptr) && s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
+        s_.live() > 0 && s_.only_goroutines_can_wake();
+    if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
+    was_asleep_ = asleep;
+    asleep_runs_ = runs;
 }
 
 }  // namespace goro::detail

@@ -39,6 +39,7 @@ class monitor {
   private:
     void loop() noexcept;
     void check_workers(std::int64_t now) noexcept;
+    void check_deadlock() noexcept;
 
     struct seen {
         std::uint64_t runs = 0;
@@ -46,6 +47,8 @@ class monitor {
     };
     scheduler& s_;
     std::vector<seen> seen_;
+    bool was_asleep_ = false;  // the last check saw every goroutine asleep
+    std::uint64_t asleep_runs_ = 0;
     std::atomic<std::uint32_t> stop_word_{0};
     std::thread thread_;
 };

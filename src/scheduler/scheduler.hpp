@@ -47,12 +47,14 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "fibers/goroutine.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/timer_node.hpp"
+#include "goro/runtime.hpp"
 #include "parking/ranked_mutex.hpp"
 #include "scheduler/global_queue.hpp"
 #include "scheduler/idle.hpp"
@@ -119,6 +121,20 @@ struct scheduler {
     idle_workers idle;  // after next_deadline, which it reads
     monitor mon;        // after workers
 
+    // Deadlock detection (diagnostics/deadlock.cpp). Set before start().
+    bool virtual_time = false;     // a bubble: one worker, the virtual clock
+    bool detect_deadlock = false;  // options::detect_deadlock (the monitor checks)
+    // The thread parked in run() until its main goroutine finishes; a
+    // detected deadlock readies it instead (claiming its park first, so
+    // that exactly one of the two does), and run() shuts down as if main had
+    // returned. Valid while run() runs.
+    std::atomic<parker*> run_caller{nullptr};
+    // Waits that something outside the goroutines may end (blocking calls
+    // on the offload pool): no deadlock while any is in flight.
+    std::atomic<std::int64_t> outside_waits{0};
+    std::atomic<bool> deadlocked{false};
+    std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
+
     explicit scheduler(unsigned procs);
     ~scheduler();
 
@@ -164,7 +180,30 @@ struct scheduler {
     // Shutdown: claims g's finished park (word value `parked`) and readies g
     // to unwind. False if a waker claimed it first.
     bool claim_for_unwind(goroutine* g, std::uint64_t parked) noexcept;
+
+    // Deadlock detection and the bubble's clock (diagnostics/deadlock.cpp).
+    // True if nothing but a goroutine can end any wait now: no descriptor
+    // waited on, no plain thread inside (or parked in) a goro call, no
+    // blocking call in flight.
+    bool only_goroutines_can_wake() const noexcept;
+    // Reports "all goroutines are asleep" with a dump and wakes run()'s
+    // caller (run() then shuts down and throws goro::deadlock_error).
+    void declare_deadlock() noexcept;
+    // The bubble's step 7: with nothing runnable, advance the virtual clock
+    // to the next timer, or declare a deadlock. True if the worker should
+    // look for work again instead of sleeping.
+    bool advance_virtual_clock(worker* w) noexcept;
 };
+
+// How goro::testing::bubble runs (runtime/lifecycle.cpp): a runtime of its
+// own with one worker, the virtual clock, exact deadlock detection, and
+// select's random choices drawn from `seed`.
+struct run_mode {
+    std::uint64_t seed = 1;
+};
+int run_main_in(const goro::options& opts, void (*entry)(void*), void* fn, const run_mode* mode);
+// select's random state inside a bubble (channels/select.cpp).
+extern std::atomic<std::uint64_t> bubble_random_state;
 
 // The running runtime, or null.
 scheduler* current_scheduler() noexcept;
@@ -199,7 +238,20 @@ worker* this_worker() noexcept;
 void set_this_worker(worker* w) noexcept;
 goroutine* this_goroutine_record() noexcept;
 
+// The runtime's clock (time/now.cpp): clock::now() in ns, or inside a
+// goro::testing::bubble its virtual time. real_now_ns() is always the
+// steady clock (spin bounds, the monitor's checks).
 std::int64_t now_ns() noexcept;
+std::int64_t real_now_ns() noexcept;
+// The virtual clock of a bubble: on while one runs; advanced only by its
+// worker when every goroutine of the bubble is durably blocked.
+extern std::atomic<bool> virtual_clock_on;
+extern std::atomic<std::int64_t> virtual_clock_ns;
+// Plain threads parked in a goro call (parking/park.cpp); deadlock
+// detection does not fire while any is (it might wake a goroutine).
+extern std::atomic<std::int64_t> plain_parked;
+// Plain threads inside a runtime_use (runtime/lifecycle.cpp).
+extern std::atomic<std::int64_t> plain_users;
 // SIGQUIT asked for a dump (diagnostics/dump.cpp); the monitor writes it.
 extern std::atomic<bool> dump_requested;
 void dump_goroutines_to_stderr() noexcept;

@@ -163,12 +163,12 @@ bool scheduler::any_work(const worker* self) const noexcept {
 goroutine* scheduler::steal_runnext(worker* v) noexcept {
     goroutine* g = v->runnext.load(std::memory_order_acquire);
     if (!g) return nullptr;
-    const std::int64_t until = now_ns() + runnext_grace_ns;
+    const std::int64_t until = real_now_ns() + runnext_grace_ns;
     for (std::uint32_t i = 1;; ++i) {
         cpu_relax();
         if ((i & 15) == 0) {
             if (v->runnext.load(std::memory_order_relaxed) != g) return nullptr;
-            if (now_ns() >= until) break;
+            if (real_now_ns() >= until) break;
         }
     }
     if (v->runnext.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) return g;
@@ -221,7 +221,7 @@ goroutine* scheduler::find_runnable(worker* w) {
 // behind CPU-bound goroutines while no worker is idle to sleep in epoll.
 [[gnu::always_inline]] inline void scheduler::run_due_timers_sometimes(worker* w) noexcept {
     if ((w->tick & 63) == 0)
-        if (poller* p = poller::if_active()) p->poll_if_due(now_ns());
+        if (poller* p = poller::if_active()) p->poll_if_due(real_now_ns());
     if ((w->tick & 3) != 0 || next_deadline.load(std::memory_order_relaxed) == no_deadline) return;
     std::int64_t now = now_ns();
     if (next_deadline.load(std::memory_order_acquire) <= now) run_due_timers(now);
@@ -267,14 +267,22 @@ goroutine* scheduler::steal_work(worker* w) noexcept {
 }
 
 // 7. Nothing found: the idle protocol's B1-B5 (scheduler/idle.hpp).
+// In a bubble, first its own step: the virtual clock jumps to the next
+// timer when every goroutine is blocked (diagnostics/deadlock.cpp); when
+// something outside may still wake one, it sleeps until woken, or poked by
+// the monitor (every 2 ms), and looks again.
 void scheduler::park_worker(worker* w) noexcept {
-    idle.enter(w);                                                                // B1-B3
-    const std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
+    if (virtual_time && advance_virtual_clock(w)) return;
+    idle.enter(w);                                                          // B1-B3
+    std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
     if (stopping.load(std::memory_order_acquire) || any_work(w) ||
         (deadline != no_deadline && deadline <= now_ns())) {
         idle.leave(w);
         return;
     }
+    // The virtual clock never reaches a deadline by itself: sleep without
+    // one (the monitor pokes an idle bubble worker every 2 ms).
+    if (virtual_time) deadline = no_deadline;
     idle.sleep(w, deadline);  // B5
 }
 

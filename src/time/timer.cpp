@@ -75,7 +75,7 @@ void fire(timer_node* n) {
         lock_scope lk(s.mu);
         if (s.current != a) return;  // stopped or reset since: stale
         if (s.ch) {
-            clock::time_point now = clock::now();
+            clock::time_point now = goro::now();
             chan_send(s.ch.get(), &now, false);  // full: a slow reader loses this tick
         } else {
             run = s.fn;
@@ -125,7 +125,7 @@ timer_arm* arm(timer_state& s) GORO_REQUIRES(s.mu) {
 }
 
 void start(timer_arm* a, clock::duration d) {
-    timer_start(a, saturating_add(clock::now(), d));
+    timer_start(a, saturating_add(goro::now(), d));
 }
 
 // Takes s.current out and returns it (the state's reference comes along).

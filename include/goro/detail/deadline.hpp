@@ -29,9 +29,19 @@
 
 namespace goro {
 using clock = std::chrono::steady_clock;
-}
+
+// The runtime's "now": clock::now(), except inside a
+// goro::testing::bubble, where it is the bubble's virtual time (which
+// moves only when every goroutine of the bubble is blocked). Timers,
+// sleeps, tickers, context deadlines and I/O deadlines are measured on it.
+clock::time_point now() noexcept;
+}  // namespace goro
 
 namespace goro::detail {
+
+inline clock::time_point runtime_now() noexcept {
+    return goro::now();
+}
 
 template <class Rep, class Period>
 constexpr clock::duration saturating_duration(std::chrono::duration<Rep, Period> d) noexcept {
@@ -74,7 +84,7 @@ constexpr clock::time_point saturating_add(clock::time_point t, clock::duration 
 
 template <class Rep, class Period>
 clock::time_point saturating_deadline(std::chrono::duration<Rep, Period> d) noexcept {
-    return saturating_add(clock::now(), saturating_duration(d));
+    return saturating_add(runtime_now(), saturating_duration(d));
 }
 
 }  // namespace goro::detail

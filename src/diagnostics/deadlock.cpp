@@ -1,0 +1,79 @@
+// diagnostics/deadlock.cpp — "all goroutines are asleep - deadlock!", and
+// the bubble's virtual clock.
+//
+// A deadlock is declared when every goroutine is parked and nothing but a
+// goroutine could end any of their waits:
+//   - nothing is runnable (every queue empty, every worker idle);
+//   - no timer is pending (a sleep, a ticker, a context deadline, an
+//     after_func may wake someone: never a false positive while one is);
+//   - no goroutine waits on a descriptor (the network may answer);
+//   - no blocking call runs on the offload pool (scheduler::outside_waits);
+//   - no plain thread is inside a goro call or parked in one (it may send,
+//     unlock, cancel). A plain thread that is outside goro right now but
+//     will call in later cannot be seen: that is why outside a bubble the
+//     check is opt-in (options::detect_deadlock) — a program whose plain
+//     threads feed its goroutines must not turn it on.
+// In a bubble (one worker, goro::testing::bubble) the worker itself checks
+// whenever it runs out of work, so detection is exact: either the virtual
+// clock jumps to the next timer, or it is a deadlock. Outside, the monitor
+// checks every 2 ms and declares only after two checks in a row saw the
+// condition with no goroutine run in between.
+//
+// Declaring: the report (the line and a dump) is written, run()'s caller is
+// claimed and readied as if main had returned, `deadlocked` set; run()
+// then shuts down as usual (unwinding every goroutine, main included) and
+// throws goro::deadlock_error.
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "goro/runtime.hpp"
+#include "net/poller.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace goro::detail {
+
+bool scheduler::only_goroutines_can_wake() const noexcept {
+    if (poller* p = poller::if_active(); p && p->has_waiters()) return false;
+    return outside_waits.load(std::memory_order_seq_cst) == 0 &&
+           plain_users.load(std::memory_order_seq_cst) == 0 &&
+           plain_parked.load(std::memory_order_seq_cst) == 0;
+}
+
+void scheduler::declare_deadlock() noexcept {
+    if (deadlocked.load(std::memory_order_acquire)) return;
+    try {
+        std::ostringstream os;
+        os << "goro: all goroutines are asleep - deadlock!\n\n";
+        goro::dump_goroutines(os);
+        deadlock_report = os.str();
+    } catch (...) {
+        deadlock_report = "goro: all goroutines are asleep - deadlock!\n";
+    }
+    // Wake run()'s caller as if main had returned: its shutdown unwinds
+    // every goroutine, main included, in the usual order (a wait_group's
+    // waiter after the goroutines it waits for).
+    parker* caller = run_caller.load(std::memory_order_acquire);
+    if (!caller || !claim(caller)) return;  // main finished meanwhile: no deadlock
+    deadlocked.store(true, std::memory_order_release);
+    goro::detail::ready(caller);
+}
+
+bool scheduler::advance_virtual_clock(worker* w) noexcept {
+    if (stopping.load(std::memory_order_acquire) || any_work(w)) return true;
+    if (!only_goroutines_can_wake()) return false;  // sleep; woken or poked, look again
+    const std::int64_t next = next_deadline.load(std::memory_order_seq_cst);
+    if (next != no_deadline) {
+        if (next > virtual_clock_ns.load(std::memory_order_relaxed))
+            virtual_clock_ns.store(next, std::memory_order_release);
+        run_due_timers(next);
+        return true;
+    }
+    if (live() > 0 && !deadlocked.load(std::memory_order_acquire)) {
+        declare_deadlock();
+        return true;
+    }
+    return false;
+}
+
+}  // namespace goro::detail
