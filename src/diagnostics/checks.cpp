@@ -66,7 +66,6 @@ const char* name(lock_rank r) noexcept {
             return "timers";
         case lock_rank::stack_pool:
             return "stack_pool";
-
     }
     return "?";
 }

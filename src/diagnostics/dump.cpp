@@ -189,7 +189,7 @@ void install_sigquit_dump() {
 namespace goro::detail {
 
 void write_grouped(std::ostream& os, const std::vector<goroutine_snapshot>& all) {
-    const std::int64_t now = now_ns();  // a bubble's virtual time, for sleeps
+    const std::int64_t now = now_ns();            // a bubble's virtual time, for sleeps
     const std::int64_t real_now = real_now_ns();  // for how long each has waited
     // Group: same state, reason, object and creation site.
     struct group {
