@@ -37,10 +37,9 @@ struct fiber_thread_state {
 };
 
 struct fiber_context {
-    void* fctx = nullptr;
+    void* fctx = nullptr;        // boost::context::detail::fcontext_t of the suspended side
     fiber_thread_state carried;  // saved while suspended
-    bool thread_side = false;    // a thread's own stack (init_thread_fiber), not a fiber  //
-                               // boost::context::detail::fcontext_t of the suspended side
+    bool thread_side = false;    // a thread's own stack (init_thread_fiber), not a fiber
     // Sanitizer bookkeeping for this execution context.
     void* tsan_fiber = nullptr;
     void* asan_fake_stack = nullptr;
