@@ -17,6 +17,7 @@ enum class errc {
     canceled = 1,           // context.Canceled
     deadline_exceeded = 2,  // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
     closed = 3,             // net.ErrClosed: the descriptor was closed while waiting
+    unexpected_eof = 4,     // io.ErrUnexpectedEOF: the stream ended inside a read_full
 };
 
 const std::error_category& goro_category() noexcept;
