@@ -435,6 +435,55 @@ TEST(NetDeadline, SettingAPastDeadlineWakesParkedCalls) {
     });
 }
 
+TEST(NetDeadline, WriteDeadlineFiresWhileParkedInWriteAll) {
+    goro::run(procs(2), [] {
+        sock_pair p;  // the client never reads: the server's write_all parks
+        std::vector<char> big(64 << 20, 'd');
+        auto start = goro::clock::now();
+        p.server.set_write_deadline(start + 30ms);
+        EXPECT_EQ(error_of([&] { p.server.write_all(big.data(), big.size()); }),
+                  goro::errc::deadline_exceeded);
+        EXPECT_GE(goro::clock::now() - start, 30ms);
+        // Cleared, with a reader draining: the next write_all completes.
+        p.server.set_write_deadline(goro::clock::time_point::max());
+        std::size_t drained = 0;
+        goro::wait_group wg;
+        wg.go([&] {
+            std::vector<char> buf(1 << 16);
+            while (std::size_t n = p.client.read(buf.data(), buf.size())) drained += n;
+        });
+        p.server.write_all(big.data(), 1 << 20);
+        p.server.close();
+        wg.wait();
+        EXPECT_GE(drained, std::size_t{1} << 20);
+    });
+}
+
+// accept4 failing with EMFILE is thrown (the server decides how to back
+// off, see examples/echo_server.cpp), and the connection stays queued.
+TEST(NetAccept, OutOfDescriptorsIsThrownAndTheConnectionWaits) {
+    goro::run(procs(1), [] {
+        net::listener ln = net::listen("tcp", "127.0.0.1:0");
+        net::conn c = net::dial("tcp", ln.address());
+        rlimit old{};
+        ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+        const int lowest_free = ::dup(ln.native_handle());
+        ASSERT_GE(lowest_free, 0);
+        ::close(lowest_free);
+        rlimit low = old;
+        low.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor fits
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        const std::error_code ec = error_of([&] { (void)ln.accept(); });
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+        EXPECT_TRUE(is_errno(ec, EMFILE)) << ec.message();
+        net::conn s = ln.accept();  // still queued
+        s.write_all("ok");
+        char buf[2];
+        c.read_full(buf, 2);
+        EXPECT_EQ(std::string(buf, 2), "ok");
+    });
+}
+
 // ---- contexts ----------------------------------------------------------------
 
 TEST(NetContext, CancelWakesParkedCalls) {
