@@ -751,6 +751,30 @@ TEST(NetThreads, PlainThreadsBlockInTheSameCalls) {
     closer.join();
 }
 
+// A plain thread blocked in read while a goro::run ends (and another comes
+// and goes): the next runtime polls for it, so the data still wakes it.
+TEST(NetThreads, PlainThreadWaitOutlivesARun) {
+    goro_test::watchdog dog("a plain thread's read across the end of a run", 20s);
+    net::listener ln;
+    net::conn a, b;
+    goro::run(procs(1), [&] {
+        ln = net::listen("tcp", "127.0.0.1:0");
+        a = net::dial("tcp", ln.address());
+        b = ln.accept();
+    });
+    std::atomic<std::size_t> got{0};
+    std::thread reader([&] {
+        char buf[8];
+        got = b.read(buf, sizeof buf);
+    });
+    goro::run(procs(2), [] { goro::sleep_for(20ms); });  // ends while the reader waits
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(got.load(), 0u);
+    a.write_all("wake");
+    reader.join();
+    EXPECT_EQ(got.load(), 4u);
+}
+
 // ---- shutdown ------------------------------------------------------------------------
 
 TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
