@@ -784,7 +784,10 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
     struct witness {
         ~witness() { unwound.fetch_add(1); }
     };
-    goro::run(procs(2), [] {
+    // The accepted sides outlive the run, so that no reader sees the end of
+    // its stream while the goroutines unwind one after another.
+    std::vector<net::conn> accepted;
+    goro::run(procs(2), [&] {
         auto ln = std::make_shared<net::listener>(net::listen("tcp", "127.0.0.1:0"));
         for (int i = 0; i < 5; ++i)
             goro::go([ln] {
@@ -794,14 +797,15 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
                 (void)c.read(buf, sizeof buf);
                 ADD_FAILURE() << "read returned";
             });
-        goro::go([ln] {
+        goro::go([ln, &accepted] {
             witness w;
-            std::vector<net::conn> held;
-            for (;;) held.push_back(ln->accept());
+            for (;;) accepted.push_back(ln->accept());
         });
         goro::sleep_for(20ms);
     });
     EXPECT_EQ(unwound.load(), 6);
+    EXPECT_EQ(accepted.size(), 5u);
+    accepted.clear();
     EXPECT_EQ(open_fds(), before);
 }
 
