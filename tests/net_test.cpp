@@ -185,10 +185,15 @@ TEST(NetPark, ReadParksTheGoroutineNotTheWorker) {
             EXPECT_EQ(p.server.read(&c, 1), 1u);
             got = true;
         });
-        goro::sleep_for(5ms);  // the reader parks; this goroutine runs on the one worker
-        std::ostringstream dump;
-        goro::dump_goroutines(dump);
-        EXPECT_NE(dump.str().find("IO wait (read)"), std::string::npos) << dump.str();
+        // The reader parks; this goroutine runs on the one worker meanwhile.
+        std::string dump;
+        for (int i = 0; i < 500 && dump.find("IO wait (read)") == std::string::npos; ++i) {
+            goro::sleep_for(2ms);
+            std::ostringstream os;
+            goro::dump_goroutines(os);
+            dump = os.str();
+        }
+        EXPECT_NE(dump.find("IO wait (read)"), std::string::npos) << dump;
         EXPECT_FALSE(got.load());
         p.client.write_all("!");
         wg.wait();
@@ -355,7 +360,9 @@ TEST(NetDial, FullAcceptQueue) {
                   }),
                   goro::errc::deadline_exceeded);
         EXPECT_GE(accepted, 1u);
-        EXPECT_LE(accepted, dialed.size());
+        // At most one per dial (one that timed out here may still have
+        // completed in the kernel on a loaded machine).
+        EXPECT_LE(accepted, 7u);
     });
 }
 
@@ -409,12 +416,14 @@ TEST(NetDeadline, FiresWhileParkedThenTheConnStillWorks) {
         });
         p.server.read_full(buf, 5);
         EXPECT_EQ(std::string(buf, 5), "after");
-        // A deadline moved later while parked: the read waits for the data.
-        p.server.set_read_deadline(goro::clock::now() + 10ms);
+        // A deadline moved later while parked: the read waits for the data,
+        // which comes after the first deadline. (Margins of 100 ms: the
+        // machine may be loaded.)
+        p.server.set_read_deadline(goro::clock::now() + 100ms);
         goro::go([&] {
-            goro::sleep_for(2ms);
+            goro::sleep_for(1ms);
             p.server.set_read_deadline(goro::clock::now() + 10s);
-            goro::sleep_for(30ms);
+            goro::sleep_for(150ms);
             p.client.write_all("late");
         });
         p.server.read_full(buf, 4);
@@ -781,6 +790,7 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
     goro::run(procs(2), [] { sock_pair warm; });  // the poller's descriptors, the runtime's
     const int before = open_fds();
     static std::atomic<int> unwound{0};
+    unwound = 0;  // --gtest_repeat
     struct witness {
         ~witness() { unwound.fetch_add(1); }
     };
