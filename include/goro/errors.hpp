@@ -16,8 +16,9 @@ namespace goro {
 enum class errc {
     canceled = 1,  // context.Canceled
     deadline_exceeded =
-        2,       // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
-    closed = 3,  // net.ErrClosed: the descriptor was closed while waiting
+        2,               // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
+    closed = 3,          // net.ErrClosed: the descriptor was closed while waiting
+    unexpected_eof = 4,  // io.ErrUnexpectedEOF: the stream ended inside a read_full
 };
 
 const std::error_category& goro_category() noexcept;
@@ -25,14 +26,6 @@ const std::error_category& goro_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), goro_category()};
 }
-
-// Thrown by run() (options::detect_deadlock) and goro::testing::bubble when
-// every goroutine is blocked for good; what() is "goro: all goroutines are
-// asleep - deadlock!" followed by the goroutine dump taken at detection.
-class deadlock_error : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
 
 // Base of every misuse error goro throws.
 class misuse_error : public std::logic_error {

@@ -18,6 +18,8 @@ class category final : public std::error_category {
                 return "context deadline exceeded";
             case errc::closed:
                 return "use of closed network connection";
+            case errc::unexpected_eof:
+                return "unexpected EOF";
         }
         return "unknown goro error";
     }
