@@ -27,6 +27,14 @@ inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), goro_category()};
 }
 
+// Thrown by run() (options::detect_deadlock) and goro::testing::bubble when
+// every goroutine is blocked for good; what() is "goro: all goroutines are
+// asleep - deadlock!" followed by the goroutine dump taken at detection.
+class deadlock_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 // Base of every misuse error goro throws.
 class misuse_error : public std::logic_error {
   public:

@@ -49,6 +49,10 @@ struct options {
     // its goroutines must leave it off. Checked every 2 ms by the monitor.
     // (Inside goro::testing::bubble detection is always on and exact.)
     bool detect_deadlock = false;
+    // At most this many goro::blocking calls run at once (threads of the
+    // blocking pool, goro/blocking.hpp). 0: the GORO_BLOCKING_THREADS
+    // environment variable, else 64. At most 10000.
+    unsigned blocking_threads = 0;
 };
 
 namespace detail {

@@ -7,7 +7,7 @@
 //   - no timer is pending (a sleep, a ticker, a context deadline, an
 //     after_func may wake someone: never a false positive while one is);
 //   - no goroutine waits on a descriptor (the network may answer);
-//   - no blocking call runs on the offload pool (scheduler::outside_waits);
+//   - no goro::blocking call is in flight (offload/blocking_pool.hpp);
 //   - no plain thread is inside a goro call or parked in one (it may send,
 //     unlock, cancel). A plain thread that is outside goro right now but
 //     will call in later cannot be seen: that is why outside a bubble the
@@ -29,13 +29,14 @@
 
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
+#include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
 
 bool scheduler::only_goroutines_can_wake() const noexcept {
     if (poller* p = poller::if_active(); p && p->has_waiters()) return false;
-    return outside_waits.load(std::memory_order_seq_cst) == 0 &&
+    return blocking_pool::instance().in_flight() == 0 &&
            plain_users.load(std::memory_order_seq_cst) == 0 &&
            plain_parked.load(std::memory_order_seq_cst) == 0;
 }

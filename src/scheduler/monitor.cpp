@@ -17,6 +17,10 @@ namespace {
 constexpr std::int64_t interval_ns = 2'000'000;      // 2 ms between looks
 constexpr std::int64_t stuck_after_ns = 10'000'000;  // Go's forcePreemptNS is 10 ms too
 constexpr std::int64_t poll_after_ns = 10'000'000;   // sysmon polls after 10 ms
+// A busy worker runs due timers every 4th pick (microseconds apart) and the
+// watcher wakes at the deadline: a timer overdue by a millisecond has nobody
+// looking at it.
+constexpr std::int64_t timer_overdue_ns = 1'000'000;
 
 }  // namespace
 
@@ -40,6 +44,7 @@ void monitor::loop() noexcept {
         const std::int64_t now = real_now_ns();
         coarse_clock_ns.store(now, std::memory_order_relaxed);
         check_workers(now);
+        check_timers(now);
         check_deadlock();
         // A bubble's worker sleeps without a deadline (its clock is
         // virtual): make it look again at what outside waits may have ended.
@@ -85,6 +90,19 @@ void monitor::check_deadlock() noexcept {
     if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
     was_asleep_ = asleep;
     asleep_runs_ = runs;
+}
+
+// An overdue timer: the worker that watched the timers ran the goroutine
+// their last batch readied and is stuck in it (or another long run), while
+// the idle workers sleep without a timeout — only one watches. Make one of
+// them look (Go's sysmon starts an M when the next timer is overdue);
+// timer_added does nothing if a worker spins or a watcher will wake in
+// time. Not in a bubble: its timers are on the virtual clock.
+void monitor::check_timers(std::int64_t now) noexcept {
+    if (s_.virtual_time) return;
+    const std::int64_t next = s_.next_deadline.load(std::memory_order_acquire);
+    if (next == no_deadline || now - next < timer_overdue_ns) return;
+    s_.poke_for_timer(next);
 }
 
 }  // namespace goro::detail

@@ -36,6 +36,9 @@
 //      the flag in finish_park and does the same itself.
 //   3. Sleep on exit_seq until no goroutine is left; resolve parks that can
 //      no longer be woken (unwind wait_group waits, abandon destructors).
+//      Wait for the goro::blocking calls in flight (offload/blocking_pool.hpp),
+//      whose callers are parked pinned (never claimed by shutdown) or were
+//      unwound; repeat while goroutines are left.
 //   4. Workers are told to stop, woken, and joined; their stack caches go
 //      back to the shared pool; the timer heap is emptied.
 //
@@ -129,9 +132,6 @@ struct scheduler {
     // that exactly one of the two does), and run() shuts down as if main had
     // returned. Valid while run() runs.
     std::atomic<parker*> run_caller{nullptr};
-    // Waits that something outside the goroutines may end (blocking calls
-    // on the offload pool): no deadlock while any is in flight.
-    std::atomic<std::int64_t> outside_waits{0};
     std::atomic<bool> deadlocked{false};
     std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
 
