@@ -29,6 +29,8 @@
 // the last handle may go away while goroutines wait on it.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstddef>
 #include <iterator>
 #include <memory>

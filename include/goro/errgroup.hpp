@@ -18,6 +18,8 @@
 // as Go panics).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstdint>
 #include <exception>
 #include <memory>

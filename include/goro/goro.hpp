@@ -2,14 +2,17 @@
 // context and errgroup. One header per area is available too.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/errgroup.hpp"
-#include "goro/io.hpp"
 #include "goro/errors.hpp"
+#include "goro/io.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
 #include "goro/sync.hpp"
 #include "goro/time.hpp"
 #include "goro/unit.hpp"
+#include "goro/version.hpp"
 #include "goro/wait_group.hpp"
