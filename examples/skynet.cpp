@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ranges>
 
 #include "goro/goro.hpp"
 
@@ -49,7 +48,7 @@ void skynet(goro::send_chan<long> out, long num, long size, long div) {
     for (long i = 0; i < div; ++i)
         goro::go(skynet, goro::send_chan<long>(sums), num + i * (size / div), size / div, div);
     long total = 0;
-    for (long v : sums | std::views::take(div)) total += v;
+    for (long i = 0; i < div; ++i) total += *sums.recv();
     out.send(total);
 }
 

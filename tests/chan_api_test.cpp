@@ -143,6 +143,18 @@ static_assert(std::same_as<std::ranges::range_value_t<goro::recv_chan<int>>, int
 static_assert(std::ranges::viewable_range<goro::chan<int>&>);
 static_assert(!std::ranges::range<goro::send_chan<int>>);  // a send end has nothing to give
 
+// clang 14 cannot compile libstdc++ 12's range adaptors at all (even
+// `std::vector<int>{} | std::views::take(1)` fails inside <ranges>), so the
+// tests that pipe a channel into std::views run under g++ (and newer
+// clangs); the iterator itself is tested everywhere through
+// std::counted_iterator, ranges::copy_n and ranges::advance, which is what
+// views::take is built on.
+#if defined(__clang__) && __clang_major__ < 15 && defined(__GLIBCXX__)
+#define GORO_TEST_STD_VIEWS 0
+#else
+#define GORO_TEST_STD_VIEWS 1
+#endif
+
 namespace {
 
 goro::chan<int> buffered_with(int n) {
@@ -153,6 +165,7 @@ goro::chan<int> buffered_with(int n) {
 
 }  // namespace
 
+#if GORO_TEST_STD_VIEWS
 TEST(ChanRange, TakeThreeLeavesTheFourthInTheChannel) {
     goro::run(procs(2), [] {
         auto ch = buffered_with(5);
@@ -227,6 +240,50 @@ TEST(ChanRange, TransformAndTakeWhile) {
         EXPECT_EQ(ch.size(), 2u);
     });
 }
+#endif  // GORO_TEST_STD_VIEWS
+
+// What views::take(3) does, spelled with the iterator it is built on.
+TEST(ChanRange, CountedIteratorTakesExactlyThree) {
+    goro::run(procs(1), [] {
+        auto ch = buffered_with(5);
+        std::vector<int> got;
+        for (std::counted_iterator it(ch.begin(), 3); it != std::default_sentinel; ++it)
+            got.push_back(*it);
+        EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
+        EXPECT_EQ(ch.size(), 2u);
+        EXPECT_EQ(ch.recv(), 3);
+    });
+}
+
+TEST(ChanRange, CopyNFromAnUnbufferedChannelLosesNothing) {
+    goro::run(procs(2), [] {
+        auto ch = goro::make_chan<int>();
+        goro::go([ch] {
+            for (int i = 0; i < 6; ++i) ch.send(i);
+            ch.close();
+        });
+        std::vector<int> got;
+        std::ranges::copy_n(ch.begin(), 3, std::back_inserter(got));
+        EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
+        EXPECT_EQ(ch.recv(), 3);  // the producer still holds it: nothing was lost
+        got.clear();
+        std::ranges::copy(ch, std::back_inserter(got));  // the rest, until closed
+        EXPECT_EQ(got, (std::vector<int>{4, 5}));
+    });
+}
+
+TEST(ChanRange, MoveOnlyValuesThroughACountedIterator) {
+    goro::run(procs(1), [] {
+        auto ch = goro::make_chan<std::unique_ptr<int>>(3);
+        for (int i = 0; i < 3; ++i) ch.send(std::make_unique<int>(i));
+        std::vector<std::unique_ptr<int>> got;
+        for (std::counted_iterator it(ch.begin(), 2); it != std::default_sentinel; ++it)
+            got.push_back(*it);  // *it is an rvalue: moved out
+        ASSERT_EQ(got.size(), 2u);
+        EXPECT_EQ(*got[1], 1);
+        EXPECT_EQ(ch.size(), 1u);
+    });
+}
 
 TEST(ChanRange, BeginReceivesNothingUntilLookedAt) {
     goro::run(procs(1), [] {
@@ -255,6 +312,7 @@ TEST(ChanRange, AdvanceWithoutLookingSkipsValues) {
     });
 }
 
+#if GORO_TEST_STD_VIEWS
 TEST(ChanRange, MoveOnlyValuesMoveThroughTake) {
     goro::run(procs(1), [] {
         auto ch = goro::make_chan<std::unique_ptr<int>>(4);
@@ -270,6 +328,7 @@ TEST(ChanRange, MoveOnlyValuesMoveThroughTake) {
         EXPECT_EQ(**third, 2);
     });
 }
+#endif  // GORO_TEST_STD_VIEWS
 
 TEST(ChanRange, RangeForStillDrainsUntilClosed) {
     goro::run(procs(2), [] {
@@ -284,6 +343,7 @@ TEST(ChanRange, RangeForStillDrainsUntilClosed) {
     });
 }
 
+#if GORO_TEST_STD_VIEWS
 // A plain thread (no goroutine, no run()) ranges over a channel the same way.
 TEST(ChanRange, FromAPlainThread) {
     auto ch = buffered_with(5);
@@ -292,3 +352,4 @@ TEST(ChanRange, FromAPlainThread) {
     EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3}));
     EXPECT_EQ(ch.size(), 1u);
 }
+#endif  // GORO_TEST_STD_VIEWS
