@@ -33,12 +33,13 @@
 // channel's address, the nil channel first) and std::hash-able, so they are
 // keys of std::map, std::set, std::unordered_map and std::unordered_set.
 //
-// Ranges: chan<T> and recv_chan<T> are std::ranges::input_range. Their
-// iterator receives a value only when it is needed — when compared with the
-// end or dereferenced after an increment — and never one it does not hand
-// out, so `ch | std::views::take(3)` receives exactly 3 values and leaves
-// the rest in the channel. Comparing with the end blocks until a value
-// arrives or the channel is closed and drained (then it is the end).
+// Ranges: chan<T> and recv_chan<T> are std::ranges::input_range (not
+// sized: size() is len(ch)). Their iterator receives a value only when one
+// is looked at — compared with the end, or dereferenced — and never one it
+// does not hand out, so `ch | std::views::take(3)` receives exactly 3
+// values and leaves the rest in the channel; begin() receives nothing.
+// Comparing with the end blocks until a value arrives or the channel is
+// closed and drained (then it is the end).
 #pragma once
 
 #include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
