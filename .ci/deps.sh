@@ -2,7 +2,7 @@
 # Installs the Debian packages goro's build, tests and benchmarks need, if
 # any is missing. Sourced by tests/run and bench/run; needs root (or sudo).
 goro_install_deps() {
-    local pkgs=(cmake make g++ clang libclang-rt-14-dev libboost-context-dev
+    local pkgs=(cmake make g++ clang libclang-rt-14-dev libboost-context-dev pkg-config
         libgtest-dev libbenchmark-dev "$@")
     local missing=()
     for p in "${pkgs[@]}"; do

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 
 #include "goro/goro.hpp"
 #include "test_util.hpp"
@@ -221,5 +224,96 @@ TEST(ErrgroupStress, ManyGroupsFailingAndWaitingAtOnce) {
             });
         wg.wait();
         EXPECT_EQ(rethrown.load(), groups);
+    });
+}
+
+// wait_error(): Go's `err := g.Wait()` — the first failure returned, not thrown.
+TEST(ErrgroupWaitError, EmptyWhenEveryTaskSucceeds) {
+    goro::run(procs(2), [] {
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        std::atomic<int> n{0};
+        for (int i = 0; i < 20; ++i) g.go([&] { n.fetch_add(1); });
+        g.go([]() -> std::error_code { return {}; });
+        goro::errgroup::failure f = g.wait_error();
+        EXPECT_FALSE(f);
+        EXPECT_EQ(f.code(), std::error_code{});
+        EXPECT_EQ(f.exception(), nullptr);
+        EXPECT_EQ(f.message(), "");
+        EXPECT_EQ(n.load(), 20);
+        EXPECT_EQ(ctx.err(), goro::errc::canceled);  // as after wait()
+    });
+}
+
+TEST(ErrgroupWaitError, ReturnsTheErrorCodeWithoutThrowing) {
+    goro::run(procs(2), [] {
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        g.go([]() -> std::error_code { return std::make_error_code(std::errc::io_error); });
+        g.go([ctx = ctx] { ctx.done().recv(); });  // ends once the failure cancels ctx
+        goro::errgroup::failure f;
+        EXPECT_NO_THROW(f = g.wait_error());
+        ASSERT_TRUE(f);
+        EXPECT_EQ(f.code(), std::make_error_code(std::errc::io_error));
+        EXPECT_TRUE(f == std::make_error_code(std::errc::io_error));
+        EXPECT_EQ(f.message(), std::make_error_code(std::errc::io_error).message());
+        // The same failure as an exception: a std::system_error with the code.
+        std::exception_ptr e = f;
+        ASSERT_NE(e, nullptr);
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::system_error& se) {
+            EXPECT_EQ(se.code(), std::make_error_code(std::errc::io_error));
+        }
+        EXPECT_EQ(goro::cause(ctx).code(), std::make_error_code(std::errc::io_error));
+    });
+}
+
+TEST(ErrgroupWaitError, ReturnsTheThrownException) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        g.go([] { throw std::runtime_error("task 7 failed"); });
+        goro::errgroup::failure f = g.wait_error();
+        ASSERT_TRUE(f);
+        EXPECT_EQ(f.code(), std::error_code{});  // not a code: test f itself
+        EXPECT_EQ(f.message(), "task 7 failed");
+        EXPECT_THROW(f.rethrow(), std::runtime_error);
+        // wait() after wait_error() reports the same failure.
+        EXPECT_THROW(g.wait(), std::runtime_error);
+    });
+}
+
+TEST(ErrgroupWaitError, AThrownSystemErrorGivesItsCode) {
+    goro::run(procs(1), [] {
+        goro::errgroup g;
+        g.go([] { throw std::system_error(goro::make_error_code(goro::errc::deadline_exceeded)); });
+        goro::errgroup::failure f = g.wait_error();
+        ASSERT_TRUE(f);
+        EXPECT_TRUE(f == goro::errc::deadline_exceeded);
+        EXPECT_THROW(f.rethrow(), std::system_error);
+    });
+}
+
+TEST(ErrgroupWaitError, OnlyTheFirstOfManyFailuresIsKept) {
+    goro::run(procs(2), [] {
+        auto [g, ctx] = goro::errgroup::with_context(goro::background());
+        // The later ones fail once the first failure has cancelled ctx.
+        for (int i = 0; i < 10; ++i)
+            g.go([ctx = ctx] {
+                ctx.done().recv();
+                throw std::runtime_error("later failure");
+            });
+        g.go([]() -> std::error_code { return goro::errc::canceled; });
+        goro::errgroup::failure f = g.wait_error();
+        EXPECT_TRUE(f == goro::errc::canceled);
+        EXPECT_EQ(f.message(), "context canceled");
+    });
+}
+
+// A task returning goro::errc (an error-code enum) is understood: a non-zero
+// value is a failure.
+TEST(ErrgroupWaitError, TaskReturningGoroErrcFails) {
+    goro::run(procs(1), [] {
+        goro::errgroup g;
+        g.go([] { return goro::errc::deadline_exceeded; });
+        EXPECT_TRUE(g.wait_error() == goro::errc::deadline_exceeded);
     });
 }

@@ -44,6 +44,8 @@
 // for fn. On a plain thread fn runs inline (it cannot be interrupted there).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <functional>
 #include <memory>
 #include <system_error>

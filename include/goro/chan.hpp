@@ -27,12 +27,30 @@
 // lock, where a throw could not be recovered from); checked at compile time.
 // Lifetime: a blocked send, receive or select keeps the channel alive, so
 // the last handle may go away while goroutines wait on it.
+//
+// Identity: handles to the same channel compare equal, a chan and its
+// send_chan / recv_chan views included; handles are totally ordered (by the
+// channel's address, the nil channel first) and std::hash-able, so they are
+// keys of std::map, std::set, std::unordered_map and std::unordered_set.
+//
+// Ranges: chan<T> and recv_chan<T> are std::ranges::input_range (not
+// sized: size() is len(ch)). Their iterator receives a value only when one
+// is looked at — compared with the end, or dereferenced — and never one it
+// does not hand out, so `ch | std::views::take(3)` receives exactly 3
+// values and leaves the rest in the channel; begin() receives nothing.
+// Comparing with the end blocks until a value arrives or the channel is
+// closed and drained (then it is the end).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
+#include <compare>
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -123,9 +141,15 @@ class chan_handle {
     std::size_t capacity() const noexcept { return core_ && !core_->timer_chan ? core_->cap : 0; }
     chan_core* core() const noexcept { return core_.get(); }
 
-    // Handles to the same channel compare equal (nil equals nil).
+    // Handles to the same channel compare equal (nil equals nil), whatever
+    // their direction: a chan equals its send_chan and recv_chan views.
     friend bool operator==(const chan_handle& a, const chan_handle& b) noexcept {
         return a.core() == b.core();
+    }
+    // A total order by identity (the nil channel first), for ordered
+    // containers; it says nothing about the channels' contents.
+    friend std::strong_ordering operator<=>(const chan_handle& a, const chan_handle& b) noexcept {
+        return std::compare_three_way{}(a.core(), b.core());
     }
 
   protected:
@@ -175,35 +199,57 @@ class chan_handle {
     friend class chan_handle;
 };
 
-// Range-for over a channel: receives until closed and drained.
+// The iterator of a channel range: an input iterator that receives lazily.
+// A value is received when the iterator is compared with the end or
+// dereferenced and holds none yet; ++ drops the value it holds (receiving
+// and dropping one first if it holds none, so ranges::advance skips values
+// as it should). So an algorithm that stops after n values (views::take,
+// ranges::copy_n) receives exactly n.
 template <class Handle, class T>
 class chan_iterator {
   public:
+    using iterator_concept = std::input_iterator_tag;
     using iterator_category = std::input_iterator_tag;
     using value_type = T;
     using difference_type = std::ptrdiff_t;
 
     chan_iterator() = default;
-    explicit chan_iterator(const Handle* h) : h_(h) { ++*this; }
+    explicit chan_iterator(const Handle* h) : h_(h) {}
     // Move-only values are handed out as rvalues so `for (T v : ch)` moves.
-    decltype(auto) operator*() {
+    // Requires: not at the end.
+    decltype(auto) operator*() const {
+        fill();
         if constexpr (std::is_copy_constructible_v<T>)
             return static_cast<T&>(*cur_);
         else
             return static_cast<T&&>(*cur_);
     }
     chan_iterator& operator++() {
-        cur_ = h_->recv();
+        fill();  // a value not yet received is skipped, not left for the next ++
+        cur_.reset();
+        filled_ = false;
         return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const chan_iterator& it, std::default_sentinel_t) noexcept {
+    // Blocks until a value arrives (false) or the channel is closed and
+    // drained (true).
+    friend bool operator==(const chan_iterator& it, std::default_sentinel_t) {
+        it.fill();
         return !it.cur_.has_value();
     }
 
   private:
+    // Receives the value this position stands for, once.
+    void fill() const {
+        if (filled_) return;
+        cur_ = h_->recv();
+        filled_ = true;
+    }
     const Handle* h_ = nullptr;
-    std::optional<T> cur_;
+    // The input iterator's one position, received on first look; mutable
+    // because looking (==, *) happens through const iterators.
+    mutable std::optional<T> cur_;
+    mutable bool filled_ = false;
 };
 
 }  // namespace detail
@@ -290,3 +336,33 @@ chan<T> make_chan(std::size_t capacity = 0) {
 }
 
 }  // namespace goro
+
+// size() is len(ch), the values buffered now, not the number the range will
+// yield: a channel is not a std::ranges::sized_range (else views::take would
+// stop after min(n, len(ch)) values, none for an unbuffered channel).
+namespace std::ranges {
+template <class T>
+inline constexpr bool disable_sized_range<goro::chan<T>> = true;
+template <class T>
+inline constexpr bool disable_sized_range<goro::recv_chan<T>> = true;
+}  // namespace std::ranges
+
+// Hashes by identity: equal handles (a chan and its views) hash equal.
+template <class T>
+struct std::hash<goro::chan<T>> {
+    std::size_t operator()(const goro::chan<T>& c) const noexcept {
+        return std::hash<const void*>{}(c.core());
+    }
+};
+template <class T>
+struct std::hash<goro::send_chan<T>> {
+    std::size_t operator()(const goro::send_chan<T>& c) const noexcept {
+        return std::hash<const void*>{}(c.core());
+    }
+};
+template <class T>
+struct std::hash<goro::recv_chan<T>> {
+    std::size_t operator()(const goro::recv_chan<T>& c) const noexcept {
+        return std::hash<const void*>{}(c.core());
+    }
+};

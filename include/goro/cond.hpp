@@ -12,6 +12,8 @@
 // Requires: the unique_lock passed to wait() owns this cond's mutex.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstdint>
 #include <mutex>
 #include <vector>

@@ -23,6 +23,8 @@
 // function is referenced: a dropped one stops listening to the token).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <chrono>
 #include <exception>
 #include <functional>

@@ -7,6 +7,8 @@
 // "goro" category.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -15,8 +17,8 @@ namespace goro {
 
 enum class errc {
     canceled = 1,  // context.Canceled
-    deadline_exceeded =
-        2,               // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
+    // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
+    deadline_exceeded = 2,
     closed = 3,          // net.ErrClosed: the descriptor was closed while waiting
     unexpected_eof = 4,  // io.ErrUnexpectedEOF: the stream ended inside a read_full
 };

@@ -3,6 +3,8 @@
 // One header per area is available too.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include "goro/blocking.hpp"
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
@@ -16,4 +18,5 @@
 #include "goro/sync.hpp"
 #include "goro/time.hpp"
 #include "goro/unit.hpp"
+#include "goro/version.hpp"
 #include "goro/wait_group.hpp"

@@ -22,6 +22,8 @@
 // waiters; goro::net's connections do that for you).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <system_error>
 
 #include "goro/context.hpp"

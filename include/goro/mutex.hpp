@@ -19,6 +19,8 @@
 // Memory: unlock happens-before the next lock that acquires.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <atomic>
 #include <cstdint>
 

@@ -42,6 +42,8 @@
 // any C++ object.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -13,6 +13,8 @@
 // its last touch unless callers are parked waiting.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <atomic>
 #include <cstdint>
 #include <utility>

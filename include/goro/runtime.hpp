@@ -14,6 +14,8 @@
 // threads, where they block the thread.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -17,6 +17,8 @@
 // Memory: an unlock happens-before the next lock or lock_shared that acquires.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstdint>
 
 #include "goro/detail/intrusive_list.hpp"

@@ -25,6 +25,8 @@
 //   auto j = goro::try_select(std::span(cases));         // nullopt if none ready
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstddef>
 #include <functional>
 #include <optional>

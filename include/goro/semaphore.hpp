@@ -18,6 +18,8 @@
 // goro::negative_counter_error).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstdint>
 #include <system_error>
 

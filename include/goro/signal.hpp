@@ -52,6 +52,8 @@
 // overwrites yours.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <initializer_list>
 #include <memory>
 #include <span>

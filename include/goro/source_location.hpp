@@ -5,6 +5,8 @@
 // a defaulted parameter: `goro::source_location where = goro::source_location::current()`.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstdint>
 
 #if defined(__clang__)

@@ -2,6 +2,8 @@
 // and wait_group. Each also has its own header.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include "goro/cond.hpp"
 #include "goro/mutex.hpp"
 #include "goro/once.hpp"

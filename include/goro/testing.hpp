@@ -19,6 +19,8 @@
 // runtime) and inside long-lived runs.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>

@@ -60,6 +60,8 @@
 // has shut down (goro::run returned) is no longer active.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <chrono>
 #include <functional>
 #include <memory>

@@ -1,6 +1,8 @@
 // goro/unit.hpp — the empty value of signal channels (Go's struct{}).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 namespace goro {
 struct unit {
     friend constexpr bool operator==(unit, unit) noexcept { return true; }

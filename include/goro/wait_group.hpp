@@ -20,6 +20,8 @@
 // unchanged; it stays below 2^31 (goro::misuse_error otherwise).
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <atomic>
 #include <cstdint>
 #include <utility>

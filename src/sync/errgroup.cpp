@@ -19,13 +19,13 @@ void errgroup::set_limit(std::int64_t n) {
     s_->sem = n < 0 ? chan<unit>() : make_chan<unit>(static_cast<std::size_t>(n));
 }
 
-void errgroup::fail(state& s, std::exception_ptr e) {
+void errgroup::fail(state& s, failure f) {
     {
         std::lock_guard lk(s.mu);
         if (s.first) return;  // only the first failure counts
-        s.first = e;
+        s.first = f;
     }
-    s.cancel(std::move(e));
+    s.cancel(f.exception());
 }
 
 void errgroup::task_done(state& s, const chan<unit>& sem) {
@@ -33,15 +33,26 @@ void errgroup::task_done(state& s, const chan<unit>& sem) {
     s.wg.done();
 }
 
-void errgroup::wait() {
+std::string errgroup::failure::message() const {
+    if (!ex_) return {};
+    try {
+        std::rethrow_exception(ex_);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+errgroup::failure errgroup::wait_error() {
     s_->wg.wait();
     s_->cancel();
-    std::exception_ptr e;
-    {
-        std::lock_guard lk(s_->mu);
-        e = s_->first;
-    }
-    if (e) std::rethrow_exception(e);
+    std::lock_guard lk(s_->mu);
+    return s_->first;
+}
+
+void errgroup::wait() {
+    if (failure f = wait_error()) f.rethrow();
 }
 
 }  // namespace goro

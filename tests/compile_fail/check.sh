@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tests/compile_fail/check.sh COMPILER INCLUDE_DIR SOURCE EXPECTED_TEXT
+# tests/compile_fail/check.sh COMPILER INCLUDE_DIR SOURCE EXPECTED_TEXT [FLAGS...]
 # Passes when SOURCE fails to compile and the diagnostic contains EXPECTED_TEXT.
+# FLAGS come after -std=c++20, so a -std=... among them overrides it.
 set -u
 compiler=$1 include=$2 source=$3 expected=$4
-if out=$("$compiler" -std=c++20 -fsyntax-only -I "$include" "$source" 2>&1); then
+shift 4
+if out=$("$compiler" -std=c++20 -fsyntax-only -I "$include" "$@" "$source" 2>&1); then
     echo "compiled, but must not: $source"
     exit 1
 fi

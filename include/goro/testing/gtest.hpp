@@ -12,6 +12,8 @@
 // with their creation sites and is reported as part of the test.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <gtest/gtest.h>
 
 #include <chrono>
