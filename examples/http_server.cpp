@@ -500,7 +500,8 @@ class server {
 
     void start_connection(goro::net::conn c);
     void serve_connection(connection& cn);
-    bool read_head(connection& cn, std::size_t& head_len);
+    enum class head_status { complete, end_of_stream, too_large };
+    head_status read_head(connection& cn, std::size_t& head_len);
     void discard_body(connection& cn, std::size_t length);
     void flush(connection& cn);
     void linger(connection& cn);
@@ -575,12 +576,12 @@ void server::serve_connection(connection& cn) {
                 return;
             }
             std::size_t head_len = 0;
-            if (!read_head(cn, head_len)) {
-                // The buffer filled up before the head ended.
+            head_status got = read_head(cn, head_len);
+            if (got == head_status::end_of_stream) return;  // the client is done
+            if (got == head_status::too_large) {
                 append_error(cn.out, http_status::header_fields_too_large);
                 break;
             }
-            if (head_len == 0) return;  // end of stream between requests
             cn.state = conn_state::active;
 
             request req;
@@ -633,18 +634,18 @@ bool server::set_idle(connection& cn) {
     return !shutting_down_.load();
 }
 
-// Reads until the input holds a whole request head. Returns true with
-// head_len its length, or with head_len 0 at a clean end of stream (the
-// client closed between requests); false if the head does not fit.
-bool server::read_head(connection& cn, std::size_t& head_len) {
+// Reads until the input holds a whole request head, and sets head_len to its
+// length. Or: the client closed the connection between two requests
+// (end_of_stream), or the head does not fit in the buffer (too_large).
+server::head_status server::read_head(connection& cn, std::size_t& head_len) {
     head_scan scan;
     // Waiting for a request to start: the idle timeout. (Pipelined bytes
     // already here count as a start.)
     if (cn.in.empty()) cn.c.set_read_deadline(goro::clock::now() + cfg_.idle_timeout);
     bool deadline_is_request = false;
     for (;;) {
-        if ((head_len = find_head_end(cn.in.data(), scan)) != 0) return true;
-        if (cn.in.full()) return false;
+        if ((head_len = find_head_end(cn.in.data(), scan)) != 0) return head_status::complete;
+        if (cn.in.full()) return head_status::too_large;
         // Never wait for input while holding output: the client may be
         // waiting for it before it sends more.
         flush(cn);
@@ -655,8 +656,7 @@ bool server::read_head(connection& cn, std::size_t& head_len) {
         }
         if (!cn.in.fill(cn.c)) {
             if (!cn.in.empty()) throw std::system_error(goro::errc::unexpected_eof);  // mid-request
-            head_len = 0;
-            return true;
+            return head_status::end_of_stream;
         }
     }
 }
@@ -1152,7 +1152,7 @@ int self_check() {
         report("idle timeout and slowloris", [&] { check_timeouts(quick.address(), short_cfg); });
 
         auto [ctx, cancel] = goro::with_timeout(goro::background(), 5s);
-        report("shutdown of an idle server", [&] {
+        report("shutdown of an idle server", [&, ctx = ctx] {
             check(quick.shutdown(ctx), "not graceful");
             quick_served.recv();
         });
