@@ -1,12 +1,13 @@
 // goro/goro.hpp — everything goro: goroutines, channels, select, time, sync,
-// context and errgroup. One header per area is available too.
+// context, errgroup, descriptor waits and sockets. One header per area is available too.
 #pragma once
 
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/errgroup.hpp"
-#include "goro/io.hpp"
 #include "goro/errors.hpp"
+#include "goro/io.hpp"
+#include "goro/net.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
 #include "goro/sync.hpp"

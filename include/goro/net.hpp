@@ -52,8 +52,9 @@
 namespace goro::net {
 
 namespace detail {
-struct socket_state;  // src/net/socket.cpp
-}
+struct socket_state;  // src/net/socket.hpp
+struct access;        // src/net/net.cpp: makes conns and listeners from states
+}  // namespace detail
 
 // A connected stream socket.
 class conn {
@@ -101,8 +102,7 @@ class conn {
     void set_no_delay(bool on);          // TCP_NODELAY (on by default, as Go)
 
   private:
-    friend class listener;
-    friend conn dial(std::string_view, std::string_view, const context&);
+    friend struct detail::access;
     explicit conn(detail::socket_state* s) noexcept : s_(s) {}
     detail::socket_state* s_ = nullptr;
 };
@@ -129,7 +129,7 @@ class listener {
     int native_handle() const noexcept;
 
   private:
-    friend listener listen(std::string_view, std::string_view, int);
+    friend struct detail::access;
     explicit listener(detail::socket_state* s) noexcept : s_(s) {}
     detail::socket_state* s_ = nullptr;
 };

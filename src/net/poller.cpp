@@ -98,7 +98,12 @@ void interrupt_wait(io_cancel& c, io_status why) noexcept {
     {
         lock_scope lk(c.pd->mu);
         w = c.w;
-        if (!w || !w->queued || !claim(w->p)) return;
+        if (!w) {  // between waits: the next wait returns it
+            c.fired = true;
+            c.why = why;
+            return;
+        }
+        if (!w->queued || !claim(w->p)) return;
         c.pd->of(w->is_send ? io_dir::write : io_dir::read).waiters.remove(w);
         w->n = static_cast<std::int64_t>(why);
     }
@@ -135,6 +140,10 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
         mu.unlock();
         return io_status::timeout;
     }
+    if (cancel && cancel->fired) {
+        mu.unlock();
+        return cancel->why;
+    }
     waiter w;
     w.p = current_parker();
     w.is_send = d == io_dir::write;
@@ -162,6 +171,25 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
     return static_cast<io_status>(w.n);
 }
 
+io_status poll_desc::prepare(io_dir d) {
+    lock_scope lk(mu);
+    if (closing) return io_status::closed;
+    const side& s = of(d);
+    if (s.expired || (s.deadline != clock::time_point::max() && s.deadline <= clock::now()))
+        return io_status::timeout;
+    return io_status::ready;
+}
+
+void poll_desc::evict() noexcept {
+    wake_list woken;
+    {
+        lock_scope lk(mu);
+        closing = true;
+        for (side& s : sides) wake_all_locked(s, io_status::closed, woken);
+    }
+    woken.ready_all();
+}
+
 void poll_desc::set_deadline(io_dir d, clock::time_point t) {
     side& s = of(d);
     wake_list woken;
@@ -179,10 +207,10 @@ void poll_desc::set_deadline(io_dir d, clock::time_point t) {
     }
     woken.ready_all();
     // Outside pd.mu: timer_stop waits for a running fire, which takes pd.mu.
+    // The timer's pd, dir and fire are set once, when the poll_desc is made
+    // (poller::open): a fire may be reading them now. Requires: no other
+    // set_deadline for d at the same time (timer_start writes the node).
     if (start) {
-        s.timer.pd = this;
-        s.timer.dir = d;
-        s.timer.fire = &deadline_fired;
         timer_start(&s.timer, t);
     } else if (stop || s.expired) {
         timer_stop(&s.timer);
@@ -239,7 +267,14 @@ poll_desc* poller::open(int fd, bool persistent) {
         pd = free_;
         if (pd) free_ = pd->next_free;
     }
-    if (!pd) pd = new poll_desc;
+    if (!pd) {
+        pd = new poll_desc;
+        for (io_dir d : {io_dir::read, io_dir::write}) {
+            pd->of(d).timer.pd = pd;
+            pd->of(d).timer.dir = d;
+            pd->of(d).timer.fire = &deadline_fired;
+        }
+    }
     {
         lock_scope lk(pd->mu);
         pd->fd = fd;

@@ -16,7 +16,14 @@
 //      promise (a stale edge or a spurious wake costs one retry).
 // Delivery (an epoll event, a deadline timer, close, a context): lock pd.mu,
 // claim and unlink the waiters with their result, or, for an edge with no
-// waiter, set `ready`; unlock; ready them.
+// waiter, set `ready`; unlock; ready them. A context's interrupt that finds
+// no waiter (it came between two waits, or before the first) stays in its
+// io_cancel, and every later wait with that io_cancel returns it at once.
+//
+// Closing (goro::net, socket.cpp): evict() sets `closing` and wakes every
+// waiter with closed; waits that start afterwards return closed at once.
+// The descriptor is handed back with poller::close only once no operation
+// uses it any more, so a late wait never lands on a recycled poll_desc.
 //
 // Who calls epoll_wait: the idle worker that watches timers sleeps in it
 // (bounded by the next timer deadline) whenever a goroutine waits on a
@@ -75,20 +82,31 @@ struct poll_desc {
     // `cancel`: where an interrupter finds this wait (io.cpp), or null.
     io_status wait(io_dir d, clock::time_point until = clock::time_point::max(),
                    struct io_cancel* cancel = nullptr);
+    // Before an I/O call in d: closed if closing, timeout if d's deadline
+    // has passed (then the call must not be tried, as Go), else ready.
+    io_status prepare(io_dir d);
     // Sets d's deadline (time_point::max(): none); wakes its waiters with
-    // timeout if it has passed.
+    // timeout if it has passed. Requires: no concurrent set_deadline for d
+    // (goro::net serializes them per socket).
     void set_deadline(io_dir d, clock::time_point t);
     // Wakes the waiters of d with `why` (a context was cancelled, say).
     void interrupt(io_dir d, io_status why);
+    // Sets closing and wakes every waiter with closed; later waits return
+    // closed at once. The descriptor stays registered until poller::close.
+    void evict() noexcept;
 };
 
 // How a context's cancellation finds a wait on a descriptor: the waiter,
-// guarded by pd->mu, null once the wait is over.
+// guarded by pd->mu, null between waits. `fired` (also under pd->mu)
+// remembers an interrupt that came while no wait was parked, so that the
+// next wait returns `why` instead of parking past it.
 struct io_cancel {
     poll_desc* pd = nullptr;
     waiter* w = nullptr;
+    bool fired = false;
+    io_status why = io_status::canceled;
 };
-// Wakes c's waiter with `why`, if it still waits.
+// Wakes c's waiter with `why`, if it still waits; else records it in c.
 void interrupt_wait(io_cancel& c, io_status why) noexcept;
 
 class poller {
@@ -102,7 +120,8 @@ class poller {
     // directions) or one-shot. Throws std::system_error if epoll refuses.
     poll_desc* open(int fd, bool persistent);
     // Wakes every waiter with closed, deregisters, returns the descriptor to
-    // the pool. fd itself is not closed.
+    // the pool. fd itself is not closed. Requires: nobody uses pd any more
+    // (a wait starting after this could find it reopened for another fd).
     void close(poll_desc* pd) noexcept;
     // The poll_desc of a plain descriptor, for wait_readable/wait_writable
     // (one per fd number; see io.cpp for how reuse of the number is handled).
