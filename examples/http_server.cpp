@@ -32,7 +32,7 @@
 //
 // Not here (a real server needs them): chunked request bodies (answered 501),
 // Expect: 100-continue, TLS, HTTP/2.
-#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -51,6 +51,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -746,41 +747,35 @@ server::counts server::connection_counts() {
 // Signals
 // ---------------------------------------------------------------------------
 
-// TODO(offload): replace with goro::signal_context(parent, {SIGTERM, SIGINT})
-// from goro/signal.hpp once it lands; this is a minimal stand-in.
+// TODO(offload): replace with goro::signal_context(goro::background(),
+// {SIGTERM, SIGINT}) from goro/signal.hpp once it lands; this is a minimal
+// stand-in.
 //
 // Returns a context cancelled at the first SIGTERM or SIGINT (Go's
-// signal.NotifyContext). The signal handler only writes a byte to a pipe (the
-// self-pipe trick: a handler may do almost nothing else); a goroutine parked
-// on the pipe's read end cancels the context. After the first signal the
-// default actions are restored, so a second Ctrl-C ends the process at once.
-// Call once per process.
+// signal.NotifyContext). The signals are blocked in every thread, and one
+// plain thread takes them with sigwait and cancels the context: no signal
+// handler, which could do almost nothing safely (and which ThreadSanitizer
+// runs only when the interrupted thread next enters a call it intercepts: a
+// worker asleep in the kernel may never do so). A second signal ends the
+// process at once, as the default action would.
+// Requires: called before the runtime starts its threads (they inherit the
+// blocked mask), i.e. before goro::run; once per process.
 std::pair<goro::context, goro::cancel_func> notify_on_shutdown_signals() {
-    static int pipe_fds[2] = {-1, -1};
-    if (pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "pipe2");
-
-    struct sigaction sa {};
-    sa.sa_handler = [](int) {
-        int saved = errno;
-        [[maybe_unused]] ssize_t n = write(pipe_fds[1], "s", 1);
-        errno = saved;
-    };
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGINT, &sa, nullptr);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    if (int err = pthread_sigmask(SIG_BLOCK, &signals, nullptr))
+        throw std::system_error(err, std::generic_category(), "pthread_sigmask");
 
     auto [ctx, cancel] = goro::with_cancel(goro::background());
-    goro::go([ctx = ctx, cancel = cancel] {
-        char byte;
-        // Parks until the pipe is readable or ctx is cancelled by someone else.
-        while (read(pipe_fds[0], &byte, 1) != 1)
-            if (goro::wait_readable(pipe_fds[0], ctx)) return;
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        cancel();
-    });
+    std::thread([signals, cancel = cancel] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        cancel();  // a cancel_func may be called from any thread
+        sigwait(&signals, &sig);
+        std::_Exit(128 + sig);
+    }).detach();
     return {ctx, cancel};
 }
 
@@ -1104,8 +1099,9 @@ void check_shutdown(server& srv, const std::string& addr, goro::chan<goro::unit>
     served.recv();  // serve_until returned
 }
 
-int self_check() {
-    return goro::run([]() -> int {
+int self_check(const goro::context& signalled, const goro::cancel_func& stop_signals) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line out as it is printed
+    return goro::run([&]() -> int {
         int failures = 0;
         auto report = [&](const char* name, auto&& fn) {
             try {
@@ -1121,10 +1117,8 @@ int self_check() {
         server srv(goro::net::listen("tcp", "127.0.0.1:0"));
         std::string addr = srv.address();
         std::printf("listening on %s\n", addr.c_str());
-        std::fflush(stdout);
-        auto [signalled, stop_signals] = notify_on_shutdown_signals();
         auto served = goro::make_chan<goro::unit>();
-        goro::go([&srv, signalled = signalled, served] {
+        goro::go([&srv, signalled, served] {
             serve_until(srv, signalled, 5s);
             served.close();
         });
@@ -1153,12 +1147,17 @@ int self_check() {
 
         auto [ctx, cancel] = goro::with_timeout(goro::background(), 5s);
         report("shutdown of an idle server", [&, ctx = ctx] {
-            check(quick.shutdown(ctx), "not graceful");
+            bool graceful = quick.shutdown(ctx);
             quick_served.recv();
+            check(graceful, "not graceful");
         });
         cancel();
         report("graceful shutdown on SIGTERM", [&] { check_shutdown(srv, addr, served); });
+        // Whatever failed above, srv's goroutines must be done before srv is
+        // destroyed: cancelling the signal context shuts it down if the
+        // signal did not.
         stop_signals();
+        served.recv();
 
         std::printf(failures ? "self-check: %d failure(s)\n" : "self-check: ok\n", failures);
         return failures ? 1 : 0;
@@ -1172,20 +1171,21 @@ int main(int argc, char** argv) {
     // kill the process with SIGPIPE.
     signal(SIGPIPE, SIG_IGN);
 
-    if (argc < 2) return self_check();
-    if (argc > 2 || argv[1][0] == '-') {
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
         std::fprintf(stderr, "usage: %s [HOST:PORT]   (no argument: self-check)\n", argv[0]);
         return 2;
     }
+    // Before goro::run starts the worker threads.
+    auto [signalled, stop_signals] = notify_on_shutdown_signals();
+    if (argc < 2) return self_check(signalled, stop_signals);
+
     std::string listen_address = argv[1];
-    return goro::run([&]() -> int {
+    return goro::run([&, signalled = signalled]() -> int {
         try {
             server srv(goro::net::listen("tcp", listen_address));
             std::printf("listening on %s\n", srv.address().c_str());
             std::fflush(stdout);
-            auto [signalled, stop_signals] = notify_on_shutdown_signals();
             serve_until(srv, signalled, 5s);
-            stop_signals();
             return 0;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "http_server: %s\n", e.what());
