@@ -75,6 +75,11 @@ stop_server() {
     fi
 }
 
+# CPU time (user + system) the server has used so far, in clock ticks.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$server_pid/stat"
+}
+
 # wrk's "99%  1.23ms" in milliseconds.
 p99_ms() {
     awk '$1 == "99%" {
@@ -93,12 +98,17 @@ for round in $(seq "$rounds"); do
         start_server "$name"
         wrk -t"$threads" -c"$connections" -d"$warmup" "http://$server_addr/" >/dev/null
         for path in / /json; do
+            cpu0=$(cpu_ticks)
             out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "http://$server_addr$path")
+            cpu1=$(cpu_ticks)
             rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
             p99=$(p99_ms <<<"$out")
+            # The server's CPU time per request, in microseconds.
+            cpu=$(awk -v t="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" \
+                '/ requests in / { printf "%.1f", t / hz * 1e6 / $1 }' <<<"$out")
             errors=$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out" | tr '\n' ' ')
-            echo "round $round  $name  $path  $rps req/s  p99 $p99 ms  $errors"
-            echo "$name $path $rps $p99" >>"$results"
+            echo "round $round  $name  $path  $rps req/s  p99 $p99 ms  cpu $cpu us/req  $errors"
+            echo "$name $path $rps $p99 $cpu" >>"$results"
         done
         stop_server "$name"
     done
@@ -110,12 +120,15 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 def med(name, path, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == name and r[1] == path)
-print("| endpoint | goro req/s | Go req/s | goro / Go | goro p99 (ms) | Go p99 (ms) |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| endpoint | goro req/s | Go req/s | goro / Go | goro p99 (ms) | Go p99 (ms) "
+      "| goro CPU µs/req | Go CPU µs/req |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for path in ("/", "/json"):
     gr, go = med("goro", path, 2), med("go", path, 2)
     gp, op = med("goro", path, 3), med("go", path, 3)
-    print(f"| GET {path} | {gr:,.0f} | {go:,.0f} | {gr / go:.2f} | {gp:.2f} | {op:.2f} |")
+    gc, oc = med("goro", path, 4), med("go", path, 4)
+    print(f"| GET {path} | {gr:,.0f} | {go:,.0f} | {gr / go:.2f} | {gp:.2f} | {op:.2f} "
+          f"| {gc:.1f} | {oc:.1f} |")
 PY
 )
 go_version=$(go version | awk '{print $3}')
