@@ -69,7 +69,8 @@ class conn {
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
     // Reads up to n bytes, waiting until at least one is available. Returns
-    // 0 at end of stream (the peer shut down its writing side or closed).
+    // 0 at end of stream (the peer shut down its writing side or closed),
+    // or at once when n is 0.
     std::size_t read(void* buf, std::size_t n);
     std::size_t read(void* buf, std::size_t n, const context& ctx);
     // Reads exactly n bytes; at end of stream before n throws
@@ -99,7 +100,8 @@ class conn {
     std::string local_address() const;
     std::string remote_address() const;
     int native_handle() const noexcept;  // -1 when closed; stays non-blocking
-    void set_no_delay(bool on);          // TCP_NODELAY (on by default, as Go)
+    // TCP_NODELAY (on by default, as Go); nothing to do on a unix socket.
+    void set_no_delay(bool on);
 
   private:
     friend struct detail::access;
@@ -119,7 +121,10 @@ class listener {
 
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
-    // Waits for the next connection. Throws errc::closed once closed.
+    // Waits for the next connection. Throws errc::closed once closed. Out
+    // of descriptors, throws std::system_error(EMFILE or ENFILE) and leaves
+    // the connection queued: the server decides how to back off (Go's
+    // net/http sleeps 5 ms, doubling up to 1 s; examples/echo_server.cpp).
     conn accept();
     conn accept(const context& ctx);
     void set_deadline(clock::time_point t);  // for accept
@@ -134,11 +139,16 @@ class listener {
     detail::socket_state* s_ = nullptr;
 };
 
-// Binds and listens (SO_REUSEADDR for TCP; a unix path must not exist).
+// Binds and listens (SO_REUSEADDR for TCP; a unix path must not exist, and
+// closing the listener removes it, as Go). "tcp" with no host (":80") or
+// "[::]" listens on IPv4 and IPv6 at once when the machine has IPv6.
 // backlog: listen(2)'s, clamped by the kernel's somaxconn.
 listener listen(std::string_view network, std::string_view address, int backlog = 4096);
 
-// Connects, parking until connected, the context is done, or refused.
+// Connects, parking until connected, the context is done, or refused
+// (ECONNREFUSED). With a timeout: errc::deadline_exceeded once it passes
+// (at once if it is zero or negative; duration::max(): none). A unix socket
+// whose listener's queue is full fails with EAGAIN at once (as Go).
 conn dial(std::string_view network, std::string_view address, const context& ctx);
 conn dial(std::string_view network, std::string_view address,
           clock::duration timeout = clock::duration::max());
