@@ -1,7 +1,9 @@
 // goro/goro.hpp — everything goro: goroutines, channels, select, time, sync,
-// context, errgroup, descriptor waits and sockets. One header per area is available too.
+// context, errgroup, descriptor waits, sockets, blocking calls and signals.
+// One header per area is available too.
 #pragma once
 
+#include "goro/blocking.hpp"
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/errgroup.hpp"
@@ -10,6 +12,7 @@
 #include "goro/net.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
+#include "goro/signal.hpp"
 #include "goro/sync.hpp"
 #include "goro/time.hpp"
 #include "goro/unit.hpp"

@@ -39,6 +39,10 @@ struct options {
     // (Go's SIGQUIT prints the stacks and exits). Installs a SIGQUIT handler
     // for the rest of the process.
     bool dump_on_sigquit = false;
+    // At most this many goro::blocking calls run at once (threads of the
+    // blocking pool, goro/blocking.hpp). 0: the GORO_BLOCKING_THREADS
+    // environment variable, else 64. At most 10000.
+    unsigned blocking_threads = 0;
 };
 
 namespace detail {

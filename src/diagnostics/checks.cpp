@@ -66,6 +66,12 @@ const char* name(lock_rank r) noexcept {
             return "timers";
         case lock_rank::stack_pool:
             return "stack_pool";
+        case lock_rank::blocking_call:
+            return "blocking_call";
+        case lock_rank::blocking_pool:
+            return "blocking_pool";
+        case lock_rank::signals:
+            return "signals";
     }
     return "?";
 }

@@ -62,6 +62,8 @@ const char* to_string(wait_reason r) noexcept {
             return "IO wait (write)";
         case wait_reason::run:
             return "run";
+        case wait_reason::blocking:
+            return "blocking call";
     }
     return "?";
 }

@@ -60,7 +60,9 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     goroutine* g = this_goroutine_record();
     if (!g) return park_thread(&tls_parker, unlock, arg);
     // In a destructor during unwinding a throw would terminate: wait as usual.
-    const std::uint8_t bit = running_uncaught_exceptions() > 0           ? park_bits::parked_exempt
+    // A pinned park is never claimed by shutdown, in a destructor or not.
+    const std::uint8_t bit = mode == park_mode::pinned                   ? park_bits::parked_pinned
+                             : running_uncaught_exceptions() > 0         ? park_bits::parked_exempt
                              : mode == park_mode::waits_through_shutdown ? park_bits::parked_waits
                                                                          : park_bits::parked;
     if (bit == park_bits::parked && shutting_down() && claim(g)) {

@@ -23,6 +23,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 #include "goro/runtime.hpp"
+#include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -90,8 +91,10 @@ unsigned checked_procs(const options& opts) {
 
 scheduler* start_locked(const options& opts) {
     const unsigned procs = checked_procs(opts);
-    if (opts.dump_on_sigquit) install_sigquit_dump();
+    const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
     stack_pool::instance().configure(opts.stack_size);
+    if (opts.dump_on_sigquit) install_sigquit_dump();
+    blocking_pool::instance().set_max(blocking_threads);
     install_overflow_handler();
     auto* s = new scheduler(procs);
     s->start();
@@ -117,9 +120,13 @@ void release_carried_timers() noexcept {
 // 2. Sleep on exit_seq until no goroutine is left. Goroutines running at step
 //    1 unwind at their next blocking call; parks that wait through shutdown
 //    (wait_group::wait, and anything blocking in a destructor during
-//    unwinding) complete as the others unwind.
+//    unwinding) complete as the others unwind; pinned parks (goro::blocking)
+//    complete when their function returns. Then wait for the blocking calls
+//    still in flight, and repeat while goroutines are left (a call's
+//    function may have started one).
 // 3. When nothing has exited for a while, every goroutine left is parked
-//    waiting through shutdown, and no timer is due within 5 s, nothing but a
+//    waiting through shutdown, no blocking call is in flight and no timer is
+//    due within 5 s, nothing but a
 //    plain thread could wake them: first unwind the wait_group and lock
 //    waits, one waited-on object at a time (after `unwind_waits_after` quiet
 //    rounds), then, if only parks in destructors are left, report and
@@ -196,6 +203,10 @@ bool resolve_stuck(scheduler* s, int quiet) {
         if (parked_with(v, park_bits::parked_exempt)) ++exempt;
     });
     if (waits + exempt == 0 || waits + exempt != s->live()) return false;
+    // A blocking call in flight (goro::blocking) will return and may wake
+    // them (its caller is parked pinned, or was unwound and left the
+    // function running): not stuck while one is.
+    if (blocking_pool::instance().in_flight() != 0) return false;
     const std::int64_t next_timer = s->next_deadline.load(std::memory_order_acquire);
     if (next_timer != no_deadline && next_timer - now_ns() < timer_grace_ns) return false;
     if (waits > 0) {
@@ -238,7 +249,16 @@ void shutdown_locked(scheduler* s) {
         if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
     });
     for (auto [g, v] : parked) s->claim_for_unwind(g, v);
-    unwind_all(s);  // 2, 3
+    // 2, 3; then the blocking calls still in flight (their callers were
+    // unwound, or wait pinned) — a call's function may start goroutines
+    // meanwhile, so until neither is left. The runtime is not closing yet:
+    // such a function may still use it (a go(), a timer) without waiting
+    // for the lifecycle lock, which this thread holds.
+    for (;;) {
+        unwind_all(s);
+        blocking_pool::instance().wait_idle();
+        if (s->live() <= 0) break;
+    }
     // No goroutine left: close the runtime to newcomers — plain threads
     // (wait for those inside a call) and timers (wait for fires in
     // progress). Either may have started a goroutine just before: unwind it
@@ -350,6 +370,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         lock_scope lk(lifecycle_mu);
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
+        const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
         s = g_sched.load(std::memory_order_acquire);
         if (s && opts.procs != 0 && procs != s->nprocs) {
             // A lazily started runtime with another shape: replace it.
@@ -357,6 +378,7 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
             s = nullptr;
         }
         if (!s) s = start_locked(opts);  // throws misuse_error on a bad stack setting
+        blocking_pool::instance().set_max(blocking_threads);
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);
     }

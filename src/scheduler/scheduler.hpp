@@ -36,6 +36,9 @@
 //      the flag in finish_park and does the same itself.
 //   3. Sleep on exit_seq until no goroutine is left; resolve parks that can
 //      no longer be woken (unwind wait_group waits, abandon destructors).
+//      Wait for the goro::blocking calls in flight (offload/blocking_pool.hpp),
+//      whose callers are parked pinned (never claimed by shutdown) or were
+//      unwound; repeat while goroutines are left.
 //   4. Workers are told to stop, woken, and joined; their stack caches go
 //      back to the shared pool; the timer heap is emptied.
 //

@@ -5,13 +5,16 @@
 // channel locks (several at once in select) may repeat their rank if taken
 // in increasing address order. Outer to inner:
 //
-//   lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> global_queue -> idle
-//   -> timers -> poll_pool, stack_pool
+//   signals -> lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> global_queue
+//   -> idle
+//   -> timers -> poll_pool, stack_pool, blocking_call, blocking_pool
 //
 // (timer_state.mu drains its channel and arms its timer under it; a
 // semaphore grant sends on a waiter's channel under its wait lock; a ready()
 // after a channel unlock may take the idle lock; nothing is taken under the
-// timer heap's or the stack pool's lock.)
+// timer heap's or the stack pool's lock; a blocking call's lock and the
+// blocking pool's are leaves, taken with nothing else held; the signal
+// registry's is outermost: signals are delivered on channels under it.)
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@
 namespace goro::detail {
 
 enum class lock_rank : std::uint8_t {
+    signals = 5,
     lifecycle = 10,
     timer_state = 20,
     context = 21,
@@ -31,6 +35,8 @@ enum class lock_rank : std::uint8_t {
     timers = 60,
     poll_pool = 65,
     stack_pool = 70,
+    blocking_call = 72,
+    blocking_pool = 74,
 };
 
 // Records that the calling thread took (or released) the lock at `addr`;

@@ -22,12 +22,13 @@
 //      down and unwinds parked goroutines: the caller removes its waiters (under
 //      the lock) and calls throw_unwind().
 //
-// The park word (one atomic per parker) holds the episode number and four
+// The park word (one atomic per parker) holds the episode number and five
 // bits: `claimed` (a waker, or shutdown, owns this episode's wake-up),
 // `parked` (the park has fully finished — its unlock callback has run — so
 // shutdown may claim it to unwind it), `parked_waits` and `parked_exempt`
 // (finished, but this park waits through shutdown instead of unwinding: see
-// below). Wakers may
+// below), `parked_pinned` (finished, and only its own waker may ever claim
+// it: shutdown neither unwinds nor abandons it). Wakers may
 // claim an open episode at any time; shutdown only one whose parked bit is
 // set, so it never readies a goroutine whose unlock callback (say, the timer
 // insert of a sleep, with its node in the goroutine's frame) is still running.
@@ -43,6 +44,14 @@
 // at first; they are woken as usual. When nothing else is left to run, shutdown unwinds the
 // `parked_waits` ones after all, and abandons the `parked_exempt` ones (reported, never resumed,
 // stack leaked).
+//
+// Pinned parks (`park_mode::pinned`, bit `parked_pinned`): goro::blocking,
+// whose function runs on another thread and writes its result into the
+// parked goroutine's frame. Nothing can interrupt that function, so the
+// park ends only when it has returned; shutdown waits for it (a goroutine
+// left pinned also keeps shutdown from calling the others stuck), and the
+// goroutine unwinds at its next blocking call. Pinned takes precedence over
+// exempt.
 //
 // Invariants: a parker is readied at most once per episode (claim arbitrates);
 // a waiter's memory belongs to the blocked side and is valid until ready();
@@ -73,6 +82,7 @@ enum class wait_reason : std::uint8_t {
     io_read,   // "IO wait": a descriptor to become readable
     io_write,  // "IO wait": a descriptor to become writable
     run,       // a plain thread waiting in goro::run
+    blocking,  // goro::blocking: the function runs on the blocking pool
 };
 
 const char* to_string(wait_reason r) noexcept;
@@ -82,11 +92,12 @@ inline constexpr std::uint64_t claimed = 1;
 inline constexpr std::uint64_t parked = 2;
 inline constexpr std::uint64_t parked_waits = 4;
 inline constexpr std::uint64_t parked_exempt = 8;
-inline constexpr std::uint64_t all = 15;  // the episode number is word / 16
+inline constexpr std::uint64_t parked_pinned = 16;
+inline constexpr std::uint64_t all = 31;  // the episode number is word / 32
 }  // namespace park_bits
 
 struct parker {
-    // Episode number * 16 | park_bits. Starts claimed: nothing may wake a
+    // Episode number * 32 | park_bits. Starts claimed: nothing may wake a
     // parker that has not begun an episode.
     std::atomic<std::uint64_t> word{park_bits::claimed};
     // Set by the waker that won the claim; read by the parker after it wakes
@@ -97,8 +108,10 @@ struct parker {
 
 enum class wake : std::uint8_t { normal, unwind };
 
-// Whether a park unwinds at shutdown (the default) or waits through it.
-enum class park_mode : std::uint8_t { unwinds, waits_through_shutdown };
+// Whether a park unwinds at shutdown (the default), waits through it (and
+// may still be unwound or abandoned once nothing else can wake it), or is
+// pinned: only its waker ends it, whatever shutdown does (see above).
+enum class park_mode : std::uint8_t { unwinds, waits_through_shutdown, pinned };
 
 // The parker of the caller: its goroutine's, or its thread's.
 parker* current_parker() noexcept;
