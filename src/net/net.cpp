@@ -4,6 +4,12 @@
 // socket_state::io. Sockets are made non-blocking and close-on-exec at
 // creation (SOCK_NONBLOCK | SOCK_CLOEXEC, accept4), so no other thread's
 // fork+exec inherits them.
+//
+// Invariants: a call uses a socket's descriptor or poll_desc only inside an
+// op_scope (close() is the protocol's other side; the addresses are fixed
+// before the state is shared); listen, dial and accept build their state
+// under a new_socket guard that closes it if they throw. No locks of its own
+// (socket.hpp: deadline_mu -> pd.mu -> timer heap).
 #include "goro/net.hpp"
 
 #include <netinet/in.h>
@@ -52,7 +58,8 @@ void fill_local(socket_state* s, const char* call) {
     if (::getsockname(s->fd, s->local.get(), &s->local.len) != 0) detail::throw_errno(errno, call);
 }
 
-// A new socket's state, owned by `holder` until handed to a conn/listener.
+// A new socket's state, closed and freed unless released to a conn or
+// listener.
 struct new_socket {
     socket_state* s = nullptr;
     ~new_socket() {

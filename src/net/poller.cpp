@@ -193,28 +193,23 @@ void poll_desc::evict() noexcept {
 void poll_desc::set_deadline(io_dir d, clock::time_point t) {
     side& s = of(d);
     wake_list woken;
-    bool start = false, stop = false;
+    bool start;
     {
         lock_scope lk(mu);
         s.deadline = t;
         s.expired = t != clock::time_point::max() && t <= clock::now();
-        if (s.expired)
-            wake_all_locked(s, io_status::timeout, woken);
-        else if (t != clock::time_point::max())
-            start = true;
-        else
-            stop = true;
+        if (s.expired) wake_all_locked(s, io_status::timeout, woken);
+        start = !s.expired && t != clock::time_point::max();
     }
     woken.ready_all();
     // Outside pd.mu: timer_stop waits for a running fire, which takes pd.mu.
     // The timer's pd, dir and fire are set once, when the poll_desc is made
     // (poller::open): a fire may be reading them now. Requires: no other
     // set_deadline for d at the same time (timer_start writes the node).
-    if (start) {
+    if (start)
         timer_start(&s.timer, t);
-    } else if (stop || s.expired) {
-        timer_stop(&s.timer);
-    }
+    else
+        timer_stop(&s.timer);  // no deadline, or already past: no timer
 }
 
 void poll_desc::interrupt(io_dir d, io_status why) {

@@ -23,6 +23,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 #include "goro/runtime.hpp"
+#include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -409,7 +410,11 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
         shutdown_locked(s);
         run_active = false;
         run_active_flag.store(false, std::memory_order_release);
-        if (!carried_timers.empty()) start_lazily_locked();
+        // Process timers left over, or plain threads still waiting on a
+        // descriptor (every goroutine's wait is unwound by now): they need
+        // a runtime to fire them and to poll for them.
+        poller* p = poller::if_active();
+        if (!carried_timers.empty() || (p && p->has_waiters())) start_lazily_locked();
     }
     if (st.error) std::rethrow_exception(st.error);
     return 0;

@@ -122,12 +122,17 @@ struct barrier {
     goro::chan<goro::unit> open = goro::make_chan<goro::unit>();
 };
 
+// Up to this many bytes fit in the socket buffers on the way there and
+// back, so a connection may send them all before it reads: one goroutine
+// per connection. More, and a second goroutine writes while the first
+// reads (else both sides would wait for room forever).
+constexpr long fits_in_buffers = 64 * 1024;
+
 // Sends `bytes` of connection id's pattern while reading the echo back and
 // checking every byte.
 void exchange(net::conn& c, long id, long bytes, totals& t) {
     std::exception_ptr write_error;
-    goro::wait_group writer;
-    writer.go([&] {
+    auto send = [&] {
         try {
             std::vector<unsigned char> out(static_cast<std::size_t>(bytes));
             for (long i = 0; i < bytes; ++i) out[static_cast<std::size_t>(i)] = pattern(id, i);
@@ -136,7 +141,14 @@ void exchange(net::conn& c, long id, long bytes, totals& t) {
         } catch (...) {
             write_error = std::current_exception();
         }
-    });
+    };
+    goro::wait_group writer;
+    if (bytes <= fits_in_buffers) {
+        send();
+        if (write_error) std::rethrow_exception(write_error);
+    } else {
+        writer.go(send);
+    }
     std::exception_ptr read_error;
     try {
         unsigned char buf[2048];
