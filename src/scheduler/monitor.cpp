@@ -17,6 +17,10 @@ namespace {
 constexpr std::int64_t interval_ns = 2'000'000;      // 2 ms between looks
 constexpr std::int64_t stuck_after_ns = 10'000'000;  // Go's forcePreemptNS is 10 ms too
 constexpr std::int64_t poll_after_ns = 10'000'000;   // sysmon polls after 10 ms
+// A busy worker runs due timers every 4th pick (microseconds apart) and the
+// watcher wakes at the deadline: a timer overdue by a millisecond has nobody
+// looking at it.
+constexpr std::int64_t timer_overdue_ns = 1'000'000;
 
 }  // namespace
 
@@ -40,6 +44,7 @@ void monitor::loop() noexcept {
         const std::int64_t now = now_ns();
         coarse_clock_ns.store(now, std::memory_order_relaxed);
         check_workers(now);
+        check_timers(now);
         if (dump_requested.exchange(false, std::memory_order_acq_rel)) dump_goroutines_to_stderr();
         if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
     }
@@ -62,6 +67,18 @@ void monitor::check_workers(std::int64_t now) noexcept {
         w->stuck_since.store(sn.since, std::memory_order_relaxed);
         if (w->runnext.load(std::memory_order_relaxed) || !w->rq.empty()) s_.wakep();
     }
+}
+
+// An overdue timer: the worker that watched the timers ran the goroutine
+// their last batch readied and is stuck in it (or another long run), while
+// the idle workers sleep without a timeout — only one watches. Make one of
+// them look (Go's sysmon starts an M when the next timer is overdue);
+// timer_added does nothing if a worker spins or a watcher will wake in
+// time.
+void monitor::check_timers(std::int64_t now) noexcept {
+    const std::int64_t next = s_.next_deadline.load(std::memory_order_acquire);
+    if (next == no_deadline || now - next < timer_overdue_ns) return;
+    s_.poke_for_timer(next);
 }
 
 }  // namespace goro::detail

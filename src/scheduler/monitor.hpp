@@ -9,6 +9,12 @@
 //     stuck_after + interval whenever a worker is idle, whatever its readier
 //     does, without every ready() waking a worker (which costs a ping-pong
 //     pair twice its time).
+//   - timers: when the earliest timer is overdue by `timer_overdue`, the
+//     worker that watched the timers is busy elsewhere (typically stuck in
+//     the goroutine their last batch readied) and the idle workers sleep
+//     without a timeout: wake one to run them. So a sleeper wakes within
+//     about interval + timer_overdue of its deadline whenever a worker is
+//     idle, whatever the others run.
 //   - the network: if goroutines wait on descriptors and nobody has polled
 //     for `poll_after`, poll without blocking (the readied goroutines go to
 //     the global queue).
@@ -39,6 +45,7 @@ class monitor {
   private:
     void loop() noexcept;
     void check_workers(std::int64_t now) noexcept;
+    void check_timers(std::int64_t now) noexcept;
 
     struct seen {
         std::uint64_t runs = 0;
