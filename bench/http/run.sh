@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # HTTP load comparison: examples/http_server.cpp (goro) against
-# bench/http/server.go (Go net/http), same endpoints, same responses.
+# bench/http/server.go (Go net/http), same endpoints, same responses; and
+# against bench/http/rawserver (the goro example's design written in Go
+# over net.Conn, no net/http), which compares the runtimes doing the same work.
 #
 #   bash bench/http/run.sh            # from a clean clone; installs what is missing
 #
@@ -12,7 +14,8 @@
 # docs/performance.md between the http-table markers.
 #
 # Settings (environment): ROUNDS (3), DURATION (10s), CONNECTIONS (100),
-# THREADS (2, wrk's), PROCS (2), WARMUP (2s), NO_DOC=1 (do not touch the doc).
+# THREADS (2, wrk's), PROCS (2), WARMUP (2s), RAW=0 (leave rawserver out),
+# NO_DOC=1 (do not touch the doc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -33,8 +36,10 @@ cmake --build --preset release -j"$(nproc)" --target example_http_server
 mkdir -p build/http
 export GOCACHE="$root/build/gocache" GOPATH="$root/build/gopath" GOPROXY=off GOFLAGS=-mod=mod
 go build -o build/http/goserver bench/http/server.go
+go build -o build/http/rawserver bench/http/rawserver/main.go
 goro_bin=build/release/examples/example_http_server
-go_bin=build/http/goserver
+servers=(goro go)
+if [ "${RAW:-1}" != 0 ]; then servers+=(goraw); fi
 
 server_pid=""
 cleanup() {
@@ -47,7 +52,8 @@ start_server() {
     local out=build/http/$1.out
     case $1 in
     goro) GORO_MAXPROCS=$procs "$goro_bin" 127.0.0.1:0 >"$out" 2>build/http/$1.err & ;;
-    go) GOMAXPROCS=$procs "$go_bin" 127.0.0.1:0 >"$out" 2>build/http/$1.err & ;;
+    go) GOMAXPROCS=$procs build/http/goserver 127.0.0.1:0 >"$out" 2>build/http/$1.err & ;;
+    goraw) GOMAXPROCS=$procs build/http/rawserver 127.0.0.1:0 >"$out" 2>build/http/$1.err & ;;
     esac
     server_pid=$!
     for _ in $(seq 100); do
@@ -93,7 +99,12 @@ results=build/http/results.txt
 echo "=== load: $(uptime) ==="
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$rounds"); do
-    if ((round % 2)); then order=(goro go); else order=(go goro); fi
+    # Odd rounds in the order of $servers, even rounds reversed.
+    order=("${servers[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[i]}"); done
+    fi
     for name in "${order[@]}"; do
         start_server "$name"
         wrk -t"$threads" -c"$connections" -d"$warmup" "http://$server_addr/" >/dev/null
@@ -120,15 +131,17 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 def med(name, path, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == name and r[1] == path)
-print("| endpoint | goro req/s | Go req/s | goro / Go | goro p99 (ms) | Go p99 (ms) "
-      "| goro CPU µs/req | Go CPU µs/req |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+labels = {"go": "Go net/http", "goraw": "Go rawserver"}
+print("| endpoint | server | req/s | goro / it | p99 (ms) | CPU µs/req |")
+print("|---|---|---:|---:|---:|---:|")
 for path in ("/", "/json"):
-    gr, go = med("goro", path, 2), med("go", path, 2)
-    gp, op = med("goro", path, 3), med("go", path, 3)
-    gc, oc = med("goro", path, 4), med("go", path, 4)
-    print(f"| GET {path} | {gr:,.0f} | {go:,.0f} | {gr / go:.2f} | {gp:.2f} | {op:.2f} "
-          f"| {gc:.1f} | {oc:.1f} |")
+    base = med("goro", path, 2)
+    for name in ("goro", "go", "goraw"):
+        if not any(r[0] == name for r in rows):
+            continue
+        rps, p99, cpu = (med(name, path, c) for c in (2, 3, 4))
+        ratio = "" if name == "goro" else f"{base / rps:.2f}"
+        print(f"| GET {path} | {labels.get(name, name)} | {rps:,.0f} | {ratio} | {p99:.2f} | {cpu:.1f} |")
 PY
 )
 go_version=$(go version | awk '{print $3}')
