@@ -180,25 +180,33 @@ void trace_poller_wake(int readied) noexcept {
 
 namespace {
 
-// Takes every lane's events (the trace is off and no append is in flight).
+// Every lane's events, in place (the trace is off: no append is in flight
+// once each busy flag is down).
 trace_data collect() {
     trace_data d;
     for (unsigned i = 0; i < max_lanes; ++i) {
         lane* l = worker_lanes[i].load(std::memory_order_acquire);
         if (!l) continue;
         while (l->busy.load(std::memory_order_seq_cst)) cpu_relax();
-        d.lanes.push_back({i, std::move(l->events)});
-        l->events = {};
+        if (!l->events.empty()) d.lanes.push_back({i, &l->events});
         d.dropped += l->dropped;
-        l->dropped = 0;
     }
     std::lock_guard<std::mutex> lk(plain_mu);
-    if (!plain_lane.events.empty())
-        d.lanes.push_back({trace_plain_tid, std::move(plain_lane.events)});
-    plain_lane.events = {};
+    if (!plain_lane.events.empty()) d.lanes.push_back({trace_plain_tid, &plain_lane.events});
     d.dropped += plain_lane.dropped;
-    plain_lane.dropped = 0;
     return d;
+}
+
+// Empties every lane, keeping its memory for the next trace.
+void clear_lanes() noexcept {
+    for (unsigned i = 0; i < max_lanes; ++i)
+        if (lane* l = worker_lanes[i].load(std::memory_order_acquire)) {
+            l->events.clear();
+            l->dropped = 0;
+        }
+    std::lock_guard<std::mutex> lk(plain_mu);
+    plain_lane.events.clear();
+    plain_lane.dropped = 0;
 }
 
 }  // namespace
@@ -237,6 +245,7 @@ void stop() {
     out_file = nullptr;
     const bool written = write_trace_json(f, d);
     const int write_errno = errno;
+    clear_lanes();
     const bool closed = std::fclose(f) == 0;
     if (!written || !closed)
         throw std::system_error(written ? errno : write_errno, std::generic_category(),

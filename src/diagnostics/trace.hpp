@@ -21,7 +21,9 @@
 //
 // Invariants: a lane's events are touched only by its writer while the
 // session is on, and only by start()/stop() (under the control mutex) while
-// it is off. Lanes are never freed (a trace may start again).
+// it is off. Lanes are never freed, and stop() empties their buffers
+// without freeing them: the next trace appends into memory already touched
+// (first-touch page faults were most of the cost of a first trace here).
 //
 // Lock order: the control mutex -> the plain lane's mutex; both are leaves
 // with respect to the runtime (no runtime lock is taken under them).
@@ -36,7 +38,9 @@ struct worker;
 struct goroutine;
 enum class wake_reason : std::uint32_t;
 
-extern std::atomic<bool> trace_on;
+// Hidden: the library is built position-independent, and a default-
+// visibility global would be read through the GOT (one more load per hook).
+[[gnu::visibility("hidden")]] extern std::atomic<bool> trace_on;
 inline bool tracing() noexcept {
     return trace_on.load(std::memory_order_relaxed);
 }
@@ -94,7 +98,7 @@ namespace goro::detail {
 // One track of a finished trace.
 struct trace_lane_events {
     unsigned tid = 0;  // the worker's index, or plain_tid
-    std::vector<trace_event> events;
+    const std::vector<trace_event>* events = nullptr;
 };
 inline constexpr unsigned trace_plain_tid = 9999;
 

@@ -148,7 +148,7 @@ bool write_trace_json(std::FILE* f, const trace_data& d) {
                                 l.tid, l.tid) > 0;
     }
     for (const trace_lane_events& l : d.lanes)
-        for (const trace_event& e : l.events) {
+        for (const trace_event& e : *l.events) {
             if (!ok) break;
             ok = std::fputs(",\n", f) >= 0 && std::fputs(format(e, l.tid).c_str(), f) >= 0;
         }
