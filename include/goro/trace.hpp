@@ -21,7 +21,7 @@
 //
 // Cost: while no trace runs, one predictable branch at each hook. While one
 // runs, tens of ns per event (a clock read and an append to the worker's own
-// buffer, no lock); the events are kept in memory until stop(): about 64
+// buffer, no lock); the events are kept in memory until stop(): about 56
 // bytes each, a few per goroutine run. docs/performance.md has the figures.
 #pragma once
 

@@ -23,7 +23,7 @@ std::atomic<bool> trace_on{false};
 
 namespace {
 
-// A lane holds at most this many events (64 bytes each: 64 MiB); later
+// A lane holds at most this many events (56 bytes each: 56 MiB); later
 // ones are counted as dropped.
 constexpr std::size_t lane_cap = std::size_t{1} << 20;
 constexpr unsigned max_lanes = 4096;  // runtime/lifecycle.cpp's max_procs
