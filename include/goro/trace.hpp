@@ -20,9 +20,10 @@
 // stop() writes everything recorded since start().
 //
 // Cost: while no trace runs, one predictable branch at each hook. While one
-// runs, tens of ns per event (a clock read and an append to the worker's own
-// buffer, no lock); the events are kept in memory until stop(): about 56
-// bytes each, a few per goroutine run. docs/performance.md has the figures.
+// runs, a clock read, a store and an append to the worker's own buffer per
+// event (no lock; ~8 events per ping-pong round trip), about 2x on a
+// scheduler-bound program; the events are kept in memory until stop():
+// 56 bytes each. docs/performance.md has the figures.
 #pragma once
 
 #include <string>
