@@ -3,7 +3,7 @@
 # any is missing. Sourced by tests/run and bench/run; needs root (or sudo).
 goro_install_deps() {
     local pkgs=(cmake make g++ clang libclang-rt-14-dev libboost-context-dev pkg-config
-        libgtest-dev libbenchmark-dev "$@")
+        libgtest-dev libbenchmark-dev chromium "$@")
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -4,11 +4,23 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <cstdlib>
 
 #include "fibers/context_switch.hpp"
 #include "goro/goro.hpp"
 
 namespace {
+
+// GORO_BENCH_TRACE=<file>: every benchmark of this run traced into <file>
+// (the cost of tracing, docs/performance.md; /dev/null works).
+struct trace_all {
+    trace_all() {
+        if (const char* path = std::getenv("GORO_BENCH_TRACE")) goro::trace::start(path);
+    }
+    ~trace_all() {
+        if (goro::trace::running()) goro::trace::stop();
+    }
+} trace_all_benchmarks;
 
 benchmark::Counter per_item(double items) {
     return benchmark::Counter(items, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);

@@ -12,12 +12,15 @@
 // Under AddressSanitizer or ThreadSanitizer (which shadow every stack and
 // every channel operation) the tree is scaled down to 10,000 leaves, so the
 // example stays quick there. `example_skynet <leaves>` picks another size
-// (a power of ten).
+// (a power of ten); `example_skynet --trace trace.json [leaves]` also
+// records an execution trace of the run (goro::trace; open the file in
+// tools/trace_viewer.html or ui.perfetto.dev).
 //
 // Checked: the sum is 0 + 1 + ... + (leaves - 1).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "goro/goro.hpp"
 
@@ -55,12 +58,20 @@ void skynet(goro::send_chan<long> out, long num, long size, long div) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    const char* trace_path = nullptr;
+    if (argc > 2 && std::strcmp(argv[1], "--trace") == 0) {
+        trace_path = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     const long leaves = argc > 1 ? std::atol(argv[1]) : default_leaves;
     if (leaves < 1) {
-        std::fprintf(stderr, "usage: example_skynet [leaves, a power of ten]\n");
+        std::fprintf(stderr,
+                     "usage: example_skynet [--trace file.json] [leaves, a power of ten]\n");
         return 2;
     }
-    return goro::run([leaves] {
+    if (trace_path) goro::trace::start(trace_path);
+    const int rc = goro::run([leaves] {
         const auto t0 = std::chrono::steady_clock::now();
         auto result = goro::make_chan<long>(1);
         goro::go(skynet, goro::send_chan<long>(result), 0L, leaves, 10L);
@@ -73,4 +84,6 @@ int main(int argc, char** argv) {
                     goro::maxprocs(), sum, want, static_cast<long long>(ms));
         return sum == want ? 0 : 1;
     });
+    if (trace_path) goro::trace::stop();
+    return rc;
 }

@@ -10,6 +10,8 @@
 //  - state, reason: written by the G's worker, read racily by diagnostics.
 //  - next: the run queue that holds the G (only one at a time).
 //  - parker::word: the park protocol (see goro/detail/park.hpp).
+//  - trace_flow: written by its readier before the G is queued (ready()),
+//    read and cleared by the worker that runs it next (trace.hpp).
 //  - unwind_requested: written by whoever claimed the G's park episode for
 //    shutdown, before ready(); read and cleared by the G when park returns.
 //
@@ -65,6 +67,7 @@ struct goroutine : parker {
     std::uintptr_t stack_lo = 0;   // copies of slot->lo / guarded, kept hot here
     bool guarded = false;
     goro::source_location where;
+    std::uint64_t trace_flow = 0;  // the flow of its last ready, while tracing
 };
 
 // Goroutine state transitions, each through this one setter, which checks

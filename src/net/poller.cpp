@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "diagnostics/assert.hpp"
+#include "diagnostics/trace.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -400,6 +401,8 @@ int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
         }
         woken.ready_all();
     }
+    if (readied > 0 && tracing()) [[unlikely]]
+        trace_poller_wake(readied);
     return readied;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "diagnostics/assert.hpp"
+#include "diagnostics/trace.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
@@ -39,6 +40,20 @@ struct os_sleep {
     static void kick(std::atomic<std::uint32_t>* word) noexcept { futex_wake(word, 1); }
 };
 
+void count_wake(worker* w, wake_reason why) noexcept {
+    switch (why) {
+        case wake_reason::none:
+            w->counters.wakes_timeout.bump();
+            break;
+        case wake_reason::spin:
+            w->counters.wakes_spin.bump();
+            break;
+        case wake_reason::recheck:
+            w->counters.wakes_recheck.bump();
+            break;
+    }
+}
+
 }  // namespace
 
 // ---- wake_slot ----------------------------------------------------------
@@ -68,6 +83,7 @@ wake_reason wake_slot::wait(std::int64_t deadline, bool poll) noexcept {
             // A wake beat the timeout.
             return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
         }
+        futex_sleeps_.bump();
         os_sleep::sleep(&word_, deadline);
         if (word_.load(std::memory_order_acquire) != in_kernel)
             return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
@@ -80,6 +96,7 @@ wake_reason wake_slot::wait(std::int64_t deadline, bool poll) noexcept {
 wake_reason wake_slot::wait_polling(std::int64_t deadline) noexcept {
     poller& p = poller::instance();
     for (;;) {
+        poll_sleeps_.bump();
         const int readied = p.poll(deadline, true);
         if (word_.load(std::memory_order_acquire) != in_poll)
             return static_cast<wake_reason>(word_.exchange(0, std::memory_order_acq_rel));
@@ -236,7 +253,9 @@ void idle_workers::leave(worker* w) noexcept {
     // Either take ourselves off the idle list, or someone popped us and is
     // about to (or did) write our wake word: take that wake.
     if (remove(w)) return;
-    if (w->wake.wait(no_deadline) == wake_reason::spin) w->spinning = true;
+    const wake_reason why = w->wake.wait(no_deadline);
+    count_wake(w, why);
+    if (why == wake_reason::spin) w->spinning = true;
 }
 
 bool idle_workers::become_watcher(worker* w, std::int64_t deadline) noexcept {
@@ -270,7 +289,12 @@ void idle_workers::sleep(worker* w, std::int64_t deadline) noexcept {
     // B5 (the watcher only until the earliest deadline, and in the poller
     // while anyone waits on a descriptor).
     if (watcher) watcher_polls_.store(poll, std::memory_order_seq_cst);
+    if (tracing()) [[unlikely]]
+        trace_worker_sleep(w, watcher);
     const wake_reason why = w->wake.wait(watcher ? deadline : no_deadline, watcher && poll);
+    if (tracing()) [[unlikely]]
+        trace_worker_wake(w, why);
+    count_wake(w, why);
     if (watcher) {
         watcher_polls_.store(false, std::memory_order_seq_cst);
         watcher_.store(nullptr, std::memory_order_seq_cst);

@@ -46,6 +46,7 @@
 #include <limits>
 #include <vector>
 
+#include "diagnostics/counters.hpp"
 #include "goro/detail/thread_annotations.hpp"
 #include "parking/ranked_mutex.hpp"
 
@@ -73,6 +74,9 @@ class wake_slot {
     wake_reason wait(std::int64_t deadline, bool poll = false) noexcept;
     // Delivers r; wakes the sleeper from the kernel if it is there.
     void wake(wake_reason r) noexcept;
+    // Sleeps in the kernel so far (written by wait(), its worker's only).
+    std::uint64_t futex_sleeps() const noexcept { return futex_sleeps_.get(); }
+    std::uint64_t poll_sleeps() const noexcept { return poll_sleeps_.get(); }
 
   private:
     wake_reason wait_polling(std::int64_t deadline) noexcept;
@@ -80,6 +84,7 @@ class wake_slot {
     // `in_poll` while it sleeps in the kernel (a waker must call the OS to
     // wake it: futex_wake, or the poller's eventfd).
     alignas(64) std::atomic<std::uint32_t> word_{0};
+    counter futex_sleeps_, poll_sleeps_;
 };
 
 class idle_workers {

@@ -54,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "diagnostics/counters.hpp"
 #include "fibers/goroutine.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/timer_node.hpp"
@@ -94,6 +95,8 @@ struct worker {
     alignas(64) std::atomic<std::uint64_t> runs{0};
     std::atomic<std::int64_t> stuck_since{0};  // ns; 0: not stuck (set by the monitor)
     bool in_idle = false;                      // guarded by the idle list's lock
+    // goro::stats(): written by this worker only (diagnostics/counters.hpp).
+    alignas(64) worker_counters counters;
     std::thread thread;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "diagnostics/trace.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
@@ -55,9 +56,13 @@ void scheduler::execute(worker* w, goroutine* g) {
     w->current.store(g, std::memory_order_relaxed);
     set_state(g, state_bit(g_state::runnable), g_state::running);
     w->runs.store(++w->runs_local, std::memory_order_relaxed);
+    if (tracing()) [[unlikely]]
+        trace_run_begin(w, g);
     switch_to(w->sched, g->ctx, g);
     // Back on the worker's own stack: g is suspended (or finished).
     w->current.store(nullptr, std::memory_order_relaxed);
+    if (tracing()) [[unlikely]]
+        trace_run_end(w, g);
     finish_switch(w, g);
 }
 
@@ -107,6 +112,8 @@ void scheduler::finish_switch(worker* w, goroutine* g) {
 }
 
 void scheduler::ready(goroutine* g, bool spawned) noexcept {
+    if (tracing()) [[unlikely]]
+        trace_readied(g, spawned);  // before g is published: it may run at once
     set_state(g, spawned ? state_bit(g_state::free) : state_bit(g_state::waiting),
               g_state::runnable);
     worker* w = this_worker();
@@ -181,9 +188,16 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
     for (unsigned i = 0; i < n; ++i) {
         worker* v = workers[(start + i) % n];
         if (v == w) continue;
-        if (goroutine* g = w->rq.steal_from(v->rq)) return g;
-        if (take_runnext && v->rq.empty())
-            if (goroutine* g = steal_runnext(v)) return g;
+        w->counters.steal_attempts.bump();
+        goroutine* g = w->rq.steal_from(v->rq);
+        if (!g && take_runnext && v->rq.empty()) g = steal_runnext(v);
+        if (g) {
+            w->counters.steal_successes.bump();
+            w->counters.picks_stolen.bump();
+            if (tracing()) [[unlikely]]
+                trace_steal(w, v, g);
+            return g;
+        }
     }
     return nullptr;
 }
@@ -195,12 +209,12 @@ goroutine* scheduler::find_runnable(worker* w) {
     for (;;) {
         if (stopping.load(std::memory_order_acquire)) return nullptr;
         ++w->tick;
-        goroutine* g = take_global_periodically(w);  // 1
-        if (!g) run_due_timers_sometimes(w);         // 2
-        if (!g) g = take_runnext(w);                 // 3
-        if (!g) g = w->rq.pop();                     // 4
-        if (!g) g = take_global(w);                  // 5
-        if (!g) g = steal_work(w);                   // 6
+        goroutine* g = take_global_periodically(w);                   // 1
+        if (!g) run_due_timers_sometimes(w);                          // 2
+        if (!g) g = take_runnext(w);                                  // 3
+        if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
+        if (!g) g = take_global(w);                                   // 5
+        if (!g) g = steal_work(w);                                    // 6
         if (g) {
             if (w->spinning) idle.found_work(w);
             return g;
@@ -234,6 +248,7 @@ goroutine* scheduler::find_runnable(worker* w) {
         if (w->runnext_streak < runnext_cap) {
             if (goroutine* g = w->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
                 ++w->runnext_streak;
+                w->counters.picks_runnext.bump();
                 return g;
             }
         } else if (goroutine* g = w->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
@@ -249,6 +264,7 @@ goroutine* scheduler::find_runnable(worker* w) {
     goroutine* batch[32];
     std::size_t n = global.pop_batch(batch, 32);
     if (n == 0) return nullptr;
+    w->counters.picks_global.bump();
     for (std::size_t i = 1; i < n; ++i)
         if (!w->rq.push(batch[i])) push_global(batch[i]);
     return batch[0];
