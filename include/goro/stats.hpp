@@ -12,6 +12,8 @@
 // or the lazily started one) and vanish with it.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>

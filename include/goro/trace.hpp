@@ -26,6 +26,8 @@
 // 56 bytes each. docs/performance.md has the figures.
 #pragma once
 
+#include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code
+
 #include <string>
 
 namespace goro::trace {
