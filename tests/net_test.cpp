@@ -799,19 +799,28 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
     std::vector<net::conn> accepted;
     goro::run(procs(2), [&] {
         auto ln = std::make_shared<net::listener>(net::listen("tcp", "127.0.0.1:0"));
+        // Five dialed and five accepted before the run ends (a goroutine
+        // that never ran has no witness to count).
+        goro::wait_group started;
+        started.add(10);
         for (int i = 0; i < 5; ++i)
-            goro::go([ln] {
+            goro::go([ln, &started] {
                 witness w;
                 net::conn c = net::dial("tcp", ln->address());
+                started.done();
                 char buf[4];
                 (void)c.read(buf, sizeof buf);
                 ADD_FAILURE() << "read returned";
             });
-        goro::go([ln, &accepted] {
+        goro::go([ln, &accepted, &started] {
             witness w;
-            for (;;) accepted.push_back(ln->accept());
+            for (;;) {
+                accepted.push_back(ln->accept());
+                if (accepted.size() <= 5) started.done();
+            }
         });
-        goro::sleep_for(20ms);
+        started.wait();
+        goro::sleep_for(5ms);  // most of them parked; the others unwind at their next call
     });
     EXPECT_EQ(unwound.load(), 6);
     EXPECT_EQ(accepted.size(), 5u);
