@@ -625,6 +625,81 @@ TEST(NetClose, RacingParkedCallsLeakNothing) {
     });
 }
 
+// Every kind of call on one connection from its own goroutine, deadlines
+// changing underneath, and a close at a random moment: each call ends with
+// a result or an error it may legitimately give, and nothing is left open.
+TEST(NetClose, EveryCallRacingClose) {
+    goro::run(procs(2), [] {
+        { sock_pair warm; }
+        const int before = open_fds();
+        const std::vector<char> big(1 << 20, 'e');
+        std::atomic<long> closed_errors{0};
+        // What a call may end with once its conn is closed or its peer gone.
+        auto allowed = [&](std::error_code ec) {
+            if (ec == goro::errc::closed) ++closed_errors;
+            return !ec || ec == goro::errc::closed || ec == goro::errc::deadline_exceeded ||
+                   ec == goro::errc::canceled || ec == goro::errc::unexpected_eof ||
+                   is_errno(ec, EPIPE) || is_errno(ec, ECONNRESET) || is_errno(ec, ENOTCONN);
+        };
+        const int rounds = static_cast<int>(goro_test::scaled(100, 5));
+        for (int i = 0; i < rounds; ++i) {
+            sock_pair p;
+            auto [ctx, cancel] = goro::with_cancel(goro::background());
+            goro::wait_group wg;
+            auto call = [&](auto f) {
+                wg.go([&, f] {
+                    std::error_code ec = error_of(f);
+                    EXPECT_TRUE(allowed(ec)) << "round " << i << ": " << ec.message();
+                });
+            };
+            call([&] {
+                char buf[256];
+                while (p.server.read(buf, sizeof buf) > 0) {
+                }
+            });
+            call([&, c = ctx] {
+                char buf[512];
+                p.server.read_full(buf, sizeof buf, c);
+            });
+            call([&] { p.server.write_all(big.data(), big.size()); });
+            call([&, c = ctx] { p.server.write_all(big.data(), big.size(), c); });
+            call([&] {
+                for (int k = 0; k < 50; ++k) {
+                    p.server.set_read_deadline(goro::clock::now() +
+                                               std::chrono::milliseconds(k % 3));
+                    p.server.set_write_deadline(k % 2 ? goro::clock::time_point::max()
+                                                      : goro::clock::now() + 1ms);
+                    (void)p.server.local_address();
+                    goro::yield();
+                }
+            });
+            call([&] {
+                goro::sleep_for(std::chrono::microseconds(100 * (i % 7)));
+                p.server.shutdown_write();
+            });
+            call([&] {
+                for (;;) (void)p.ln.accept();
+            });
+            call([&] {  // the peer writes a little and reads everything
+                p.client.write_all("some bytes for the readers");
+                std::vector<char> sink(1 << 16);
+                while (p.client.read(sink.data(), sink.size()) > 0) {
+                }
+            });
+            if (i % 4 == 0) goro::yield();
+            if (i % 4 == 1) goro::sleep_for(std::chrono::microseconds(50 * (i % 10)));
+            if (i % 4 == 2) cancel();
+            p.server.close();
+            p.ln.close();
+            p.client.close();
+            wg.wait();
+            cancel();
+        }
+        EXPECT_GT(closed_errors.load(), 0);
+        EXPECT_EQ(open_fds(), before);
+    });
+}
+
 // Destroying a conn right after its last call returned in another goroutine
 // (the lifetime rule); the closer's goroutine owns and frees it.
 TEST(NetClose, DestroyRightAfterThePeersLastCall) {
@@ -799,19 +874,28 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
     std::vector<net::conn> accepted;
     goro::run(procs(2), [&] {
         auto ln = std::make_shared<net::listener>(net::listen("tcp", "127.0.0.1:0"));
+        // Five dialed and five accepted before the run ends (a goroutine
+        // that never ran has no witness to count).
+        goro::wait_group started;
+        started.add(10);
         for (int i = 0; i < 5; ++i)
-            goro::go([ln] {
+            goro::go([ln, &started] {
                 witness w;
                 net::conn c = net::dial("tcp", ln->address());
+                started.done();
                 char buf[4];
                 (void)c.read(buf, sizeof buf);
                 ADD_FAILURE() << "read returned";
             });
-        goro::go([ln, &accepted] {
+        goro::go([ln, &accepted, &started] {
             witness w;
-            for (;;) accepted.push_back(ln->accept());
+            for (;;) {
+                accepted.push_back(ln->accept());
+                if (accepted.size() <= 5) started.done();
+            }
         });
-        goro::sleep_for(20ms);
+        started.wait();
+        goro::sleep_for(5ms);  // most of them parked; the others unwind at their next call
     });
     EXPECT_EQ(unwound.load(), 6);
     EXPECT_EQ(accepted.size(), 5u);
