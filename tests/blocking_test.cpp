@@ -188,10 +188,10 @@ TEST(Blocking, ManyConcurrentCallersFinishWellUnderTheSerialTime) {
     });
     const auto took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(done, callers);
-    // Serially at least 1 s; 64 threads take ~20 ms. Generous for loaded
-    // machines and sanitizers.
-    EXPECT_LT(took, 600ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                           << " ms";
+    // Serially at least 1 s; 64 threads take ~20 ms (TSan: ~140 ms).
+    // Generous for loaded machines and sanitizers.
+    EXPECT_LT(took, goro_test::sanitized ? 900ms : 600ms)
+        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
 TEST(Blocking, AtMostTheBoundRunAtOnce) {
