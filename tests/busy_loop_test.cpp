@@ -21,9 +21,9 @@
 //   - else only the time the thread actually ran (to within a scheduler
 //     tick): a thread that neither slept nor ran was preempted by the OS or
 //     its vCPU was not running.
-// Measured here at load 7-9: raw gaps up to 640 ms (TSan); of goro's
-// share, the first gap (the monitor's hand-off) ~10-14 ms, the others
-// under ~8 ms (a tick of on-CPU time counted in).
+// Measured here at load 7-13: raw gaps up to 817 ms; of goro's share, the
+// first gap (the monitor's hand-off) ~10-18 ms, the others under ~8 ms (a
+// tick of on-CPU time counted in).
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -269,12 +269,16 @@ TEST(BusyLoop, GoroutineInABlockingSyscallDoesNotDelayAPingPongPairItReadied) {
 // that goroutine hogs it; the other worker sleeps without a timeout (only
 // one idle worker watches timers). A sleeper whose timer comes due next must
 // still wake on time: the monitor notices the overdue timer and wakes the
-// idle worker (Go's sysmon does the same). Before, it slept until the hog
-// ended.
+// idle worker (Go's sysmon does the same). Before, a sleeper slept until
+// the hog ended (~405 ms) in about 3 rounds out of 5. Judged so that the OS
+// alone cannot fail it on this shared machine (one round once slept the
+// whole 400 ms, two others ~100 ms each in one run under ASan): at most one
+// round of 8 may sleep into the second half of the hog, and the median
+// round must wake within 50 ms of its deadline.
 TEST(BusyLoop, ATimerComesDueWhileTheWorkerThatWatchedTimersHogs) {
     constexpr auto hog = 400ms;
-    constexpr int rounds = 5;
-    std::chrono::nanoseconds worst{0};
+    constexpr int rounds = 8;
+    std::vector<std::chrono::nanoseconds> slept;
     goro::run(procs(2), [&] {
         for (int round = 0; round < rounds; ++round) {
             goro::wait_group wg;
@@ -284,12 +288,14 @@ TEST(BusyLoop, ATimerComesDueWhileTheWorkerThatWatchedTimersHogs) {
             });
             const steady::time_point before = steady::now();
             goro::sleep_for(20ms);  // due while the hog runs
-            const std::chrono::nanoseconds slept = steady::now() - before;
-            if (slept > worst) worst = slept;
+            slept.push_back(steady::now() - before);
             wg.wait();
         }
     });
-    std::printf("longest 20 ms sleep: %.3f ms\n",
-                std::chrono::duration<double, std::milli>(worst).count());
-    EXPECT_LT(worst, 20ms + 100ms) << "a sleeper waited for the hog to end";
+    std::sort(slept.begin(), slept.end());
+    std::printf("20 ms sleeps took (sorted):");
+    for (auto d : slept) std::printf(" %.3f", std::chrono::duration<double, std::milli>(d).count());
+    std::printf(" ms\n");
+    EXPECT_LT(slept[rounds - 2], hog / 2) << "sleepers waited for the hog to end";
+    EXPECT_LT(slept[rounds / 2], 20ms + max_allowed_gap) << "sleepers woke late";
 }
