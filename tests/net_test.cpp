@@ -185,10 +185,15 @@ TEST(NetPark, ReadParksTheGoroutineNotTheWorker) {
             EXPECT_EQ(p.server.read(&c, 1), 1u);
             got = true;
         });
-        goro::sleep_for(5ms);  // the reader parks; this goroutine runs on the one worker
-        std::ostringstream dump;
-        goro::dump_goroutines(dump);
-        EXPECT_NE(dump.str().find("IO wait (read)"), std::string::npos) << dump.str();
+        // The reader parks; this goroutine runs on the one worker meanwhile.
+        std::string dump;
+        for (int i = 0; i < 500 && dump.find("IO wait (read)") == std::string::npos; ++i) {
+            goro::sleep_for(2ms);
+            std::ostringstream os;
+            goro::dump_goroutines(os);
+            dump = os.str();
+        }
+        EXPECT_NE(dump.find("IO wait (read)"), std::string::npos) << dump;
         EXPECT_FALSE(got.load());
         p.client.write_all("!");
         wg.wait();
@@ -355,7 +360,9 @@ TEST(NetDial, FullAcceptQueue) {
                   }),
                   goro::errc::deadline_exceeded);
         EXPECT_GE(accepted, 1u);
-        EXPECT_LE(accepted, dialed.size());
+        // At most one per dial (one that timed out here may still have
+        // completed in the kernel on a loaded machine).
+        EXPECT_LE(accepted, 7u);
     });
 }
 
@@ -409,12 +416,14 @@ TEST(NetDeadline, FiresWhileParkedThenTheConnStillWorks) {
         });
         p.server.read_full(buf, 5);
         EXPECT_EQ(std::string(buf, 5), "after");
-        // A deadline moved later while parked: the read waits for the data.
-        p.server.set_read_deadline(goro::clock::now() + 10ms);
+        // A deadline moved later while parked: the read waits for the data,
+        // which comes after the first deadline. (Margins of 100 ms: the
+        // machine may be loaded.)
+        p.server.set_read_deadline(goro::clock::now() + 100ms);
         goro::go([&] {
-            goro::sleep_for(2ms);
+            goro::sleep_for(1ms);
             p.server.set_read_deadline(goro::clock::now() + 10s);
-            goro::sleep_for(30ms);
+            goro::sleep_for(150ms);
             p.client.write_all("late");
         });
         p.server.read_full(buf, 4);
@@ -616,6 +625,81 @@ TEST(NetClose, RacingParkedCallsLeakNothing) {
     });
 }
 
+// Every kind of call on one connection from its own goroutine, deadlines
+// changing underneath, and a close at a random moment: each call ends with
+// a result or an error it may legitimately give, and nothing is left open.
+TEST(NetClose, EveryCallRacingClose) {
+    goro::run(procs(2), [] {
+        { sock_pair warm; }
+        const int before = open_fds();
+        const std::vector<char> big(1 << 20, 'e');
+        std::atomic<long> closed_errors{0};
+        // What a call may end with once its conn is closed or its peer gone.
+        auto allowed = [&](std::error_code ec) {
+            if (ec == goro::errc::closed) ++closed_errors;
+            return !ec || ec == goro::errc::closed || ec == goro::errc::deadline_exceeded ||
+                   ec == goro::errc::canceled || ec == goro::errc::unexpected_eof ||
+                   is_errno(ec, EPIPE) || is_errno(ec, ECONNRESET) || is_errno(ec, ENOTCONN);
+        };
+        const int rounds = static_cast<int>(goro_test::scaled(100, 5));
+        for (int i = 0; i < rounds; ++i) {
+            sock_pair p;
+            auto [ctx, cancel] = goro::with_cancel(goro::background());
+            goro::wait_group wg;
+            auto call = [&](auto f) {
+                wg.go([&, f] {
+                    std::error_code ec = error_of(f);
+                    EXPECT_TRUE(allowed(ec)) << "round " << i << ": " << ec.message();
+                });
+            };
+            call([&] {
+                char buf[256];
+                while (p.server.read(buf, sizeof buf) > 0) {
+                }
+            });
+            call([&, c = ctx] {
+                char buf[512];
+                p.server.read_full(buf, sizeof buf, c);
+            });
+            call([&] { p.server.write_all(big.data(), big.size()); });
+            call([&, c = ctx] { p.server.write_all(big.data(), big.size(), c); });
+            call([&] {
+                for (int k = 0; k < 50; ++k) {
+                    p.server.set_read_deadline(goro::clock::now() +
+                                               std::chrono::milliseconds(k % 3));
+                    p.server.set_write_deadline(k % 2 ? goro::clock::time_point::max()
+                                                      : goro::clock::now() + 1ms);
+                    (void)p.server.local_address();
+                    goro::yield();
+                }
+            });
+            call([&] {
+                goro::sleep_for(std::chrono::microseconds(100 * (i % 7)));
+                p.server.shutdown_write();
+            });
+            call([&] {
+                for (;;) (void)p.ln.accept();
+            });
+            call([&] {  // the peer writes a little and reads everything
+                p.client.write_all("some bytes for the readers");
+                std::vector<char> sink(1 << 16);
+                while (p.client.read(sink.data(), sink.size()) > 0) {
+                }
+            });
+            if (i % 4 == 0) goro::yield();
+            if (i % 4 == 1) goro::sleep_for(std::chrono::microseconds(50 * (i % 10)));
+            if (i % 4 == 2) cancel();
+            p.server.close();
+            p.ln.close();
+            p.client.close();
+            wg.wait();
+            cancel();
+        }
+        EXPECT_GT(closed_errors.load(), 0);
+        EXPECT_EQ(open_fds(), before);
+    });
+}
+
 // Destroying a conn right after its last call returned in another goroutine
 // (the lifetime rule); the closer's goroutine owns and frees it.
 TEST(NetClose, DestroyRightAfterThePeersLastCall) {
@@ -781,27 +865,41 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
     goro::run(procs(2), [] { sock_pair warm; });  // the poller's descriptors, the runtime's
     const int before = open_fds();
     static std::atomic<int> unwound{0};
+    unwound = 0;  // --gtest_repeat
     struct witness {
         ~witness() { unwound.fetch_add(1); }
     };
-    goro::run(procs(2), [] {
+    // The accepted sides outlive the run, so that no reader sees the end of
+    // its stream while the goroutines unwind one after another.
+    std::vector<net::conn> accepted;
+    goro::run(procs(2), [&] {
         auto ln = std::make_shared<net::listener>(net::listen("tcp", "127.0.0.1:0"));
+        // Five dialed and five accepted before the run ends (a goroutine
+        // that never ran has no witness to count).
+        goro::wait_group started;
+        started.add(10);
         for (int i = 0; i < 5; ++i)
-            goro::go([ln] {
+            goro::go([ln, &started] {
                 witness w;
                 net::conn c = net::dial("tcp", ln->address());
+                started.done();
                 char buf[4];
                 (void)c.read(buf, sizeof buf);
                 ADD_FAILURE() << "read returned";
             });
-        goro::go([ln] {
+        goro::go([ln, &accepted, &started] {
             witness w;
-            std::vector<net::conn> held;
-            for (;;) held.push_back(ln->accept());
+            for (;;) {
+                accepted.push_back(ln->accept());
+                if (accepted.size() <= 5) started.done();
+            }
         });
-        goro::sleep_for(20ms);
+        started.wait();
+        goro::sleep_for(5ms);  // most of them parked; the others unwind at their next call
     });
     EXPECT_EQ(unwound.load(), 6);
+    EXPECT_EQ(accepted.size(), 5u);
+    accepted.clear();
     EXPECT_EQ(open_fds(), before);
 }
 

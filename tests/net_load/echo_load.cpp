@@ -2,6 +2,7 @@
 // against example_echo_server running in a child process.
 //
 //   goro_echo_load PATH_TO_example_echo_server [--conns N] [--bytes B]
+//                  [--timeout S] [--server-fd-limit L]
 //
 // 1. raises this process's descriptor limit (N + 64 needed; fails with a
 //    message if the hard limit is lower);
@@ -13,6 +14,13 @@
 //    checked, while every connection is still open, and the server's
 //    descriptor count is read from /proc (it must hold N connections);
 // 4. closes everything, stops the server, and reports the totals.
+//
+// With --server-fd-limit L (below N), the server's descriptor limit is cut
+// to L once it runs (prlimit), and the connections are not held together:
+// each dials, checks its echo, holds its connection 50 ms and closes. The
+// server must run out of descriptors (EMFILE), back off, and serve every
+// connection anyway as the earlier ones close; its stderr (a file) must
+// show the back-off.
 // Exit status 0 on success; 1 with a message on any failure, including a
 // run that does not finish within --timeout seconds (default 240).
 #include <fcntl.h>
@@ -23,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -63,12 +72,15 @@ void raise_descriptor_limit(rlim_t need) {
 
 // Starts the server with its stdout on a pipe; returns the address it
 // prints on its first line ("listening on 127.0.0.1:PORT").
-std::string start_server(const char* path, int& out_fd) {
+std::string start_server(const char* path, int& out_fd, const std::string& err_path) {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe2");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    if (!err_path.empty())
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0600);
     char arg0[] = "example_echo_server", arg1[] = "127.0.0.1:0";
     char* argv[] = {arg0, arg1, nullptr};
     const int e = ::posix_spawn(&server_pid, path, &actions, nullptr, argv, environ);
@@ -198,11 +210,36 @@ void client(long id, const std::string& address, long bytes, totals& t, barrier&
     }
 }
 
+// --server-fd-limit: one connection at a time, closed after a short hold.
+void churn_client(long id, const std::string& address, long bytes, totals& t) {
+    try {
+        net::conn c = net::dial("tcp", address, 60s);
+        t.connected += 1;
+        c.set_deadline(goro::clock::now() + 120s);
+        exchange(c, id, bytes, t);
+        t.verified += 1;
+        goro::sleep_for(50ms);  // so that the server holds many at once
+    } catch (const std::exception& e) {
+        if (t.failures.fetch_add(1) < 10)
+            std::fprintf(stderr, "goro_echo_load: connection %ld: %s\n", id, e.what());
+    }
+}
+
+std::string read_file(const std::string& path) {
+    std::string text;
+    if (FILE* f = std::fopen(path.c_str(), "r")) {
+        char buf[4096];
+        while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) text.append(buf, n);
+        std::fclose(f);
+    }
+    return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) fail("usage: goro_echo_load PATH_TO_example_echo_server [--conns N] [--bytes B]");
-    long conns = 10000, bytes = 4096, timeout_s = 240;
+    long conns = 10000, bytes = 4096, timeout_s = 240, server_fd_limit = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         const long v = std::atol(argv[i + 1]);
@@ -212,12 +249,22 @@ int main(int argc, char** argv) {
             bytes = v;
         else if (flag == "--timeout")
             timeout_s = v;
+        else if (flag == "--server-fd-limit")
+            server_fd_limit = v;
         else
             fail("unknown flag " + flag);
     }
     raise_descriptor_limit(static_cast<rlim_t>(conns + 64));
     int server_out = -1;
-    const std::string address = start_server(argv[1], server_out);
+    const std::string err_path =
+        server_fd_limit ? "/tmp/goro_echo_load_" + std::to_string(::getpid()) + ".stderr" : "";
+    const std::string address = start_server(argv[1], server_out, err_path);
+    if (server_fd_limit) {
+        const rlimit cut{static_cast<rlim_t>(server_fd_limit),
+                         static_cast<rlim_t>(server_fd_limit)};
+        if (::prlimit(server_pid, RLIMIT_NOFILE, &cut, nullptr) != 0)
+            fail("prlimit on the server: " + std::string(strerror(errno)));
+    }
     std::printf("goro_echo_load: server %d on %s; %ld connections, %ld bytes each\n",
                 static_cast<int>(server_pid), address.c_str(), conns, bytes);
     std::fflush(stdout);
@@ -236,9 +283,15 @@ int main(int argc, char** argv) {
     totals t;
     int server_fds = 0;
     goro::run([&] {
+        goro::wait_group wg;
+        if (server_fd_limit) {
+            for (long id = 0; id < conns; ++id)
+                wg.go([&, id] { churn_client(id, address, bytes, t); });
+            wg.wait();
+            return;
+        }
         barrier connected(conns), verified(conns);
         auto release = goro::make_chan<goro::unit>();
-        goro::wait_group wg;
         for (long id = 0; id < conns; ++id)
             wg.go([&, id] { client(id, address, bytes, t, connected, verified, release); });
         // Every client has checked its echo and still holds its connection.
@@ -260,15 +313,25 @@ int main(int argc, char** argv) {
 
     std::printf(
         "goro_echo_load: %ld connected, %ld verified, %ld failed; %ld bytes sent, %ld "
-        "echoed; the server held %d descriptors with all open; %.1f s\n",
+        "echoed; %.1f s\n",
         t.connected.load(), t.verified.load(), t.failures.load(), t.bytes_sent.load(),
-        t.bytes_echoed.load(), server_fds, seconds);
+        t.bytes_echoed.load(), seconds);
+    if (!server_fd_limit)
+        std::printf("goro_echo_load: the server held %d descriptors with all open\n", server_fds);
     if (t.failures != 0) fail(std::to_string(t.failures.load()) + " connections failed");
     if (t.verified != conns || t.bytes_echoed != conns * bytes || t.bytes_sent != conns * bytes)
         fail("totals differ from " + std::to_string(conns) + " x " + std::to_string(bytes));
-    if (server_fds < conns)
+    if (server_fd_limit) {
+        const std::string err = read_file(err_path);
+        ::unlink(err_path.c_str());
+        if (err.find("retrying in") == std::string::npos)
+            fail("the server never backed off (its stderr: \"" + err.substr(0, 300) + "\")");
+        std::printf("goro_echo_load: the server backed off %zu times\n",
+                    static_cast<std::size_t>(std::count(err.begin(), err.end(), '\n')));
+    } else if (server_fds < conns) {
         fail("the server held " + std::to_string(server_fds) + " descriptors, fewer than " +
              std::to_string(conns) + " connections");
+    }
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGTERM)
         fail("the server did not run until stopped (status " + std::to_string(status) + ")");
     std::printf("goro_echo_load: ok\n");
