@@ -8,18 +8,23 @@
 //
 // What counts is the stall goro causes. The machine is shared (2 vCPUs of a
 // VM, the rest of the suite running beside this test), and the OS or the
-// hypervisor may keep the pair's thread off the CPU for tens of
-// milliseconds. So each gap is charged to goro as follows, from the pair's
-// thread's own accounting (/proc/thread-self/schedstat, getrusage):
-//   - in full if it is the first (the hand-off off the hog's worker) or the
-//     pair moved to another thread meanwhile;
+// hypervisor may keep the pair's thread off the CPU for tens, even
+// hundreds of milliseconds. So each gap is charged to goro from the
+// accounting of the thread that ran the pair at the gap's end
+// (/proc/.../schedstat, voluntary context switches), sampled before the
+// gap began (for the first gap, the hand-off off the hog's worker, every
+// thread's accounting is taken when the pair is readied):
+//   - in full if the pair ran on another thread before the gap;
 //   - if the thread slept meanwhile (a voluntary context switch: its worker
 //     went idle while the pair waited elsewhere), all of it but the time the
-//     thread waited runnable for a CPU (run_delay);
-//   - else only the time the thread actually ran: a thread that neither
-//     slept nor ran was preempted by the OS or its vCPU was not running.
-// Measured here at load 7: raw gaps up to 466 ms; of goro's share, ~10-18 ms
-// for the first gap (the monitor's hand-off) and under 13 ms for the others.
+//     thread then waited runnable for a CPU (run_delay);
+//   - else only the time the thread actually ran (to within a scheduler
+//     tick): a thread that neither slept nor ran was preempted by the OS or
+//     its vCPU was not running.
+// Measured here at load 7-9: raw gaps up to 640 ms (TSan); of goro's
+// share, the first gap (the monitor's hand-off) ~10-14 ms, the others
+// under ~8 ms (a tick of on-CPU time counted in).
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -30,6 +35,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "goro/goro.hpp"
 #include "test_util.hpp"
@@ -58,17 +66,20 @@ void usleep_until(steady::time_point end) {
             std::chrono::duration_cast<std::chrono::microseconds>(end - now).count()));
 }
 
-// The calling thread's scheduling accounting.
+// A thread's scheduling accounting. on_cpu lags by up to a scheduler tick
+// for a running thread (the kernel folds the running slice in at ticks).
 struct thread_times {
-    pid_t tid = 0;  // 0: none taken yet
+    pid_t tid = 0;  // 0: none
     std::chrono::nanoseconds on_cpu{0}, run_delay{0};
     long voluntary_switches = 0;
 };
 
-thread_times read_thread_times() {
-    thread_times t;
-    t.tid = static_cast<pid_t>(::syscall(SYS_gettid));
-    if (FILE* f = std::fopen("/proc/thread-self/schedstat", "r")) {
+pid_t this_tid() {
+    return static_cast<pid_t>(::syscall(SYS_gettid));
+}
+
+void read_schedstat(const char* path, thread_times& t) {
+    if (FILE* f = std::fopen(path, "r")) {
         unsigned long long on_cpu = 0, delay = 0;
         if (std::fscanf(f, "%llu %llu", &on_cpu, &delay) == 2) {
             t.on_cpu = std::chrono::nanoseconds(static_cast<std::int64_t>(on_cpu));
@@ -76,17 +87,55 @@ thread_times read_thread_times() {
         }
         std::fclose(f);
     }
+}
+
+// The calling thread's.
+thread_times read_thread_times() {
+    thread_times t;
+    t.tid = this_tid();
+    read_schedstat("/proc/thread-self/schedstat", t);
     rusage ru{};
     ::getrusage(RUSAGE_THREAD, &ru);
     t.voluntary_switches = ru.ru_nvcsw;
     return t;
 }
 
+// Every thread's of the process (taken where the first gap begins: the
+// pair's thread is not known yet).
+std::vector<thread_times> read_all_thread_times() {
+    std::vector<thread_times> all;
+    DIR* d = ::opendir("/proc/self/task");
+    if (!d) return all;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        thread_times t;
+        t.tid = static_cast<pid_t>(std::atoi(e->d_name));
+        const std::string dir = std::string("/proc/self/task/") + e->d_name;
+        read_schedstat((dir + "/schedstat").c_str(), t);
+        if (FILE* f = std::fopen((dir + "/status").c_str(), "r")) {
+            char line[256];
+            while (std::fgets(line, sizeof line, f))
+                if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &t.voluntary_switches) == 1)
+                    break;
+            std::fclose(f);
+        }
+        all.push_back(t);
+    }
+    ::closedir(d);
+    return all;
+}
+
+thread_times find_thread(const std::vector<thread_times>& all, pid_t tid) {
+    for (const thread_times& t : all)
+        if (t.tid == tid) return t;
+    return {};
+}
+
 // The part of a gap goro is to blame for (see the top of the file), given
 // the accounting sampled before the gap began and at its end.
 std::chrono::nanoseconds goro_share(std::chrono::nanoseconds gap, const thread_times& before,
                                     const thread_times& after) {
-    if (before.tid == 0 || before.tid != after.tid) return gap;
+    if (before.tid != after.tid) return gap;  // none before, or another thread
     if (after.voluntary_switches != before.voluntary_switches)
         return gap - (after.run_delay - before.run_delay);
     return std::min(gap, after.on_cpu - before.on_cpu);
@@ -104,7 +153,7 @@ enum class pair_start {
 
 struct result {
     std::chrono::nanoseconds max_gap{0};         // raw
-    std::chrono::nanoseconds max_goro_stall{0};  // raw minus the OS's run delay
+    std::chrono::nanoseconds max_goro_stall{0};  // goro's share (above)
     std::chrono::nanoseconds first_gap{0};       // from the ready to the first round trip
     long trips = 0;
 };
@@ -119,7 +168,16 @@ result ping_pong_while(pair_start how, Hog hog) {
         std::atomic<bool> hog_running{false}, hog_done{false};
         auto ping = goro::make_chan<int>();
         auto pong = goro::make_chan<int>();
-        auto start = goro::make_chan<steady::time_point>();
+        // When the pair was readied, and every thread's accounting then.
+        struct readied {
+            steady::time_point at;
+            std::vector<thread_times> threads;
+        };
+        auto start = goro::make_chan<readied>();
+        auto ready_pair = [&] {
+            std::vector<thread_times> threads = read_all_thread_times();
+            start.send(readied{steady::now(), std::move(threads)});
+        };
         goro::wait_group pair;
         pair.go([&] {  // echo
             for (;;) {
@@ -129,9 +187,11 @@ result ping_pong_while(pair_start how, Hog hog) {
             }
         });
         pair.go([&] {  // measures
-            steady::time_point last = *start.recv();
+            const readied from = *start.recv();
+            steady::time_point last = from.at;
             // Sampled at most ~1 ms before each gap begins (a sample costs
-            // microseconds: not on every round trip). None before the first.
+            // microseconds: not on every round trip); for the first, the
+            // accounting of the thread that ends it, taken at the ready.
             thread_times sample;
             steady::time_point sampled = last;
             while (!hog_done) {
@@ -141,6 +201,7 @@ result ping_pong_while(pair_start how, Hog hog) {
                 const std::chrono::nanoseconds gap = now - last;
                 if (r.trips == 0) r.first_gap = gap;
                 if (gap > r.max_gap) r.max_gap = gap;
+                if (r.trips == 0) sample = find_thread(from.threads, this_tid());
                 if (gap > 1ms) {
                     const auto share = goro_share(gap, sample, read_thread_times());
                     if (share > r.max_goro_stall) r.max_goro_stall = share;
@@ -162,13 +223,13 @@ result ping_pong_while(pair_start how, Hog hog) {
             goro::sleep_for(5ms);
             const steady::time_point end = steady::now() + hog_for;
             hog_running = true;
-            if (how == pair_start::readied_by_the_hog) start.send(steady::now());
+            if (how == pair_start::readied_by_the_hog) ready_pair();
             hog(end);
             hog_done = true;
         });
         if (how == pair_start::readied_after_the_hog) {
             while (!hog_running) goro::sleep_for(100us);
-            start.send(steady::now());
+            ready_pair();
         }
         hogger.wait();
         pair.wait();
@@ -208,12 +269,14 @@ TEST(BusyLoop, GoroutineInABlockingSyscallDoesNotDelayAPingPongPairItReadied) {
 // that goroutine hogs it; the other worker sleeps without a timeout (only
 // one idle worker watches timers). A sleeper whose timer comes due next must
 // still wake on time: the monitor notices the overdue timer and wakes the
-// idle worker (Go's sysmon does the same). Before, it slept until the hog
-// ended.
+// idle worker (Go's sysmon does the same). Before, a sleeper slept until
+// the hog ended (~405 ms) in about 3 rounds out of 5. One slow round in 8 is
+// forgiven: on this shared machine the OS alone once kept the monitor or the
+// woken worker off the CPU for the whole 400 ms.
 TEST(BusyLoop, ATimerComesDueWhileTheWorkerThatWatchedTimersHogs) {
     constexpr auto hog = 400ms;
-    constexpr int rounds = 5;
-    std::chrono::nanoseconds worst{0};
+    constexpr int rounds = 8;
+    std::vector<std::chrono::nanoseconds> slept;
     goro::run(procs(2), [&] {
         for (int round = 0; round < rounds; ++round) {
             goro::wait_group wg;
@@ -223,12 +286,13 @@ TEST(BusyLoop, ATimerComesDueWhileTheWorkerThatWatchedTimersHogs) {
             });
             const steady::time_point before = steady::now();
             goro::sleep_for(20ms);  // due while the hog runs
-            const std::chrono::nanoseconds slept = steady::now() - before;
-            if (slept > worst) worst = slept;
+            slept.push_back(steady::now() - before);
             wg.wait();
         }
     });
-    std::printf("longest 20 ms sleep: %.3f ms\n",
-                std::chrono::duration<double, std::milli>(worst).count());
-    EXPECT_LT(worst, 20ms + 100ms) << "a sleeper waited for the hog to end";
+    std::sort(slept.begin(), slept.end());
+    std::printf("20 ms sleeps took (sorted):");
+    for (auto d : slept) std::printf(" %.3f", std::chrono::duration<double, std::milli>(d).count());
+    std::printf(" ms\n");
+    EXPECT_LT(slept[rounds - 2], 20ms + max_allowed_gap) << "sleepers waited for the hog to end";
 }

@@ -278,3 +278,18 @@ TEST(Signal, StopRacingWithDeliveriesNeverDeliversLate) {
     goro::signal_stop(guard);
     EXPECT_EQ(late, 0) << "a channel received a signal after signal_stop returned";
 }
+
+TEST(SignalDeathTest, AfterTheLastStopTheDefaultActionIsBack) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            auto ch = goro::make_chan<int>(1);
+            goro::signal_notify(ch, {SIGUSR1});
+            ::raise(SIGUSR1);  // caught
+            if (ch.recv() != SIGUSR1) std::exit(3);
+            goro::signal_stop(ch);
+            ::raise(SIGUSR1);  // kills
+            std::exit(4);
+        },
+        ::testing::KilledBySignal(SIGUSR1), "");
+}

@@ -127,12 +127,11 @@ void release_carried_timers() noexcept {
 //    function may have started one).
 // 3. When nothing has exited for a while, every goroutine left is parked
 //    waiting through shutdown, no blocking call is in flight and no timer is
-//    due within 5 s, nothing but a
-//    plain thread could wake them: first unwind the wait_group and lock
-//    waits, one waited-on object at a time (after `unwind_waits_after` quiet
-//    rounds), then, if only parks in destructors are left, report and
-//    abandon them (after `abandon_after` quiet rounds): claimed, never
-//    resumed, stacks never reused.
+//    due within 5 s, nothing but a plain thread could wake them: first
+//    unwind the wait_group and lock waits, one waited-on object at a time
+//    (after `unwind_waits_after` quiet rounds), then, if only parks in
+//    destructors are left, report and abandon them (after `abandon_after`
+//    quiet rounds): claimed, never resumed, stacks never reused.
 // 4. Stop the workers.
 constexpr std::int64_t quiet_round_ns = 20'000'000;  // 20 ms
 constexpr int unwind_waits_after = 2;                // 40 ms with no exit
