@@ -784,7 +784,7 @@ server::counts server::connection_counts() {
 
 // TODO(offload): replace with goro::signal_context(goro::background(),
 // {SIGTERM, SIGINT}) from goro/signal.hpp once it is delivered under
-// ThreadSanitizer too: as of offload 089d582, this program built with TSan
+// ThreadSanitizer too: as of offload e020de3, this program built with TSan
 // and using it never sees a SIGTERM (its handler is deferred by TSan, as
 // described below). This is a minimal stand-in.
 //
