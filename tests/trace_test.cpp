@@ -185,7 +185,8 @@ TEST(Trace, WorkerSleepsAndWakesAreInstants) {
     goro::run(procs(2), [] { goro::sleep_for(20ms); });
     goro::trace::stop();
     std::set<std::string> names;
-    for (const auto* e : of_phase(read_events(path), "i")) names.insert(e->str("name"));
+    const auto ev = read_events(path);
+    for (const auto* e : of_phase(ev, "i")) names.insert(e->str("name"));
     EXPECT_EQ(names.count("worker sleep"), 1u);
     EXPECT_EQ(names.count("worker wake"), 1u);
 }
@@ -233,7 +234,8 @@ TEST(Trace, SpansRuntimes) {
     ASSERT_EQ(lines[0], lines[1]);
     // Both runtimes' goroutines (ids restart at each run) are in the file.
     int slices = 0, mains = 0;
-    for (const auto* e : of_phase(read_events(path), "X")) {
+    const auto ev = read_events(path);
+    for (const auto* e : of_phase(ev, "X")) {
         if (arg_str(*e, "site").find("trace_test.cpp:" + std::to_string(second_line)) !=
             std::string::npos)
             ++slices;
