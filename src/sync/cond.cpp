@@ -35,7 +35,8 @@ void cond::wait(std::unique_lock<mutex>& lk) {
     } else {
         q_.push_back(&w);
         detail::begin_park(w.p);
-        if (detail::park_releasing(wl, detail::wait_reason::cond, detail::park_mode::unwinds, this) == detail::wake::unwind) {
+        if (detail::park_releasing(wl, detail::wait_reason::cond, detail::park_mode::unwinds,
+                                   this) == detail::wake::unwind) {
             {
                 detail::lock_scope g(wl);
                 q_.remove(&w);

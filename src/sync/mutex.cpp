@@ -68,8 +68,8 @@ void mutex::lock_slow() {
         w.success = false;
         detail::begin_park(w.p);
         if (detail::park_releasing(wl, detail::wait_reason::mutex,
-                                   detail::park_mode::waits_through_shutdown, this) ==
-            detail::wake::unwind) {
+                                   detail::park_mode::waits_through_shutdown,
+                                   this) == detail::wake::unwind) {
             wl.lock();
             if (w.queued) {
                 q_.remove(&w);

@@ -39,8 +39,8 @@ bool once::begin() {
         q_.push_back(&w);
         detail::begin_park(w.p);
         if (detail::park_releasing(wl, detail::wait_reason::once,
-                                   detail::park_mode::waits_through_shutdown, this) ==
-            detail::wake::unwind) {
+                                   detail::park_mode::waits_through_shutdown,
+                                   this) == detail::wake::unwind) {
             {
                 detail::lock_scope lk(wl);
                 q_.remove(&w);

@@ -23,7 +23,8 @@ namespace goro {
 void rw_mutex::park_queued(detail::spin_mutex& wl, detail::waiter& w) GORO_RELEASE(wl) {
     detail::begin_park(w.p);
     if (detail::park_releasing(wl, detail::wait_reason::rw_mutex,
-                               detail::park_mode::waits_through_shutdown, this) == detail::wake::unwind) {
+                               detail::park_mode::waits_through_shutdown,
+                               this) == detail::wake::unwind) {
         detail::wake_list woken;
         {
             detail::lock_scope lk(wl);

@@ -81,7 +81,8 @@ void wait_group::wait() {
     q_.push_back(&w);
     detail::begin_park(w.p);
     if (detail::park_releasing(wl, detail::wait_reason::wait_group,
-                               detail::park_mode::waits_through_shutdown, this) == detail::wake::unwind) {
+                               detail::park_mode::waits_through_shutdown,
+                               this) == detail::wake::unwind) {
         // Shutdown found nothing left that could call done(): unwind.
         {
             detail::lock_scope lk(wl);
