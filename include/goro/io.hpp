@@ -20,6 +20,12 @@
 // epoll accepts; a regular file is always reported ready.
 // Requires: fd stays open while waited on (closing it does not wake the
 // waiters; goro::net's connections do that for you).
+// Caution with errno in such a loop: after a wait the goroutine may run on
+// another thread, and glibc declares errno's accessor const, so a compiler
+// may compute errno's address once and reuse it after the wait — reading
+// another thread's errno (clang hoists it out of loops like the one
+// above). Read errno through a function the compiler cannot see into (one
+// defined in another file, noinline), as goro::net does.
 #pragma once
 
 #include "goro/detail/require_cxx20.hpp"  // first: a readable error before C++20-only code

@@ -15,8 +15,9 @@
 // Networks: "tcp" (IPv4 or IPv6 by the address), "tcp4", "tcp6", "unix"
 // (a stream socket at a path; a path starting with '@' is Linux's abstract
 // namespace). Addresses: "host:port", "[v6-host]:port", ":port" (every
-// interface); host is a numeric address or "localhost" (no DNS lookup here:
-// resolve a name with goro::blocking(getaddrinfo) yourself).
+// interface when listening, the loopback when dialing, as Go); host is a
+// numeric address or "localhost" (no DNS lookup here: resolve a name with
+// goro::blocking(getaddrinfo) yourself). docs/net.md has the details.
 //
 // Errors are thrown as std::system_error: the errno of the failed call
 // (std::generic_category: ECONNREFUSED, ECONNRESET, EPIPE, ...), or a

@@ -50,12 +50,14 @@ bool is_tcp(network n) {
 }
 
 void set_int_option(int fd, int level, int name, int value, const char* call) {
-    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) detail::throw_errno(errno, call);
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
+        detail::throw_errno(detail::last_errno(), call);
 }
 
 void fill_local(socket_state* s, const char* call) {
     s->local.len = sizeof s->local.storage;
-    if (::getsockname(s->fd, s->local.get(), &s->local.len) != 0) detail::throw_errno(errno, call);
+    if (::getsockname(s->fd, s->local.get(), &s->local.len) != 0)
+        detail::throw_errno(detail::last_errno(), call);
 }
 
 // A new socket's state, closed and freed unless released to a conn or
@@ -73,7 +75,7 @@ struct new_socket {
 
 socket_state* make_socket(int family, network net, const char* call) {
     const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) detail::throw_errno(errno, call);
+    if (fd < 0) detail::throw_errno(detail::last_errno(), call);
     return socket_state::open(fd, net);
 }
 
@@ -86,7 +88,7 @@ void finish_connect(socket_state* s, wait_scope& w, const char* call) {
         int err = 0;
         socklen_t len = sizeof err;
         if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            detail::throw_errno(errno, call);
+            detail::throw_errno(detail::last_errno(), call);
         switch (err) {
             case EINPROGRESS:
             case EALREADY:
@@ -97,7 +99,8 @@ void finish_connect(socket_state* s, wait_scope& w, const char* call) {
                 sock_address peer;
                 peer.len = sizeof peer.storage;
                 if (::getpeername(s->fd, peer.get(), &peer.len) == 0) return;
-                if (errno != ENOTCONN) detail::throw_errno(errno, call);
+                if (detail::last_errno() != ENOTCONN)
+                    detail::throw_errno(detail::last_errno(), call);
                 continue;
             }
             default:
@@ -240,13 +243,13 @@ void conn::set_write_deadline(clock::time_point t) {
 void conn::shutdown_write() {
     constexpr const char* call = "goro::net::conn::shutdown_write";
     op_scope op(s_, call);
-    if (::shutdown(s_->fd, SHUT_WR) != 0) detail::throw_errno(errno, call);
+    if (::shutdown(s_->fd, SHUT_WR) != 0) detail::throw_errno(detail::last_errno(), call);
 }
 
 void conn::shutdown_read() {
     constexpr const char* call = "goro::net::conn::shutdown_read";
     op_scope op(s_, call);
-    if (::shutdown(s_->fd, SHUT_RD) != 0) detail::throw_errno(errno, call);
+    if (::shutdown(s_->fd, SHUT_RD) != 0) detail::throw_errno(detail::last_errno(), call);
 }
 
 std::string conn::local_address() const {
@@ -320,7 +323,7 @@ conn accept_with(socket_state* ls, wait_scope& w, const char* call) {
         for (;;) {
             peer.len = sizeof peer.storage;
             const int fd = ::accept4(ls->fd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0 || !retry_accept(errno)) return fd;
+            if (fd >= 0 || !retry_accept(detail::last_errno())) return fd;
         }
     });
     new_socket ns{socket_state::open(static_cast<int>(fd), ls->net)};
@@ -371,8 +374,8 @@ socket_state* bind_and_listen(network net, const sock_address& addr, int backlog
     if (is_tcp(net)) set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, call);
     if (addr.family() == AF_INET6)
         set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, addr.dual_stack ? 0 : 1, call);
-    if (::bind(fd, addr.get(), addr.len) != 0) detail::throw_errno(errno, call);
-    if (::listen(fd, backlog) != 0) detail::throw_errno(errno, call);
+    if (::bind(fd, addr.get(), addr.len) != 0) detail::throw_errno(detail::last_errno(), call);
+    if (::listen(fd, backlog) != 0) detail::throw_errno(detail::last_errno(), call);
     fill_local(ns.s, call);
     const auto* sun = reinterpret_cast<const sockaddr_un*>(&addr.storage);
     if (!is_tcp(net) && sun->sun_path[0] != '\0') ns.s->unlink_path = sun->sun_path;
@@ -429,7 +432,8 @@ conn dial_with(std::string_view network_name, std::string_view address, wait_sco
     // whose listener's queue is full says EAGAIN: thrown (as Go), not
     // waited for (it would never become writable).
     if (::connect(s->fd, addr.get(), addr.len) != 0) {
-        if (errno != EINPROGRESS && errno != EINTR) detail::throw_errno(errno, call);
+        const int e = detail::last_errno();
+        if (e != EINPROGRESS && e != EINTR) detail::throw_errno(e, call);
         finish_connect(s, w, call);
     }
     fill_local(s, call);

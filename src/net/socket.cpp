@@ -5,9 +5,18 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <system_error>
 
 namespace goro::net::detail {
+
+// noinline and an opaque barrier: neither inlining nor an optimizer's
+// pure/const inference may turn this back into a const call.
+__attribute__((noinline)) int last_errno() noexcept {
+    asm volatile("" ::: "memory");
+    return errno;
+}
 
 void throw_errno(int e, const char* call) {
     throw std::system_error(e, std::generic_category(), call);

@@ -57,6 +57,12 @@ namespace goro::net::detail {
 using goro::detail::io_dir;
 using goro::detail::io_status;
 
+// The calling thread's errno, read afresh. glibc declares __errno_location
+// const, so a compiler may compute errno's address once in a function and
+// read it again after a park, when the goroutine may be running on another
+// thread (clang hoists it out of the retry loop below): every errno read in
+// goro::net goes through this out-of-line call instead.
+int last_errno() noexcept;
 [[noreturn]] void throw_errno(int e, const char* call);
 [[noreturn]] void throw_status(io_status st, const char* call);
 [[noreturn]] void throw_empty(const char* call);
@@ -108,15 +114,16 @@ struct socket_state {
     void close() noexcept;
     bool closed() const noexcept { return word_.load(std::memory_order_acquire) & closed_bit; }
 
-    // The retry loop: `syscall` returns >= 0, or -1 with errno. EINTR
-    // retries, EAGAIN waits in d, anything else is thrown. Requires enter.
+    // The retry loop: `syscall` returns >= 0, or -1 with errno (which it
+    // must not read itself; see last_errno). EINTR retries, EAGAIN waits in
+    // d, anything else is thrown. Requires enter.
     template <class F>
     std::size_t io(io_dir d, wait_scope& w, const char* call, F&& syscall) {
         if (io_status st = pd->prepare(d); st != io_status::ready) throw_status(st, call);
         for (;;) {
             const ssize_t r = syscall();
             if (r >= 0) return static_cast<std::size_t>(r);
-            const int e = errno;
+            const int e = last_errno();
             if (e == EINTR) continue;
             if (e != EAGAIN && e != EWOULDBLOCK) throw_errno(e, call);
             w.wait(pd, d, call);
