@@ -26,7 +26,8 @@
 // calls made inside fn behave as on any plain thread (a channel send blocks
 // the pool thread). Requires: fn callable with no arguments, its result
 // type void or move-constructible; a null function pointer or empty
-// std::function throws goro::misuse_error.
+// std::function throws goro::misuse_error. If the pool has no thread and
+// cannot start one, blocking throws std::system_error and fn does not run.
 //
 // Shutdown: a blocking call cannot be interrupted, so run() does not return
 // while a call is in flight (nor while one is queued): it waits for fn like
