@@ -8,24 +8,11 @@
 #include <string>
 
 #include "goro/goro.hpp"
+#include "misuse_util.hpp"
 
 using namespace std::chrono_literals;
 
-namespace {
-
-// Runs f, expecting a goro::misuse_error whose what() contains `names`.
-template <class F>
-void expect_misuse(F&& f, const std::string& names) {
-    try {
-        f();
-        ADD_FAILURE() << "no exception; expected one naming " << names;
-    } catch (const goro::misuse_error& e) {
-        const std::logic_error& base = e;  // the contract: derived from std::logic_error
-        EXPECT_NE(std::string(base.what()).find(names), std::string::npos) << base.what();
-    }
-}
-
-}  // namespace
+using goro_test::expect_misuse;
 
 TEST(Misuse, EmptyFunctionsAreRefusedAtTheCall) {
     goro::run([] {

@@ -26,6 +26,7 @@
 
 #include "goro/goro.hpp"
 #include "goro/net.hpp"
+#include "misuse_util.hpp"
 #include "test_util.hpp"
 #include "watchdog.hpp"
 
@@ -905,17 +906,7 @@ TEST(NetShutdown, ParkedCallsAreUnwoundAndTheirConnsClosed) {
 
 // ---- misuse --------------------------------------------------------------------------
 
-namespace {
-template <class F>
-void expect_misuse(F&& f, const std::string& names) {
-    try {
-        f();
-        ADD_FAILURE() << "no exception; expected one naming " << names;
-    } catch (const goro::misuse_error& e) {
-        EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
-    }
-}
-}  // namespace
+using goro_test::expect_misuse;
 
 TEST(NetMisuse, NetworksAddressesAndEmptyObjects) {
     expect_misuse([] { (void)net::listen("udp", ":0"); },
