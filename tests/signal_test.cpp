@@ -293,3 +293,22 @@ TEST(SignalDeathTest, AfterTheLastStopTheDefaultActionIsBack) {
         },
         ::testing::KilledBySignal(SIGUSR1), "");
 }
+
+// A signal sent to the process (kill from outside, not raise) goes to any
+// thread that does not block it; the kernel tries the main thread first,
+// which sits in goro::run, asleep on a futex. It must still be delivered,
+// promptly, every time.
+TEST(Signal, ASignalToTheProcessReachesTheChannelWhileRunWaits) {
+    auto ch = goro::make_chan<int>(1);
+    goro::signal_notify(ch, {SIGUSR1});
+    const int rounds = 20;
+    int got = 0;
+    goro::run(procs(2), [&] {
+        for (int i = 0; i < rounds; ++i) {
+            std::thread([] { ::kill(::getpid(), SIGUSR1); }).join();
+            if (recv_within(ch, 2s) == SIGUSR1) ++got;
+        }
+    });
+    goro::signal_stop(ch);
+    EXPECT_EQ(got, rounds) << "a signal sent to the process was not delivered within 2 s";
+}
