@@ -29,6 +29,23 @@ inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), goro_category()};
 }
 
+// Thrown through a goroutine's stack when it must end without finishing:
+// at shutdown (run() returning unwinds the goroutines still blocked, each at
+// its next blocking call), so that its destructors run. Deliberately not a
+// std::exception: `catch (const std::exception&)` lets it pass. Code that
+// catches everything must rethrow it:
+//
+//   try { work(); }
+//   catch (const goro::goroutine_exit&) { throw; }
+//   catch (...) { log_and_retry(); }
+//
+// A goroutine that swallows it anyway is unwound again at its next blocking
+// call; if it keeps swallowing it while nothing else is left to finish
+// (0.5 s without any goroutine ending), shutdown reports it on stderr by id
+// and creation site and abandons it (never resumed, its stack leaked) so
+// that run() returns.
+struct goroutine_exit {};
+
 // Thrown by run() (options::detect_deadlock) and goro::testing::bubble when
 // every goroutine is blocked for good; what() is "goro: all goroutines are
 // asleep - deadlock!" followed by the goroutine dump taken at detection.

@@ -47,7 +47,14 @@ bool must_unwind_now() noexcept {
     return shutting_down() && this_goroutine_record() && running_uncaught_exceptions() == 0;
 }
 
+[[noreturn]] void abandon_swallower(goroutine* g) noexcept;  // runtime/lifecycle.cpp
+
 [[noreturn]] void throw_unwind() {
+    if (goroutine* g = this_goroutine_record())
+        if (++g->unwinds_thrown > 1 && shutting_down())
+            if (scheduler* s = current_scheduler();
+                s && s->abandon_swallowers.load(std::memory_order_acquire))
+                abandon_swallower(g);
     throw goroutine_unwind{};
 }
 

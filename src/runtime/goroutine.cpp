@@ -52,6 +52,7 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
         g->next = nullptr;
         g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
+        g->unwinds_thrown = 0;
         g->park_bit = 0;
         g->waiting_on.store(nullptr, std::memory_order_relaxed);
         g->action = switch_action::exit;

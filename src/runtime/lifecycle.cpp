@@ -170,13 +170,17 @@ constexpr bool parked_with(std::uint64_t v, std::uint64_t bit) {
     return (v & (park_bits::claimed | bit)) == bit;
 }
 
-void report_abandoned(goroutine* g) {
+void mark_abandoned(goroutine* g) noexcept {
     g->abandoned.store(true, std::memory_order_relaxed);
 #if defined(GORO_ASAN)
     // Its stack is never freed nor reused: what it refers to (an exception
     // in flight, say) is not a leak. Let LeakSanitizer look there.
     __lsan_register_root_region(reinterpret_cast<void*>(g->slot->lo), g->slot->hi - g->slot->lo);
 #endif
+}
+
+void report_abandoned(goroutine* g) {
+    mark_abandoned(g);
     std::fprintf(stderr,
                  "goro: shutdown: abandoning goroutine %llu (created at %s:%u), blocked in "
                  "%s in a destructor during unwinding with nothing left to wake it; its "
@@ -241,7 +245,9 @@ bool resolve_stuck(scheduler* s, int quiet) {
     return true;
 }
 
-// Steps 2-3: until no goroutine is left.
+// Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
+// goroutines that swallowed the unwind (catch (...) in a retry loop) are
+// abandoned at their next blocking call (abandon_swallower).
 void unwind_all(scheduler* s) {
     int quiet = 0;
     for (;;) {
@@ -252,7 +258,8 @@ void unwind_all(scheduler* s) {
             quiet = 0;
             continue;
         }
-        if (resolve_stuck(s, ++quiet)) quiet = 0;
+        if (++quiet >= abandon_after) s->abandon_swallowers.store(true, std::memory_order_release);
+        if (resolve_stuck(s, quiet)) quiet = 0;
     }
 }
 
@@ -314,6 +321,30 @@ void shutdown_at_exit() {
 }
 
 }  // namespace
+
+// A goroutine that swallowed the shutdown unwind and blocks again after
+// shutdown gave up on such goroutines (throw_unwind, park.cpp): reported,
+// counted as abandoned (so that shutdown goes on), and parked pinned with
+// nobody to ready it — never resumed, its stack leaked, as report_abandoned.
+[[noreturn]] void abandon_swallower(goroutine* g) noexcept {
+    scheduler* s = current_scheduler();
+    mark_abandoned(g);
+    std::fprintf(stderr,
+                 "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it caught the "
+                 "shutdown unwind %u times without rethrowing it (catch (...) without "
+                 "`catch (const goro::goroutine_exit&) { throw; }` before it?) and blocked "
+                 "again; its stack is leaked\n",
+                 static_cast<unsigned long long>(g->id), g->where.file_name(),
+                 static_cast<unsigned>(g->where.line()), g->unwinds_thrown - 1);
+    begin_park(g);
+    // Counted before it parks: shutdown may go on meanwhile, and stops the
+    // workers only after this park has switched away (they are joined).
+    s->abandoned.fetch_add(1, std::memory_order_seq_cst);
+    s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&s->exit_seq, 1);
+    park(wait_reason::none, nullptr, nullptr, park_mode::pinned, nullptr);
+    std::abort();  // nothing readies it
+}
 
 scheduler* start_lazily_locked() {
     if (!atexit_hooked) {
