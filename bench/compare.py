@@ -271,6 +271,19 @@ plot {", ".join(plots)}
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
+def goro_commit():
+    """HEAD's short hash, with "+local changes" when src/ or include/ differ."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=root).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "include"],
+                               capture_output=True, text=True, cwd=root).stdout.strip()
+    except OSError:
+        return ""
+    return head + (" + local changes to src/ or include/" if head and dirty else "")
+
+
 def write_doc(path, block):
     text = open(path, encoding="utf-8").read()
     if BEGIN not in text or END not in text:
@@ -340,6 +353,7 @@ def main():
         versions[impl] = program_output(bins[impl], "--version")
 
     os.makedirs(opts.out, exist_ok=True)
+    commit = goro_commit()
     load_before = loadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = {}
@@ -389,14 +403,9 @@ def main():
     table = "\n".join(lines)
 
     vers = "; ".join(v for v in (versions.get("go"), versions.get("goro"), versions.get("fiber")) if v)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except OSError:
-        commit = ""
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     note = (f"Measured {date} by `{opts.command}`{' (QUICK sizes)' if opts.quick else ''}: "
-            f"{opts.reps} alternating runs per cell, each a fresh process; "
+            f"{opts.reps} alternating run{'s' if opts.reps != 1 else ''} per cell, each a fresh process; "
             f"machine {machine()}; {vers}"
             f"{f'; goro at commit {commit}' if commit else ''}; "
             f"load average before {load_before}, after {load_after}. "
