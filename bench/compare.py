@@ -22,7 +22,7 @@ import datetime
 import math
 import os
 import re
-import shlex
+import json
 import statistics
 import subprocess
 import sys
@@ -230,7 +230,7 @@ def gnuplot_chart(path, rows, cells, impls, procs, title_lines, datadir):
             # marker per series (1 where the ratio is missing).
             f.write(f"{i} {row.name} " + " ".join("?" if v is None else f"{v:.4g}" for v in vals)
                     + " " + " ".join("1" if v is None else "?" for v in vals) + "\n")
-    lo = min([0.5] + [r / 1.4 for r in ratios])
+    lo = min([0.5] + [r / 1.6 for r in ratios])
     hi = max([2.0] + [r * 1.4 for r in ratios])
     width = 0.8 / max(1, len(series))
     colors = ["#3b75af", "#ef8636"]
@@ -252,7 +252,7 @@ def gnuplot_chart(path, rows, cells, impls, procs, title_lines, datadir):
                 f"tc rgb '{colors[k]}' notitle")
     title = "\\n".join(t.replace('"', "'") for t in title_lines)
     script = f"""
-set terminal svg size 1000,560 dynamic noenhanced font 'sans,12' background rgb 'white'
+set terminal svg size 1100,560 dynamic noenhanced font 'sans,12' background rgb 'white'
 set output '{path}'
 set datafile missing '?'
 set title "{title}"
@@ -260,12 +260,12 @@ set logscale y 2
 set yrange [{lo:.4g}:{hi:.4g}]
 set xrange [-0.6:{len(rows) - 0.4}]
 set ylabel 'goro time / other time (log scale; below 1: goro is faster)'
-set xtics ({", ".join(f'"{r.name}" {i}' for i, r in enumerate(rows))}) rotate by -30 nomirror
+set xtics ({", ".join(f'"{r.name}" {i}' for i, r in enumerate(rows))}) nomirror font ',10'
 set ytics nomirror
 set grid ytics lc rgb '#dddddd'
 set key top left box opaque
 set arrow from -0.6,1 to {len(rows) - 0.4},1 nohead dt 2 lw 1.5 lc rgb 'black'
-set bmargin 5
+set bmargin 3
 plot {", ".join(plots)}
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
@@ -294,9 +294,101 @@ def write_doc(path, block):
         f.write(f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
+def report(opts, rows, runs, meta):
+    """Prints the table and note, draws the chart, writes compare.md (and
+    the doc); returns the problems found in the runs."""
+    impls, procs_list, reps = meta["impls"], meta["procs"], meta["reps"]
+    cells = {key: Cell(rs) for key, rs in runs.items()}
+    shown = [i for i in ["go", "goro", "fiber"] if i in impls]
+    ratio_cols = [o for o in ("go", "fiber") if o in impls and "goro" in impls]
+    header = ("| workload | unit | procs | " + " | ".join(IMPL_LABELS[i] for i in shown)
+              + "".join(f" | goro/{'Fiber' if o == 'fiber' else IMPL_LABELS[o]}" for o in ratio_cols)
+              + " |")
+    lines = [header, "|---|---|---:|" + "---:|" * (len(shown) + len(ratio_cols))]
+    flagged = 0
+    for row in rows:
+        for procs in procs_list:
+            texts = [c.text() if c else "—" for c in (cells.get((row.name, procs, i)) for i in shown)]
+            flagged += sum("⚠" in t for t in texts)
+            for o in ratio_cols:
+                r = ratio(cells.get((row.name, procs, "goro")), cells.get((row.name, procs, o)))
+                texts.append("n/a" if r is None else f"{r:.2f}")
+            lines.append(f"| {row.name} | {row.unit} | {procs} | " + " | ".join(texts) + " |")
+    table = "\n".join(lines)
+
+    versions = meta["versions"]
+    vers = "; ".join(versions[i] for i in ("go", "goro", "fiber") if versions.get(i))
+    date = meta["date"]
+    commit = meta["commit"]
+    note = (f"Measured {date} by `{meta['command']}`{' (QUICK sizes)' if meta['quick'] else ''}: "
+            f"{reps} alternating run{'s' if reps != 1 else ''} per cell, each a fresh process; "
+            f"machine {meta['machine']}; {vers}"
+            f"{f'; goro at commit {commit}' if commit else ''}; "
+            f"load average before {meta['load_before']}, after {meta['load_after']}. "
+            f"Cells: median [min–max] over the runs; ⚠ marks a cell whose max/min > {SPREAD_FLAG} "
+            f"({flagged} here). Ratios are of medians; every unit is lower-is-better, so a ratio "
+            f"below 1 means goro is faster (or smaller).")
+    chart_procs = 2 if 2 in procs_list else procs_list[0]
+    chart = opts.chart or os.path.join(opts.out, "compare.svg")
+    have_chart = False
+    if "goro" in impls and len(impls) > 1:
+        title = [f"goro / Go and goro / Boost.Fiber, procs={chart_procs}, medians of {reps} "
+                 f"alternating runs", f"{meta['machine']}; {vers}", f"{meta['command']}, {date}"]
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(chart)), exist_ok=True)
+            gnuplot_chart(chart, rows, cells, impls, chart_procs, title, opts.out)
+            have_chart = True
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"warning: no chart ({e}); install gnuplot-nox", file=sys.stderr)
+
+    print()
+    print(table)
+    print()
+    print(note)
+    # The CPU-time rows (idle_cpu): printed on their own as well.
+    for row in (r for r in rows if r.zero_ok()):
+        got = [(p, cells.get((row.name, p, "goro"))) for p in procs_list]
+        got = [(p, c) for p, c in got if c and c.median is not None]
+        if got:
+            print(f"{row.name} (goro, n={row.quick_n if meta['quick'] else row.n}): "
+                  + ", ".join(f"procs={p}: {fmt(c.median)} {row.unit}" for p, c in got))
+    block = table + "\n\n" + note + "\n"
+    if have_chart:
+        link = opts.chart_link or os.path.relpath(
+            chart, os.path.dirname(os.path.abspath(opts.doc)) if opts.doc else opts.out)
+        block = (f"![goro/Go and goro/Boost.Fiber at procs={chart_procs}]({link})\n\n"
+                 f"*Chart: goro's median divided by Go's and by Boost.Fiber's for each workload at "
+                 f"procs={chart_procs} (log scale; the dashed line is parity, bars below it are "
+                 f"workloads where goro is faster). Machine: {meta['machine']}. Versions: {vers}. "
+                 f"Command: `{meta['command']}`.*\n\n") + block
+    with open(os.path.join(opts.out, "compare.md"), "w") as f:
+        f.write(block)
+    print(f"\nwritten to {os.path.join(opts.out, 'compare.md')}"
+          + (f" and {chart}" if have_chart else ""))
+    if opts.doc:
+        write_doc(opts.doc, block)
+        print(f"written to {opts.doc}")
+
+
+def load_runs(directory):
+    """The runs and meta data a previous invocation left in directory."""
+    with open(os.path.join(directory, "meta.json")) as f:
+        meta = json.load(f)
+    runs = {}
+    with open(os.path.join(directory, "results.tsv")) as f:
+        next(f)
+        for line in f:
+            name, procs, _, impl, status, value, note = line.rstrip("\n").split("\t")
+            runs.setdefault((name, int(procs), impl), []).append(
+                Run(status, float(value) if value else None, note))
+    return runs, meta
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--table", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.tsv"))
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table",
+                    default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.tsv"))
     ap.add_argument("--validate-table", action="store_true", help="only parse the table")
     ap.add_argument("--bin", action="append", default=[], metavar="IMPL=PATH",
                     help="program of an implementation (goro, go, fiber); repeatable")
@@ -305,8 +397,12 @@ def main():
     ap.add_argument("--workloads", default="", help="comma-separated subset of the table")
     ap.add_argument("--quick", action="store_true", help="quick_n sizes")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
-    ap.add_argument("--check", action="store_true", help="fail unless every run gave a sane value")
-    ap.add_argument("--out", default="build/compare", help="directory for results and chart")
+    ap.add_argument("--check", action="store_true",
+                    help="fail unless every program lists the table and every run gave a sane value")
+    ap.add_argument("--out", default="build/compare",
+                    help="directory for results.tsv, meta.json, compare.md and the chart")
+    ap.add_argument("--rerender", default="", metavar="DIR",
+                    help="run nothing: redo table, chart and doc from DIR's results.tsv and meta.json")
     ap.add_argument("--doc", default="", help="Markdown file to write the table into (markers)")
     ap.add_argument("--chart", default="", help="SVG path (default OUT/compare.svg)")
     ap.add_argument("--chart-link", default="", help="how the doc links the chart")
@@ -321,9 +417,16 @@ def main():
     if opts.validate_table:
         print(f"{opts.table}: {len(rows)} workloads: {' '.join(r.name for r in rows)}")
         return 0
+    table_names = {r.name for r in rows}
+    if opts.rerender:
+        runs, meta = load_runs(opts.rerender)
+        opts.out = opts.rerender
+        rows = [r for r in rows if r.name in meta["workloads"]]
+        report(opts, rows, runs, meta)
+        return 0
     if opts.workloads:
         want = opts.workloads.split(",")
-        unknown = [w for w in want if w not in {r.name for r in rows}]
+        unknown = [w for w in want if w not in table_names]
         if unknown:
             print(f"not in the table: {' '.join(unknown)}", file=sys.stderr)
             return 2
@@ -341,7 +444,6 @@ def main():
         print("no programs given (--bin)", file=sys.stderr)
         return 2
     problems = []
-    table_names = {r.name for r in parse_table(opts.table)}
     versions = {}
     for impl in impls:
         listed = set(program_output(bins[impl], "--list").split())
@@ -353,104 +455,38 @@ def main():
         versions[impl] = program_output(bins[impl], "--version")
 
     os.makedirs(opts.out, exist_ok=True)
-    commit = goro_commit()
-    load_before = loadavg()
-    started = datetime.datetime.now(datetime.timezone.utc)
+    meta = {"command": opts.command, "quick": opts.quick, "reps": opts.reps, "procs": procs_list,
+            "impls": impls, "workloads": [r.name for r in rows], "versions": versions,
+            "commit": goro_commit(), "machine": machine(), "load_before": loadavg(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     runs = {}
-    raw = open(os.path.join(opts.out, "results.tsv"), "w")
-    raw.write("workload\tprocs\trep\timpl\tstatus\tvalue\tnote\n")
-    for row in rows:
-        n = row.quick_n if opts.quick else row.n
-        for procs in procs_list:
-            for rep in range(opts.reps):
-                k = rep % len(impls)
-                order = impls[k:] + impls[:k]
-                shown = []
-                for impl in order:
-                    r = run_one(bins[impl], impl, row, procs, n, opts.timeout)
-                    runs.setdefault((row.name, procs, impl), []).append(r)
-                    raw.write(f"{row.name}\t{procs}\t{rep + 1}\t{impl}\t{r.status}\t"
-                              f"{'' if r.value is None else r.value}\t{r.note}\n")
-                    raw.flush()
-                    shown.append(f"{impl} {fmt(r.value) if r.status == 'ok' else r.status}")
-                    if r.status in ("fail", "timeout"):
-                        problems.append(f"{impl} {row.name} procs={procs} run {rep + 1}: "
-                                        f"{r.status}: {r.note}")
-                    if r.status == "n/a" and not r.note:
-                        problems.append(f"{impl} {row.name}: n/a without a reason")
-                print(f"{row.name:<11} procs={procs} run {rep + 1}/{opts.reps}: "
-                      + ", ".join(shown) + f" ({row.unit})", flush=True)
-    raw.close()
-    load_after = loadavg()
-
-    cells = {key: Cell(rs) for key, rs in runs.items()}
-    header = "| workload | unit | procs | " + " | ".join(IMPL_LABELS[i] for i in ["go", "goro", "fiber"] if i in impls)
-    ratio_cols = [o for o in ("go", "fiber") if o in impls and "goro" in impls]
-    header += "".join(f" | goro/{'Fiber' if o == 'fiber' else IMPL_LABELS[o]}" for o in ratio_cols) + " |"
-    ncols = header.count("|") - 1
-    lines = [header, "|---|---|---:|" + "---:|" * (ncols - 3)]
-    flagged = 0
-    for row in rows:
-        for procs in procs_list:
-            cs = [cells.get((row.name, procs, i)) for i in ["go", "goro", "fiber"] if i in impls]
-            texts = [c.text() if c else "—" for c in cs]
-            flagged += sum("⚠" in t for t in texts)
-            rs = []
-            for o in ratio_cols:
-                r = ratio(cells.get((row.name, procs, "goro")), cells.get((row.name, procs, o)))
-                rs.append("n/a" if r is None else f"{r:.2f}")
-            lines.append(f"| {row.name} | {row.unit} | {procs} | " + " | ".join(texts + rs) + " |")
-    table = "\n".join(lines)
-
-    vers = "; ".join(v for v in (versions.get("go"), versions.get("goro"), versions.get("fiber")) if v)
-    date = started.strftime("%Y-%m-%d %H:%M UTC")
-    note = (f"Measured {date} by `{opts.command}`{' (QUICK sizes)' if opts.quick else ''}: "
-            f"{opts.reps} alternating run{'s' if opts.reps != 1 else ''} per cell, each a fresh process; "
-            f"machine {machine()}; {vers}"
-            f"{f'; goro at commit {commit}' if commit else ''}; "
-            f"load average before {load_before}, after {load_after}. "
-            f"Cells: median [min–max] over the runs; ⚠ marks a cell whose max/min > {SPREAD_FLAG} "
-            f"({flagged} here). Ratios are of medians; every unit is lower-is-better, so a ratio "
-            f"below 1 means goro is faster (or smaller).")
-    chart_procs = 2 if 2 in procs_list else procs_list[0]
-    chart = opts.chart or os.path.join(opts.out, "compare.svg")
-    have_chart = False
-    if "goro" in impls and len(impls) > 1:
-        title = [f"goro / Go and goro / Boost.Fiber, procs={chart_procs}, medians of {opts.reps} alternating runs",
-                 f"{machine()}; {vers}",
-                 f"{opts.command}, {date}"]
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(chart)), exist_ok=True)
-            gnuplot_chart(chart, rows, cells, impls, chart_procs, title, opts.out)
-            have_chart = True
-        except (OSError, subprocess.CalledProcessError) as e:
-            print(f"warning: no chart ({e}); install gnuplot-nox", file=sys.stderr)
-
-    print()
-    print(table)
-    print()
-    print(note)
-    # The CPU-time rows (idle_cpu): printed on their own as well.
-    for row in (r for r in rows if r.zero_ok()):
-        got = [(p, cells.get((row.name, p, "goro"))) for p in procs_list]
-        got = [(p, c) for p, c in got if c and c.median is not None]
-        if got:
-            print(f"{row.name} (goro, n={row.quick_n if opts.quick else row.n}): "
-                  + ", ".join(f"procs={p}: {fmt(c.median)} {row.unit}" for p, c in got))
-    block = table + "\n\n" + note + "\n"
-    if have_chart:
-        link = opts.chart_link or os.path.relpath(chart, os.path.dirname(os.path.abspath(opts.doc)) if opts.doc else opts.out)
-        block = (f"![goro/Go and goro/Boost.Fiber at procs={chart_procs}]({link})\n\n"
-                 f"*Chart: goro's median divided by Go's and by Boost.Fiber's for each workload at "
-                 f"procs={chart_procs} (log scale; the dashed line is parity, bars below it are "
-                 f"workloads where goro is faster). Machine: {machine()}. Versions: {vers}. "
-                 f"Command: `{opts.command}`.*\n\n") + block
-    with open(os.path.join(opts.out, "compare.md"), "w") as f:
-        f.write(block)
-    print(f"\nwritten to {os.path.join(opts.out, 'compare.md')}" + (f" and {chart}" if have_chart else ""))
-    if opts.doc:
-        write_doc(opts.doc, block)
-        print(f"written to {opts.doc}")
+    with open(os.path.join(opts.out, "results.tsv"), "w") as raw:
+        raw.write("workload\tprocs\trep\timpl\tstatus\tvalue\tnote\n")
+        for row in rows:
+            n = row.quick_n if opts.quick else row.n
+            for procs in procs_list:
+                for rep in range(opts.reps):
+                    k = rep % len(impls)
+                    shown = []
+                    for impl in impls[k:] + impls[:k]:
+                        r = run_one(bins[impl], impl, row, procs, n, opts.timeout)
+                        runs.setdefault((row.name, procs, impl), []).append(r)
+                        note = r.note.replace("\t", " ").replace("\n", " ")
+                        raw.write(f"{row.name}\t{procs}\t{rep + 1}\t{impl}\t{r.status}\t"
+                                  f"{'' if r.value is None else r.value}\t{note}\n")
+                        raw.flush()
+                        shown.append(f"{impl} {fmt(r.value) if r.status == 'ok' else r.status}")
+                        if r.status in ("fail", "timeout"):
+                            problems.append(f"{impl} {row.name} procs={procs} run {rep + 1}: "
+                                            f"{r.status}: {r.note}")
+                        if r.status == "n/a" and not r.note:
+                            problems.append(f"{impl} {row.name}: n/a without a reason")
+                    print(f"{row.name:<11} procs={procs} run {rep + 1}/{opts.reps}: "
+                          + ", ".join(shown) + f" ({row.unit})", flush=True)
+    meta["load_after"] = loadavg()
+    with open(os.path.join(opts.out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    report(opts, rows, runs, meta)
     if opts.check and problems:
         print("\nproblems:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1

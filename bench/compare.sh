@@ -10,10 +10,12 @@
 # N times per implementation, alternating run by run (each run a fresh
 # process), and prints a Markdown table of medians [min-max] with the
 # ratios goro/Go and goro/Fiber; cells whose max/min > 1.5 are flagged.
-# Writes the table, the raw runs and an SVG chart (gnuplot) of the ratios
-# at procs=2 into build/compare/; a full run (not QUICK) also writes the
-# table into docs/performance.md between the compare-table markers and the
-# chart to docs/images/compare.svg.
+# Writes the table (compare.md), the raw runs (results.tsv), the run's
+# settings (meta.json) and an SVG chart (gnuplot) of the ratios at procs=2
+# into build/compare/; a full run (not QUICK) also writes the table into
+# docs/performance.md between the compare-table markers and the chart to
+# docs/images/compare.svg. `python3 bench/compare.py --rerender DIR` redoes
+# table and chart from a finished run's DIR without running anything.
 #
 # Settings (environment): N (5, runs per implementation and cell),
 # PROCS (1,2,8), WORKLOADS (all; comma-separated names), TIMEOUT (300 s per
