@@ -146,6 +146,44 @@ TEST(BreakFound2, WaitReadableOnAConnsHandleKeepsTheConnWorking) {
     });
 }
 
+// A run() that adopts the runtime a plain thread started lazily (here by a
+// goro::go from this thread) ignored options::detect_deadlock: the adopted
+// scheduler kept detection off, so a real deadlock hung instead of
+// throwing. (A plain thread outside goro ends the hang after 10 s here; the
+// test then fails on the missing deadlock_error.)
+TEST(BreakFound2, DetectDeadlockInARunThatAdoptsTheLazyRuntime) {
+    auto keep = goro::make_chan<int>();
+    goro::go([keep] { (void)keep.recv(); });  // starts the runtime lazily; stays parked
+    auto ch = goro::make_chan<int>();
+    std::atomic<bool> over{false};
+    std::thread rescue([&] {
+        for (int i = 0; i < 1000 && !over; ++i) std::this_thread::sleep_for(10ms);
+        if (!over) ch.close();
+    });
+    goro::options o;  // procs 0: adopts the lazy runtime
+    o.detect_deadlock = true;
+    bool reported = false;
+    try {
+        goro::run(o, [&] { (void)ch.recv(); });
+    } catch (const goro::deadlock_error&) {
+        reported = true;
+    }
+    over = true;
+    rescue.join();
+    EXPECT_TRUE(reported) << "a real deadlock was not reported";
+}
+
+// The same adoption skipped the check of options::stack_size: a value out of
+// range was silently ignored instead of refused with misuse_error.
+TEST(BreakFound2, BadStackSizeIsRefusedWhenRunAdoptsTheLazyRuntime) {
+    auto keep = goro::make_chan<int>();
+    goro::go([keep] { (void)keep.recv(); });  // starts the runtime lazily; stays parked
+    goro::options o;
+    o.stack_size = 1;
+    EXPECT_THROW(goro::run(o, [] {}), goro::misuse_error);
+    keep.close();  // the lazy runtime's goroutine ends (the leak check waits for it)
+}
+
 // ---- What held (kept as regression tests) ---------------------------------
 
 // Plain threads start timers (sleep_for), wait on pipes (wait_readable) and

@@ -26,6 +26,8 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_config.hpp"
+#include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
 
@@ -392,10 +394,15 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
+        // Checked here too: start_locked checks it, but an adopted runtime
+        // skips start_locked (a bad stack_size was silently ignored).
+        (void)read_stack_config(opts.stack_size, default_stack_size);
         s = g_sched.load(std::memory_order_acquire);
-        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode)) {
+        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode ||
+                  (opts.detect_deadlock && !s->detect_deadlock))) {
             // A lazily started runtime with another shape (or a bubble, which
-            // needs a runtime of its own): replace it.
+            // needs a runtime of its own, or deadlock detection, which the
+            // lazy runtime has off and its monitor reads unlocked): replace it.
             shutdown_locked(s);
             s = nullptr;
         }
