@@ -184,6 +184,23 @@ TEST(BreakFound2, BadStackSizeIsRefusedWhenRunAdoptsTheLazyRuntime) {
     keep.close();  // the lazy runtime's goroutine ends (the leak check waits for it)
 }
 
+// And options::dump_on_sigquit: no SIGQUIT handler was installed, so the
+// SIGQUIT meant to print the goroutines killed the process. (Installed once
+// per process: run alone, as ctest does, for the check to mean something.)
+TEST(BreakFound2, DumpOnSigquitWhenRunAdoptsTheLazyRuntime) {
+    auto keep = goro::make_chan<int>();
+    goro::go([keep] { (void)keep.recv(); });  // starts the runtime lazily; stays parked
+    goro::options o;
+    o.dump_on_sigquit = true;
+    void (*handler)(int) = SIG_DFL;
+    goro::run(o, [&] {
+        struct sigaction sa {};
+        ::sigaction(SIGQUIT, nullptr, &sa);
+        handler = sa.sa_handler;
+    });
+    EXPECT_NE(handler, SIG_DFL) << "SIGQUIT would kill the process";
+}
+
 // ---- What held (kept as regression tests) ---------------------------------
 
 // Plain threads start timers (sleep_for), wait on pipes (wait_readable) and

@@ -407,6 +407,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             s = nullptr;
         }
         if (!s) s = start_locked(opts, mode);  // throws misuse_error on a bad stack setting
+        if (opts.dump_on_sigquit) install_sigquit_dump();  // an adopted runtime too (once)
         blocking_pool::instance().set_max(blocking_threads);
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);
