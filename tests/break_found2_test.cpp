@@ -184,6 +184,29 @@ TEST(BreakFound2, BadStackSizeIsRefusedWhenRunAdoptsTheLazyRuntime) {
     keep.close();  // the lazy runtime's goroutine ends (the leak check waits for it)
 }
 
+// ... nor applied a valid options::stack_size: goroutines of the run got the
+// lazy runtime's 1 MiB stacks, and a recursion the 8 MiB asked for would
+// hold overflowed (the process died on the stack overflow report).
+namespace {
+__attribute__((noinline)) int deep(int n) {
+    volatile char buf[64 * 1024];
+    buf[0] = static_cast<char>(n);
+    buf[sizeof buf - 1] = 1;
+    if (n == 0) return buf[0];
+    return deep(n - 1) + buf[sizeof buf - 1];
+}
+}  // namespace
+
+TEST(BreakFound2, StackSizeAppliesWhenRunAdoptsTheLazyRuntime) {
+    auto keep = goro::make_chan<int>();
+    goro::go([keep] { (void)keep.recv(); });  // starts the runtime lazily; stays parked
+    goro::options o;
+    o.stack_size = 16 << 20;
+    int got = -1;
+    goro::run(o, [&] { got = deep(48); });  // about 3 MiB of stack
+    EXPECT_EQ(got, 48);
+}
+
 // And options::dump_on_sigquit: no SIGQUIT handler was installed, so the
 // SIGQUIT meant to print the goroutines killed the process. (Installed once
 // per process: run alone, as ctest does, for the check to mean something.)

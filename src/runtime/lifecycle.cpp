@@ -26,7 +26,6 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
-#include "stacks/stack_config.hpp"
 #include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
@@ -394,9 +393,11 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
-        // Checked here too: start_locked checks it, but an adopted runtime
-        // skips start_locked (a bad stack_size was silently ignored).
-        (void)read_stack_config(opts.stack_size, default_stack_size);
+        // Here too (start_locked does it as well): an adopted runtime skips
+        // start_locked, and stack_size was neither checked nor applied. The
+        // pool takes a new size at any time (stacks of the old one stay
+        // valid until released).
+        stack_pool::instance().configure(opts.stack_size);
         s = g_sched.load(std::memory_order_acquire);
         if (s && ((opts.procs != 0 && procs != s->nprocs) || mode ||
                   (opts.detect_deadlock && !s->detect_deadlock))) {
