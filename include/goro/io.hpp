@@ -18,6 +18,9 @@
 // Several goroutines may wait on one descriptor at once (all of them are
 // woken by readiness). Works on sockets, pipes, eventfds, terminals — what
 // epoll accepts; a regular file is always reported ready.
+// A goro::net conn's or listener's native_handle() may be waited on too: the
+// wait shares the socket's own registration (and returns errc::closed when
+// the socket is closed meanwhile).
 // Requires: fd stays open while waited on (closing it does not wake the
 // waiters; goro::net's connections do that for you).
 // Caution with errno in such a loop: after a wait the goroutine may run on

@@ -26,6 +26,7 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
 
@@ -423,14 +424,22 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
+        // Here too (start_locked does it as well): an adopted runtime skips
+        // start_locked, and stack_size was neither checked nor applied. The
+        // pool takes a new size at any time (stacks of the old one stay
+        // valid until released).
+        stack_pool::instance().configure(opts.stack_size);
         s = g_sched.load(std::memory_order_acquire);
-        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode)) {
+        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode ||
+                  (opts.detect_deadlock && !s->detect_deadlock))) {
             // A lazily started runtime with another shape (or a bubble, which
-            // needs a runtime of its own): replace it.
+            // needs a runtime of its own, or deadlock detection, which the
+            // lazy runtime has off and its monitor reads unlocked): replace it.
             shutdown_locked(s);
             s = nullptr;
         }
         if (!s) s = start_locked(opts, mode);  // throws misuse_error on a bad stack setting
+        if (opts.dump_on_sigquit) install_sigquit_dump();  // an adopted runtime too (once)
         blocking_pool::instance().set_max(blocking_threads);
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);

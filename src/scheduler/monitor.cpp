@@ -4,6 +4,7 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
+#include "signal/subscriptions.hpp"
 
 namespace goro::detail {
 
@@ -76,8 +77,9 @@ void monitor::check_workers(std::int64_t now) noexcept {
 
 // options::detect_deadlock (the conditions are in diagnostics/deadlock.cpp):
 // two checks in a row, 2 ms apart, that found every worker idle, nothing
-// queued, no timer, nothing outside goroutines that could wake one, and no
-// goroutine run in between.
+// queued, no timer, nothing outside goroutines that could wake one (nor a
+// signal subscription: a signal from outside may), and no goroutine run in
+// between.
 void monitor::check_deadlock() noexcept {
     if (!s_.detect_deadlock || s_.virtual_time || s_.deadlocked.load(std::memory_order_acquire))
         return;
@@ -86,7 +88,7 @@ void monitor::check_deadlock() noexcept {
     const bool asleep =
         !shutting_down() && s_.idle.idle_count() == static_cast<std::int32_t>(s_.workers.size()) &&
         !s_.any_work(nullptr) && s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
-        s_.live() > 0 && s_.only_goroutines_can_wake();
+        s_.live() > 0 && s_.only_goroutines_can_wake() && !signals_subscribed();
     if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
     was_asleep_ = asleep;
     asleep_runs_ = runs;

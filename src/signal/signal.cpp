@@ -54,6 +54,7 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/errors.hpp"
 #include "parking/ranked_mutex.hpp"
+#include "signal/subscriptions.hpp"
 
 namespace goro::detail {
 
@@ -70,6 +71,8 @@ namespace {
 
 std::atomic<int> wake_fd{-1};
 std::atomic<bool> pending[NSIG];
+// subs_.size(), mirrored for signals_subscribed (written under the lock).
+std::atomic<std::size_t> subscription_count{0};
 
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
               "the signal handler needs lock-free atomics");
@@ -170,6 +173,7 @@ class registry {
             if (added.test(static_cast<std::size_t>(sig))) ++refs_[sig];
         s->sigs |= added;
         if (fresh) subs_.push_back(s);
+        subscription_count.store(subs_.size(), std::memory_order_seq_cst);
     }
 
     // Removes s (all its signals), restoring dispositions nobody needs now.
@@ -179,6 +183,7 @@ class registry {
             if (s->sigs.test(static_cast<std::size_t>(sig)) && --refs_[sig] == 0) restore(sig);
         s->sigs.reset();
         std::erase(subs_, s);
+        subscription_count.store(subs_.size(), std::memory_order_seq_cst);
     }
 
     std::shared_ptr<signal_subscription> find(const send_chan<int>& ch) GORO_REQUIRES(mu) {
@@ -253,6 +258,10 @@ void forward_loop(int fd) noexcept {
 }
 
 }  // namespace
+
+bool signals_subscribed() noexcept {
+    return subscription_count.load(std::memory_order_seq_cst) > 0;
+}
 
 }  // namespace goro::detail
 
