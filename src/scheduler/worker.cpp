@@ -294,12 +294,14 @@ void scheduler::park_worker(worker* w) noexcept {
     if (stopping.load(std::memory_order_acquire) || any_work(w) ||
         (deadline != no_deadline && deadline <= now_ns())) {
         idle.leave(w);
+        mon.poke();  // it may have seen every worker idle meanwhile
         return;
     }
     // The virtual clock never reaches a deadline by itself: sleep without
     // one (the monitor pokes an idle bubble worker every 2 ms).
     if (virtual_time) deadline = no_deadline;
     idle.sleep(w, deadline);  // B5
+    mon.poke();               // it may sleep deep while every worker is idle
 }
 
 }  // namespace goro::detail
