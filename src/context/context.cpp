@@ -41,6 +41,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -129,6 +130,8 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
             // node has none yet, so nothing is made after this read.
             done = n->done.get();
             n->why = why;
+            // The cancellation, to err() and cause() (TSan: sanitizers/hooks.hpp).
+            san::tsan_release(n.get());
             n->state.store(static_cast<int>(e), std::memory_order_release);
             children.swap(n->children);
             afters.swap(n->afters);
@@ -144,7 +147,16 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         if (done) chan_close(done);
         if (stop_src) stop_src->request_stop();
         if (timer) timer->stop();
-        for (auto& [id, fn] : afters) spawn(std::move(fn), source_location::current());
+        // Each after-func's goroutine acquires n, which its registration
+        // released (TSan: a deadline's cancel runs on a worker's fiber, which
+        // does not acquire; sanitizers/hooks.hpp).
+        for (auto& [id, fn] : afters)
+            spawn(
+                [n, f = std::move(fn)] {
+                    san::tsan_acquire(n.get());
+                    f();
+                },
+                source_location::current());
         fire_heirs(std::move(heirs));
         // Detach from the canceller above (the start node only: the others'
         // entries went with their parent's map).
@@ -323,7 +335,9 @@ recv_chan<unit> context::done() const {
 std::error_code context::err() const {
     if (!n_ || !n_->canceller) return {};
     int s = n_->canceller->state.load(std::memory_order_acquire);
-    return s ? make_error_code(static_cast<errc>(s)) : std::error_code{};
+    if (!s) return {};
+    detail::san::tsan_acquire(n_->canceller);
+    return make_error_code(static_cast<errc>(s));
 }
 
 std::optional<clock::time_point> context::deadline() const {
@@ -442,6 +456,7 @@ cancel_cause cause(const context& ctx) {
     if (!n || !n->canceller) return {};
     context_node* c = n->canceller;
     if (c->state.load(std::memory_order_acquire) == 0) return {};
+    detail::san::tsan_acquire(c);
     detail::lock_scope lk(c->mu);
     return c->why;
 }
@@ -456,6 +471,7 @@ after_func_stop detail::context_after_func_erased(const context& ctx, std::funct
         if (c->state.load(std::memory_order_relaxed) == 0) {
             id = c->next_after++;
             c->afters.emplace_back(id, std::move(fn));
+            detail::san::tsan_release(c.get());  // fn, to the cancel that starts it (TSan)
             return after_func_stop([c, id] {
                 detail::lock_scope lk2(c->mu);
                 for (auto it = c->afters.begin(); it != c->afters.end(); ++it)

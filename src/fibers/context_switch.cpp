@@ -2,19 +2,26 @@
 // with sanitizer announcements. Each switch passes a `packet` naming the
 // suspending side; the resuming side stores the suspended fcontext into it,
 // so a fiber_context always holds the context of a *suspended* fiber.
+//
+// Announcements (sanitizers/hooks.hpp) are made when the program runs under
+// ASan or TSan, whatever goro was compiled with; otherwise each costs a test
+// of a weak reference. ASan: start_switch_fiber before the jump (the target
+// stack's bounds; the suspending side's fake stack, or null when it exits),
+// finish_switch_fiber first thing after landing (which also tells us the
+// bounds of a thread's own stack, the first time we leave it). TSan: one
+// fiber per goroutine (created in make_fiber, destroyed when the goroutine
+// is released) and the thread's own fiber for the worker's loop;
+// switch_to_fiber before the jump: with synchronization when goro itself is
+// instrumented (each switch orders both sides, which goro's own hand-offs
+// inside the runtime rely on), without it otherwise (goroutines are ordered
+// only by the hand-offs goro announces: sanitizers/hooks.hpp).
 #include "fibers/context_switch.hpp"
 
 #include <cxxabi.h>
 #include <boost/context/detail/fcontext.hpp>
 #include <cerrno>
 
-#if defined(GORO_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(GORO_TSAN)
-#include <sanitizer/tsan_interface.h>
-#endif
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -65,29 +72,25 @@ struct packet {
 // Runs on the resumed side, first thing after a jump lands.
 inline void* landed(bctx::transfer_t t, [[maybe_unused]] void** own_fake_stack) {
     auto* in = static_cast<packet*>(t.data);
-#if defined(GORO_ASAN)
-    const void* bottom = nullptr;
-    std::size_t size = 0;
-    __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom, &size);
-    if (!in->from->stack_bottom) {
-        in->from->stack_bottom = bottom;
-        in->from->stack_size = size;
+    if (san::asan()) [[unlikely]] {
+        const void* bottom = nullptr;
+        std::size_t size = 0;
+        __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom, &size);
+        if (!in->from->stack_bottom) {
+            in->from->stack_bottom = bottom;
+            in->from->stack_size = size;
+        }
     }
-#endif
     in->from->fctx = t.fctx;
     return in->data;
 }
 
-inline void announce(fiber_context& from, fiber_context& to, [[maybe_unused]] bool exiting) {
-#if defined(GORO_ASAN)
-    __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to.stack_bottom,
-                                   to.stack_size);
-#endif
-#if defined(GORO_TSAN)
-    __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#endif
-    (void)from;
-    (void)to;
+inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
+    if (san::asan()) [[unlikely]]
+        __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to.stack_bottom,
+                                       to.stack_size);
+    if (san::tsan()) [[unlikely]]
+        __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_flags);
 }
 
 void trampoline(bctx::transfer_t t) {
@@ -108,17 +111,15 @@ void make_fiber(fiber_context& to, std::uintptr_t lo, std::uintptr_t hi, void (*
     to.stack_size = hi - lo;
     to.asan_fake_stack = nullptr;
     to.carried = fiber_thread_state{};
-#if defined(GORO_TSAN)
-    to.tsan_fiber = __tsan_create_fiber(0);
-#endif
+    if (san::tsan()) [[unlikely]]
+        to.tsan_fiber = __tsan_create_fiber(0);
 }
 
 void init_thread_fiber(fiber_context& self) {
     self = fiber_context{};
     self.thread_side = true;
-#if defined(GORO_TSAN)
-    self.tsan_fiber = __tsan_get_current_fiber();
-#endif
+    if (san::tsan()) [[unlikely]]
+        self.tsan_fiber = __tsan_get_current_fiber();
 }
 
 void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_exiting) {
@@ -138,11 +139,11 @@ thread_globals& this_thread_globals_slow() noexcept {
     return t;
 }
 
-void destroy_fiber([[maybe_unused]] fiber_context& c) {
-#if defined(GORO_TSAN)
-    if (c.tsan_fiber) __tsan_destroy_fiber(c.tsan_fiber);
-    c.tsan_fiber = nullptr;
-#endif
+void destroy_fiber(fiber_context& c) {
+    if (c.tsan_fiber) [[unlikely]] {
+        __tsan_destroy_fiber(c.tsan_fiber);
+        c.tsan_fiber = nullptr;
+    }
 }
 
 }  // namespace goro::detail

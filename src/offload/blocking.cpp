@@ -13,6 +13,7 @@
 
 #include "goro/blocking.hpp"
 #include "offload/blocking_pool.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -66,6 +67,7 @@ call_end wait_shared(shared_call_base& c) GORO_NO_THREAD_SAFETY_ANALYSIS {
     }
     if (end != call_end::done) give_up_locked(c);
     c.mu.unlock();
+    if (end == call_end::done) san::tsan_acquire(&c);  // fn's outcome (TSan)
     return end;
 }
 
@@ -82,6 +84,7 @@ void blocking_submit(blocking_task* t) noexcept {
 // The task is submitted by the unlock callback, after the switch: the pool
 // thread cannot ready the goroutine before it is off its stack.
 void blocking_park_pinned(blocking_task* t) noexcept {
+    san::tsan_release(t);  // the submit runs on the worker's fiber (TSan)
     begin_park(current_parker());
     park(wait_reason::blocking, &submit_after_switch, t, park_mode::pinned, t);
 }
@@ -96,6 +99,7 @@ void shared_call_base::execute_shared_call(blocking_task* t) noexcept {
         c->state = call_state::running;
     }
     c->produce(c);
+    san::tsan_release(c);  // the outcome, to the caller (TSan: sanitizers/hooks.hpp)
     parker* p = nullptr;
     {
         lock_scope lk(c->mu);

@@ -15,6 +15,7 @@
 #include "fibers/context_switch.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -37,6 +38,7 @@ wake park_thread(thread_parker* p, wait_reason reason, void (*unlock)(void*), vo
     if (unlock) unlock(arg);
     while (p->word.load(std::memory_order_acquire) == 0) futex_wait(&p->word, 0);
     p->word.store(0, std::memory_order_relaxed);
+    san::tsan_acquire(p);  // what the waker did before ready() (TSan)
     if (counted) plain_parked.fetch_sub(1, std::memory_order_seq_cst);
     return wake::normal;
 }
@@ -90,6 +92,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     worker* w = this_worker();
     switch_to(g->ctx, w->sched, nullptr);
     // Resumed, maybe on another worker.
+    san::tsan_acquire(static_cast<parker*>(g));  // what the waker did before ready() (TSan)
     g->reason.store(wait_reason::none, std::memory_order_relaxed);
     if (g->unwind_requested) {
         g->unwind_requested = false;
@@ -99,6 +102,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
 }
 
 void ready(parker* p) noexcept {
+    san::tsan_release(p);  // to the parker, when park() returns (TSan)
     if (p->is_goroutine) {
         if (this_worker()) {  // on a worker, its runtime is alive
             current_scheduler()->ready(static_cast<goroutine*>(p), false);

@@ -3,6 +3,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -39,6 +40,7 @@ void monitor::stop() noexcept {
 }
 
 void monitor::loop() noexcept {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     while (stop_word_.load(std::memory_order_acquire) == 0) {
         futex_wait_for(&stop_word_, 0, interval_ns);
         const std::int64_t now = real_now_ns();

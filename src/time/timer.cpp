@@ -33,6 +33,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -55,8 +56,14 @@ struct timer_arm : timer_node {
 
 namespace {
 
+// TSan: each reference's uses are released to whoever frees the arm
+// (sanitizers/hooks.hpp).
 void unref(timer_arm* a, int n = 1) noexcept {
-    if (a->refs.fetch_sub(n, std::memory_order_acq_rel) == n) delete a;
+    san::tsan_release(a);
+    if (a->refs.fetch_sub(n, std::memory_order_acq_rel) == n) {
+        san::tsan_acquire(a);
+        delete a;
+    }
 }
 
 // Empties the channel of a value nobody received. Requires s.mu held.
@@ -85,7 +92,16 @@ void fire(timer_node* n) {
             drop_state_ref = true;
         }
     }
-    if (run) spawn(std::move(run), s.where);
+    if (run) {
+        // The goroutine acquires fn's state as after_func's caller made it
+        // (TSan: a worker's fire does not acquire; sanitizers/hooks.hpp).
+        spawn(
+            [st = a->s, f = std::move(run)] {
+                san::tsan_acquire(st.get());
+                f();
+            },
+            s.where);
+    }
     if (drop_state_ref) unref(a);  // the runtime's reference keeps a alive
 }
 
@@ -121,6 +137,7 @@ timer_arm* arm(timer_state& s) GORO_REQUIRES(s.mu) {
     a->release = &release;
     a->period = s.period;
     s.current = a;
+    san::tsan_release(a);  // its making, to whoever frees it (TSan)
     return a;
 }
 
@@ -162,6 +179,7 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;
+    san::tsan_release(s.get());  // fn, to the fires that copy it (TSan: sanitizers/hooks.hpp)
     timer_arm* a;
     {
         lock_scope lk(s->mu);
