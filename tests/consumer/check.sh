@@ -14,7 +14,9 @@
 #   deb            build the Debian packages (dpkg-buildpackage), unpack
 #                  them into <scratch>/root, and build with find_package and
 #                  pkg-config against that root
-# Subprojects are configured without a build type (goro must not set one).
+# Subprojects are configured without a build type (goro must not set one)
+# and as a unity build (CMAKE_UNITY_BUILD, which users may set too): goro
+# compiles in about a quarter of the time.
 set -euo pipefail
 way=$1 build=$2 src=$3 scratch=$4 cxx=$5 version=$6
 dir=$scratch/$way
@@ -68,7 +70,7 @@ pkg-config)
     pkg_config_build "$(dirname "$pc")"
     ;;
 add_subdirectory)
-    configure_and_run -DGORO_SOURCE_DIR="$src"
+    configure_and_run -DGORO_SOURCE_DIR="$src" -DCMAKE_UNITY_BUILD=ON
     ;;
 fetchcontent)
     head=$(git -C "$src" rev-parse HEAD 2>/dev/null) ||
@@ -77,11 +79,14 @@ fetchcontent)
         echo "note: uncommitted changes in $src are not in the fetched commit $head"
     fi
     configure_and_run -DGORO_FETCH_URL="file://$src" -DGORO_FETCH_TAG="$head" \
-        -DFETCHCONTENT_QUIET=ON
+        -DFETCHCONTENT_QUIET=ON -DCMAKE_UNITY_BUILD=ON
     ;;
 deb)
     # The source package is built from a copy (dpkg-buildpackage writes the
     # .debs next to the source directory, and debian/ build files into it).
+    debver=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
+    [[ ${debver%%-*} == "$version" ]] ||
+        { echo "debian/changelog is at $debver, the project at $version: add an entry"; exit 1; }
     mkdir -p "$dir/src"
     tar -C "$src" --exclude=./build --exclude=./.git -cf - . | tar -C "$dir/src" -xf -
     (cd "$dir/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
