@@ -13,8 +13,10 @@
 // is released) and the thread's own fiber for the worker's loop;
 // switch_to_fiber before the jump: with synchronization when goro itself is
 // instrumented (each switch orders both sides, which goro's own hand-offs
-// inside the runtime rely on), without it otherwise (goroutines are ordered
-// only by the hand-offs goro announces: sanitizers/hooks.hpp).
+// inside the runtime rely on); otherwise a worker's switch to a goroutine
+// synchronizes (the goroutine acquires the worker's clock, which holds its
+// thread's start only) and a goroutine's switch back does not: goroutines
+// are ordered only by the hand-offs goro announces (sanitizers/hooks.hpp).
 #include "fibers/context_switch.hpp"
 
 #include <cxxabi.h>
@@ -89,8 +91,19 @@ inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
     if (san::asan()) [[unlikely]]
         __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to.stack_bottom,
                                        to.stack_size);
-    if (san::tsan()) [[unlikely]]
-        __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_flags);
+    if (san::tsan()) [[unlikely]] {
+        if (from.thread_side) {
+            // A worker to a goroutine: the goroutine acquires the worker's
+            // clock (its sync is ignored otherwise: sanitizers/hooks.hpp).
+            san::tsan_sync_resume();
+            __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_in_flags);
+        } else {
+            // Kept for the worker's exit only (its thread-locals' destructors
+            // run after the goroutines that used them): nobody else acquires it.
+            san::tsan_release(&to);
+            __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_flags);
+        }
+    }
 }
 
 void trampoline(bctx::transfer_t t) {
@@ -127,7 +140,10 @@ void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_ex
     carry_thread_state(from, to);
     announce(from, to, from_exiting);
     bctx::transfer_t t = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(to.fctx), &p);
-    return landed(t, &from.asan_fake_stack);
+    void* in = landed(t, &from.asan_fake_stack);
+    if (from.thread_side && san::tsan()) [[unlikely]]
+        san::tsan_sync_suspend();  // back on the worker's fiber
+    return in;
 }
 
 [[gnu::tls_model("initial-exec")]] thread_local thread_globals tls_globals;

@@ -91,8 +91,9 @@ void blocking_park_pinned(blocking_task* t) noexcept {
 
 void shared_call_base::execute_shared_call(blocking_task* t) noexcept {
     auto* c = static_cast<shared_call_base*>(t);
-    // The pool's reference: c may be destroyed when it goes, at the return.
-    const std::shared_ptr<shared_call_base> self = std::move(c->keep);
+    // The pool's reference: c may be destroyed when it goes, at the return
+    // (released ignored by TSan: its count is goro's; sanitizers/hooks.hpp).
+    const san::release_ignored<std::shared_ptr<shared_call_base>> self{std::move(c->keep)};
     {
         lock_scope lk(c->mu);
         if (c->state == call_state::abandoned) return;
@@ -110,7 +111,10 @@ void shared_call_base::execute_shared_call(blocking_task* t) noexcept {
 }
 
 call_end run_shared_call(const context& ctx, const std::shared_ptr<shared_call_base>& call) {
-    after_func_stop stop = context_after_func(ctx, [call] { interrupt(*call); });
+    after_func_stop stop = context_after_func(
+        ctx, [keep = san::release_ignored<std::shared_ptr<shared_call_base>>(call)] {
+            interrupt(*keep.p);
+        });
     try {
         blocking_reserve();
     } catch (...) {

@@ -3,8 +3,9 @@
 //
 // Invariant: a worker's own fiber (the worker loop, not one of its
 // goroutines) never acquires and, like the monitor thread, has its memory
-// accesses ignored (tsan_ignore_begin in worker_main and the monitor's
-// loop), when goro is not itself instrumented.
+// accesses and synchronization ignored (tsan_ignore_all_begin in
+// worker_main and the monitor's loop), except that it releases its clock to
+// each goroutine it switches to; when goro is not itself instrumented.
 #include "sanitizers/hooks.hpp"
 
 #include "scheduler/scheduler.hpp"
@@ -18,6 +19,15 @@ void tsan_acquire_slow(const void* a) noexcept {
 }
 #endif
 
+void tsan_acquire_at_exit(const void* a) noexcept {
+#if !defined(GORO_INSTRUMENTED_TSAN)
+    if (&__tsan_acquire != nullptr) [[unlikely]]
+        __tsan_acquire(const_cast<void*>(a));
+#else
+    (void)a;
+#endif
+}
+
 void tsan_ignore_begin() noexcept {
 #if !defined(GORO_INSTRUMENTED_TSAN)
     if (tsan() && &AnnotateIgnoreWritesBegin != nullptr) [[unlikely]]
@@ -29,6 +39,30 @@ void tsan_ignore_end() noexcept {
 #if !defined(GORO_INSTRUMENTED_TSAN)
     if (tsan() && &AnnotateIgnoreWritesEnd != nullptr) [[unlikely]]
         AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+#endif
+}
+
+void tsan_ignore_all_begin() noexcept {
+    tsan_ignore_begin();
+    tsan_sync_suspend();
+}
+
+void tsan_ignore_all_end() noexcept {
+    tsan_sync_resume();
+    tsan_ignore_end();
+}
+
+void tsan_sync_resume() noexcept {
+#if !defined(GORO_INSTRUMENTED_TSAN)
+    if (tsan() && &AnnotateIgnoreSyncEnd != nullptr) [[unlikely]]
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+#endif
+}
+
+void tsan_sync_suspend() noexcept {
+#if !defined(GORO_INSTRUMENTED_TSAN)
+    if (tsan() && &AnnotateIgnoreSyncBegin != nullptr) [[unlikely]]
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
 #endif
 }
 

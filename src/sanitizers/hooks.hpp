@@ -45,10 +45,23 @@
 //    goroutine that parked, the netpoller) and the monitor thread do goro's
 //    bookkeeping only: TSan ignores their memory accesses (which include
 //    the frees of goro's records and the program code a fire may run, such
-//    as copying an after_func's function), and a worker's fiber never
-//    acquires, so what it releases (a ready) orders nobody after anybody.
-//    What it passes on is acquired by the goroutine that receives it (an
-//    after_func's goroutine acquires the function's state itself).
+//    as copying an after_func's function) and their synchronization (the
+//    netpoller's epoll_wait, say, would otherwise acquire what every
+//    goroutine that armed a descriptor did). So a worker's clock holds its
+//    thread's start and nothing else; a goroutine switched in acquires it
+//    (the worker's thread-locals, such as errno, were initialized before
+//    the goroutine reads them), and what a worker passes on is acquired by
+//    the goroutine that receives it (an after_func's goroutine acquires the
+//    function's state itself). Each goroutine's switch back to its worker
+//    releases the worker's record, which the worker acquires only as its
+//    thread ends: its thread-locals' destructors run after the goroutines
+//    that used them.
+//    goro's own bookkeeping on the program's threads and goroutines, where
+//    it allocates, frees or copies memory under its own locks, is ignored
+//    too (ignore_scope: the context tree, timers, cond's tickets, signal
+//    subscriptions, goro::blocking's call records), since TSan would see
+//    those accesses (malloc, free and memcpy are intercepted wherever they
+//    are called) but not the locks that order them.
 //    Threads of the blocking pool are TSan threads: calls one thread runs
 //    in turn are ordered after one another (which can hide a race between
 //    their callers). run() ignores its caller's accesses while it tears the
@@ -82,6 +95,8 @@ __attribute__((weak)) void __tsan_release(void* addr);
 // TSan's dynamic annotations (exported by every TSan runtime).
 __attribute__((weak)) void AnnotateIgnoreWritesBegin(const char* file, int line);
 __attribute__((weak)) void AnnotateIgnoreWritesEnd(const char* file, int line);
+__attribute__((weak)) void AnnotateIgnoreSyncBegin(const char* file, int line);
+__attribute__((weak)) void AnnotateIgnoreSyncEnd(const char* file, int line);
 }
 
 // Whether goro itself is compiled with a sanitizer (GORO_SANITIZE).
@@ -132,25 +147,58 @@ inline void tsan_release(const void* a) noexcept {
 #endif
 
 // The flags for __tsan_switch_to_fiber (sanitizer/tsan_interface.h:
-// __tsan_switch_to_fiber_no_sync = 1).
+// __tsan_switch_to_fiber_no_sync = 1): from a goroutine to its worker; a
+// worker's switch to a goroutine synchronizes (see the top of this file).
 #if defined(GORO_INSTRUMENTED_TSAN)
 inline constexpr unsigned tsan_switch_flags = 0;
 #else
 inline constexpr unsigned tsan_switch_flags = 1;
 #endif
+inline constexpr unsigned tsan_switch_in_flags = 0;
 
 // TSan ignores the memory accesses of the calling thread (fiber) from
-// begin to end: goro's bookkeeping on a worker's own fiber, the monitor,
-// run()'s teardown (see the top of this file). Nothing in a program without
-// TSan, or when goro itself is instrumented.
+// begin to end: goro's bookkeeping on a goroutine, run()'s teardown (see the
+// top of this file). Nothing in a program without TSan, or when goro itself
+// is instrumented.
 void tsan_ignore_begin() noexcept;
 void tsan_ignore_end() noexcept;
+// The same, synchronization included: a worker's own fiber and the monitor
+// thread, for their whole life. A worker lifts the sync part around its
+// switch to a goroutine (context_switch.cpp), so the goroutine acquires the
+// worker's clock.
+void tsan_ignore_all_begin() noexcept;
+void tsan_ignore_all_end() noexcept;
+void tsan_sync_resume() noexcept;   // the worker's switch to a goroutine
+void tsan_sync_suspend() noexcept;  // ... and back
+// An acquire made on a worker's own fiber as its thread ends.
+void tsan_acquire_at_exit(const void* a) noexcept;
 class ignore_scope {
   public:
     ignore_scope() noexcept { tsan_ignore_begin(); }
     ~ignore_scope() { tsan_ignore_end(); }
     ignore_scope(const ignore_scope&) = delete;
     ignore_scope& operator=(const ignore_scope&) = delete;
+};
+
+// The first member of a class whose destructor calls tsan_ignore_begin():
+// ends the ignoring once the other members are destroyed too.
+struct ignore_until_destroyed {
+    ~ignore_until_destroyed() { tsan_ignore_end(); }
+};
+
+// Holds a shared_ptr whose last release may free goro's bookkeeping: the
+// release is made with the accesses ignored (a reference counted inside
+// goro is invisible to TSan, so the free would look unordered).
+template <class P>
+struct release_ignored {
+    P p;
+    release_ignored(P q) noexcept : p(static_cast<P&&>(q)) {}
+    release_ignored(release_ignored&&) noexcept = default;
+    release_ignored(const release_ignored&) = default;
+    ~release_ignored() {
+        ignore_scope s;
+        p = P();
+    }
 };
 
 // tsan_acquire(a) when the scope ends, however it ends.

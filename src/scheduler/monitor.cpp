@@ -40,7 +40,7 @@ void monitor::stop() noexcept {
 }
 
 void monitor::loop() noexcept {
-    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
+    san::tsan_ignore_all_begin();  // bookkeeping only (TSan: sanitizers/hooks.hpp)
     while (stop_word_.load(std::memory_order_acquire) == 0) {
         futex_wait_for(&stop_word_, 0, interval_ns);
         const std::int64_t now = real_now_ns();
@@ -55,6 +55,7 @@ void monitor::loop() noexcept {
         if (dump_requested.exchange(false, std::memory_order_acq_rel)) dump_goroutines_to_stderr();
         if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
     }
+    san::tsan_ignore_all_end();
 }
 
 void monitor::check_workers(std::int64_t now) noexcept {

@@ -24,6 +24,9 @@ void cond::wait(std::unique_lock<mutex>& lk) {
     if (!lk.owns_lock() || lk.mutex() != m_)
         throw misuse_error("goro::cond::wait: the lock must hold this cond's mutex");
     detail::san::acquire_on_exit announce{this};
+    // The tickets (dead_tickets_ grows and shrinks under the wait lock):
+    // goro's bookkeeping, ignored by TSan.
+    detail::san::ignore_scope bookkeeping;
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     detail::waiter w;
     w.p = detail::current_parker();
@@ -60,6 +63,7 @@ void cond::wait(std::unique_lock<mutex>& lk) {
 // the rest).
 void cond::signal() {
     detail::san::tsan_release(this);
+    detail::san::ignore_scope bookkeeping;
     detail::waiter* w = nullptr;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
@@ -88,6 +92,7 @@ void cond::signal() {
 
 void cond::broadcast() {
     detail::san::tsan_release(this);
+    detail::san::ignore_scope bookkeeping;
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));

@@ -96,8 +96,8 @@ void fire(timer_node* n) {
         // The goroutine acquires fn's state as after_func's caller made it
         // (TSan: a worker's fire does not acquire; sanitizers/hooks.hpp).
         spawn(
-            [st = a->s, f = std::move(run)] {
-                san::tsan_acquire(st.get());
+            [st = san::release_ignored<std::shared_ptr<timer_state>>(a->s), f = std::move(run)] {
+                san::tsan_acquire(st.p.get());
                 f();
             },
             s.where);
@@ -171,6 +171,7 @@ bool was_active(const timer_arm* a, bool drained) {
 std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
                                               std::function<void()> fn,
                                               const source_location& where) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     auto s = std::make_shared<timer_state>();
     if (!fn) {
         s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
@@ -195,6 +196,7 @@ recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s
 }
 
 bool timer_state_stop(timer_state& s) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     timer_arm* a;
     bool drained;
     {
@@ -207,6 +209,7 @@ bool timer_state_stop(timer_state& s) {
 }
 
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     timer_arm* old;
     timer_arm* fresh;
     bool drained;

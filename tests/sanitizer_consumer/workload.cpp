@@ -10,16 +10,22 @@
 // written on one thread and read on another with nothing in between:
 // unbuffered and buffered channels, select, spawn (the closure), mutex,
 // rw_mutex, wait_group, once, cond, semaphore, context cancellation, timers,
-// goro::blocking and errgroup. Exceptions thrown and caught on goroutine
-// stacks exercise ASan's view of those stacks.
+// goro::blocking, errgroup, plain threads, select with a timeout, a TCP
+// connection, errno read by goroutines on every worker, and the unwinding
+// of parked goroutines at the end of run(). Exceptions thrown and caught on
+// goroutine stacks exercise ASan's view of those stacks.
 #include <goro/goro.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -235,6 +241,61 @@ void blocking_and_errgroup() {
     }
 }
 
+// Plain threads and goroutines hand values to each other; a select with
+// a timeout; bytes through a loopback TCP connection.
+void threads_select_net() {
+    auto to_goroutines = goro::make_chan<std::string>();
+    auto to_thread = goro::make_chan<std::string>(2);
+    std::thread t([&] {
+        for (int i = 0; i < 50; ++i) {
+            to_goroutines.send(payload(i));
+            auto back = to_thread.recv();
+            expect(back && back->size() == payload(i).size() + 1, "plain thread got it back");
+        }
+        to_goroutines.close();
+    });
+    for (auto v : to_goroutines) to_thread.send(v + "#");
+    t.join();
+
+    auto never = goro::make_chan<int>();
+    int timeouts = 0;
+    for (int i = 0; i < 3; ++i)
+        goro::select(goro::recv_case(never, [](auto) {}),
+                     goro::recv_case(goro::after(1ms), [&](auto) { ++timeouts; }));
+    expect(timeouts == 3, "select timed out");
+
+    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+    std::string received;
+    goro::wait_group wg;
+    wg.go([&] {
+        goro::net::conn c = ln.accept();
+        char buf[256];
+        while (std::size_t n = c.read(buf, sizeof buf)) received.append(buf, n);
+    });
+    {
+        goro::net::conn c = goro::net::dial("tcp", ln.address());
+        for (int i = 0; i < 20; ++i) c.write_all(payload(i));
+    }
+    wg.wait();
+    std::string expected;
+    for (int i = 0; i < 20; ++i) expected += payload(i);
+    expect(received == expected, "bytes through the loopback connection");
+}
+
+// errno read after a failed call, from goroutines on every worker (errno
+// is the worker thread's, set up before the goroutine ran there).
+void errno_after_failed_calls(int goroutines) {
+    goro::wait_group wg;
+    for (int g = 0; g < goroutines; ++g)
+        wg.go([] {
+            for (int i = 0; i < 20; ++i) {
+                expect(::close(-1) < 0 && errno == EBADF, "errno after a failed close");
+                goro::yield();
+            }
+        });
+    wg.wait();
+}
+
 // Exceptions thrown and caught on goroutine stacks, across parks.
 void exceptions(int goroutines) {
     goro::wait_group wg;
@@ -255,11 +316,24 @@ void exceptions(int goroutines) {
 
 }  // namespace
 
+// Goroutines still parked when run()'s function returns are unwound: their
+// destructors run, and what they write is seen after run() returns.
+struct note_on_unwind {
+    std::vector<std::string>* notes;
+    goro::mutex* m;
+    ~note_on_unwind() {
+        std::lock_guard lk(*m);
+        notes->push_back("unwound");
+    }
+};
+
 int main(int argc, char** argv) {
     const int rounds = argc > 1 ? std::atoi(argv[1]) : 3;
     goro::options opts;
     opts.procs = 4;
-    return goro::run(opts, [&] {
+    std::vector<std::string> notes;
+    goro::mutex notes_mu;
+    const int status = goro::run(opts, [&] {
         for (int r = 0; r < rounds; ++r) {
             ping_pong(2000);
             buffered_select(4, 300);
@@ -267,9 +341,20 @@ int main(int argc, char** argv) {
             once_and_cond();
             contexts_and_time();
             blocking_and_errgroup();
+            threads_select_net();
+            errno_after_failed_calls(16);
             exceptions(64);
         }
-        std::printf("workload: %d rounds, %s\n", rounds, failures ? "FAILED" : "all checks passed");
+        auto never = goro::make_chan<int>();
+        for (int i = 0; i < 8; ++i)
+            goro::go([&, never] {
+                note_on_unwind guard{&notes, &notes_mu};
+                never.recv();
+            });
+        goro::sleep_for(1ms);
         return failures ? 1 : 0;
     });
+    expect(notes.size() == 8, "every parked goroutine unwound before run() returned");
+    std::printf("workload: %d rounds, %s\n", rounds, failures ? "FAILED" : "all checks passed");
+    return failures || status ? 1 : 0;
 }
