@@ -82,9 +82,8 @@ void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r)
     GORO_RELEASE(c->mu) GORO_NO_THREAD_SAFETY_ANALYSIS {
     q.push_back(&w);
     begin_park(w.p);
-    // The unlock runs on the worker's fiber: release c as this goroutine
-    // (TSan: sanitizers/hooks.hpp).
-    san::tsan_release(c);
+    // park() releases c (its `object`) for TSan before the switch: the
+    // unlock runs on the worker's fiber (sanitizers/hooks.hpp).
     if (park(r, &unlock_core, c, park_mode::unwinds, c) == wake::unwind) {
         bool free_core;
         {

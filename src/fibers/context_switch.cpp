@@ -71,27 +71,14 @@ struct packet {
     void* data;
 };
 
-// Runs on the resumed side, first thing after a jump lands.
-inline void* landed(bctx::transfer_t t, [[maybe_unused]] void** own_fake_stack) {
-    auto* in = static_cast<packet*>(t.data);
-    if (san::asan()) [[unlikely]] {
-        const void* bottom = nullptr;
-        std::size_t size = 0;
-        __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom, &size);
-        if (!in->from->stack_bottom) {
-            in->from->stack_bottom = bottom;
-            in->from->stack_size = size;
-        }
-    }
-    in->from->fctx = t.fctx;
-    return in->data;
-}
-
-inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
-    if (san::asan()) [[unlikely]]
+// The sanitizers' side of a switch, out of line behind one test of
+// san::active() before the jump and one after it.
+[[gnu::noinline, gnu::cold]] void announce_slow(fiber_context& from, fiber_context& to,
+                                                bool exiting) noexcept {
+    if (san::asan())
         __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to.stack_bottom,
                                        to.stack_size);
-    if (san::tsan()) [[unlikely]] {
+    if (san::tsan()) {
         if (from.thread_side) {
             // A worker to a goroutine: the goroutine acquires the worker's
             // clock (its sync is ignored otherwise: sanitizers/hooks.hpp).
@@ -106,10 +93,41 @@ inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
     }
 }
 
+// `from` is the side that was suspended (and whose context we record);
+// `self` is the side now running, own_fake_stack its ASan fake stack.
+[[gnu::noinline, gnu::cold]] void landed_slow(fiber_context& from, const fiber_context* self,
+                                              void** own_fake_stack) noexcept {
+    if (san::asan()) {
+        const void* bottom = nullptr;
+        std::size_t size = 0;
+        __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom, &size);
+        if (!from.stack_bottom) {
+            from.stack_bottom = bottom;
+            from.stack_size = size;
+        }
+    }
+    if (self && self->thread_side && san::tsan())
+        san::tsan_sync_suspend();  // back on the worker's fiber
+}
+
+// Runs on the resumed side, first thing after a jump lands.
+inline void* landed(bctx::transfer_t t, const fiber_context* self, void** own_fake_stack) {
+    auto* in = static_cast<packet*>(t.data);
+    if (san::active()) [[unlikely]]
+        landed_slow(*in->from, self, own_fake_stack);
+    in->from->fctx = t.fctx;
+    return in->data;
+}
+
+inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
+    if (san::active()) [[unlikely]]
+        announce_slow(from, to, exiting);
+}
+
 void trampoline(bctx::transfer_t t) {
     auto* in = static_cast<packet*>(t.data);
     fiber_context* self = in->to;
-    void* data = landed(t, nullptr);
+    void* data = landed(t, nullptr, nullptr);
     self->entry(data);
     __builtin_unreachable();  // entry ends with a switch that never returns
 }
@@ -140,10 +158,7 @@ void* switch_to(fiber_context& from, fiber_context& to, void* data, bool from_ex
     carry_thread_state(from, to);
     announce(from, to, from_exiting);
     bctx::transfer_t t = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(to.fctx), &p);
-    void* in = landed(t, &from.asan_fake_stack);
-    if (from.thread_side && san::tsan()) [[unlikely]]
-        san::tsan_sync_suspend();  // back on the worker's fiber
-    return in;
+    return landed(t, &from, &from.asan_fake_stack);
 }
 
 [[gnu::tls_model("initial-exec")]] thread_local thread_globals tls_globals;

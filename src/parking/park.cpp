@@ -86,6 +86,10 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     g->waiting_on.store(object, std::memory_order_relaxed);
     g->parked_since.store(coarse_now_ns(), std::memory_order_relaxed);
     g->action = switch_action::park;
+    // TSan: what this goroutine did before parking on `object`, released as
+    // this goroutine; the unlock callback runs on the worker's fiber, which
+    // announces nothing (sanitizers/hooks.hpp).
+    if (object) san::tsan_release(object);
     std::uintptr_t sp = stack_pointer();
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);

@@ -12,10 +12,25 @@
 
 namespace goro::detail::san {
 
+bool g_active = false;
+
+namespace {
+// Before main, and before the constructors of the program's own statics
+// (priority 101 is the first an application may use).
+[[gnu::constructor(101)]] void detect() noexcept {
+    g_active = asan() || tsan();
+}
+}  // namespace
+
 #if !defined(GORO_INSTRUMENTED_TSAN)
 void tsan_acquire_slow(const void* a) noexcept {
+    if (!tsan()) return;
     if (worker* w = this_worker(); w && !w->current.load(std::memory_order_relaxed)) return;
     __tsan_acquire(const_cast<void*>(a));
+}
+
+void tsan_release_slow(const void* a) noexcept {
+    if (tsan()) __tsan_release(const_cast<void*>(a));
 }
 #endif
 

@@ -3,10 +3,11 @@
 // One libgoro serves every program: the program, not goro's build, decides
 // whether it runs under a sanitizer. The sanitizer runtimes define the hooks
 // below; goro references them weakly, so in a program without a sanitizer
-// they resolve to null. The linker (static libgoro) or the loader (shared
-// libgoro, once, at load time) writes that answer into the reference itself:
-// the address is the cached flag, and each test of it is one load and one
-// well-predicted branch. Nothing is called unless the runtime is there.
+// they resolve to null. Before main (a constructor in hooks.cpp) goro looks
+// once and caches the answer in san::g_active; the hot paths (a stack
+// switch, a channel's lock, a park) test that flag once — one load and one
+// well-predicted branch — and make every call out of line behind it.
+// Nothing is called unless a runtime is there.
 //
 // Two kinds of hooks:
 //  - Stack switches (context_switch.cpp). ASan must know which stack runs
@@ -32,8 +33,9 @@
 //        acquires it when it returns;
 //      * a channel core: every lock of its mutex acquires it, every unlock
 //        releases it (the buffer, the waiters' values and the core's free).
-//        A goroutine that parks releases the core itself before the switch,
-//        since the unlock after it runs on the worker's fiber;
+//        A goroutine that parks releases what it parks on (park()'s
+//        `object`; select releases its cores) before the switch, since the
+//        unlock after it runs on the worker's fiber;
 //      * each sync primitive (mutex, rw_mutex, once, semaphore, cond,
 //        wait_group) and context: what it publishes releases it, what
 //        observes that acquires it, on the address the primitive's inline
@@ -117,6 +119,13 @@ __attribute__((weak)) void AnnotateIgnoreSyncEnd(const char* file, int line);
 
 namespace goro::detail::san {
 
+// Whether the program runs under ASan or TSan; set before main and never
+// changed (hooks.cpp).
+extern bool g_active;
+inline bool active() noexcept {
+    return g_active;
+}
+
 // The program runs under ASan (or LSan, for lsan_register_root_region).
 inline bool asan() noexcept {
     return &__sanitizer_start_switch_fiber != nullptr;
@@ -135,14 +144,15 @@ inline bool tsan() noexcept {
 inline void tsan_acquire(const void*) noexcept {}
 inline void tsan_release(const void*) noexcept {}
 #else
-void tsan_acquire_slow(const void* a) noexcept;  // hooks.cpp: not on a worker's fiber
+[[gnu::cold]] void tsan_acquire_slow(const void* a) noexcept;  // hooks.cpp
+[[gnu::cold]] void tsan_release_slow(const void* a) noexcept;
 inline void tsan_acquire(const void* a) noexcept {
-    if (&__tsan_acquire != nullptr) [[unlikely]]
+    if (active()) [[unlikely]]
         tsan_acquire_slow(a);
 }
 inline void tsan_release(const void* a) noexcept {
-    if (&__tsan_release != nullptr) [[unlikely]]
-        __tsan_release(const_cast<void*>(a));
+    if (active()) [[unlikely]]
+        tsan_release_slow(a);
 }
 #endif
 
@@ -174,10 +184,19 @@ void tsan_sync_suspend() noexcept;  // ... and back
 void tsan_acquire_at_exit(const void* a) noexcept;
 class ignore_scope {
   public:
-    ignore_scope() noexcept { tsan_ignore_begin(); }
-    ~ignore_scope() { tsan_ignore_end(); }
+    ignore_scope() noexcept : on_(active()) {
+        if (on_) [[unlikely]]
+            tsan_ignore_begin();
+    }
+    ~ignore_scope() {
+        if (on_) [[unlikely]]
+            tsan_ignore_end();
+    }
     ignore_scope(const ignore_scope&) = delete;
     ignore_scope& operator=(const ignore_scope&) = delete;
+
+  private:
+    bool on_;
 };
 
 // The first member of a class whose destructor calls tsan_ignore_begin():
