@@ -71,57 +71,54 @@ struct packet {
     void* data;
 };
 
-// The sanitizers' side of a switch, out of line behind one test of
-// san::active() before the jump and one after it.
-[[gnu::noinline, gnu::cold]] void announce_slow(fiber_context& from, fiber_context& to,
-                                                bool exiting) noexcept {
+// The sanitizers' side of a switch, behind one test of san::active()
+// before the jump and one after it. Inline, in switch_to itself: after
+// start_switch_fiber (ASan) or switch_to_fiber (TSan) nothing may return
+// through a frame made before it (TSan would pop the new fiber's shadow
+// stack; ASan's fake stack is already handed over).
+inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
+    if (!san::active()) [[likely]]
+        return;
     if (san::asan())
         __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to.stack_bottom,
                                        to.stack_size);
-    if (san::tsan()) {
+    if (to.tsan_fiber) {  // TSan (set by make_fiber, init_thread_fiber)
+        unsigned flags = san::tsan_switch_flags;
         if (from.thread_side) {
             // A worker to a goroutine: the goroutine acquires the worker's
             // clock (its sync is ignored otherwise: sanitizers/hooks.hpp).
             san::tsan_sync_resume();
-            __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_in_flags);
+            flags = san::tsan_switch_in_flags;
         } else {
             // Kept for the worker's exit only (its thread-locals' destructors
             // run after the goroutines that used them): nobody else acquires it.
             san::tsan_release(&to);
-            __tsan_switch_to_fiber(to.tsan_fiber, san::tsan_switch_flags);
         }
+        __tsan_switch_to_fiber(to.tsan_fiber, flags);
     }
 }
 
-// `from` is the side that was suspended (and whose context we record);
-// `self` is the side now running, own_fake_stack its ASan fake stack.
-[[gnu::noinline, gnu::cold]] void landed_slow(fiber_context& from, const fiber_context* self,
-                                              void** own_fake_stack) noexcept {
-    if (san::asan()) {
-        const void* bottom = nullptr;
-        std::size_t size = 0;
-        __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom, &size);
-        if (!from.stack_bottom) {
-            from.stack_bottom = bottom;
-            from.stack_size = size;
-        }
-    }
-    if (self && self->thread_side && san::tsan())
-        san::tsan_sync_suspend();  // back on the worker's fiber
-}
-
-// Runs on the resumed side, first thing after a jump lands.
+// Runs on the resumed side, first thing after a jump lands. `self` is the
+// side now running (null for a new fiber), own_fake_stack its ASan fake
+// stack; in->from is the side just suspended, whose context is recorded.
 inline void* landed(bctx::transfer_t t, const fiber_context* self, void** own_fake_stack) {
     auto* in = static_cast<packet*>(t.data);
-    if (san::active()) [[unlikely]]
-        landed_slow(*in->from, self, own_fake_stack);
+    if (san::active()) [[unlikely]] {
+        if (san::asan()) {
+            const void* bottom = nullptr;
+            std::size_t size = 0;
+            __sanitizer_finish_switch_fiber(own_fake_stack ? *own_fake_stack : nullptr, &bottom,
+                                            &size);
+            if (!in->from->stack_bottom) {
+                in->from->stack_bottom = bottom;
+                in->from->stack_size = size;
+            }
+        }
+        if (self && self->thread_side && self->tsan_fiber)
+            san::tsan_sync_suspend();  // back on the worker's fiber
+    }
     in->from->fctx = t.fctx;
     return in->data;
-}
-
-inline void announce(fiber_context& from, fiber_context& to, bool exiting) {
-    if (san::active()) [[unlikely]]
-        announce_slow(from, to, exiting);
 }
 
 void trampoline(bctx::transfer_t t) {
