@@ -89,7 +89,9 @@ deb)
         { echo "debian/changelog is at $debver, the project at $version: add an entry"; exit 1; }
     mkdir -p "$dir/src"
     tar -C "$src" --exclude=./build --exclude=./.git -cf - . | tar -C "$dir/src" -xf -
-    (cd "$dir/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+    # What is tested is the packaging, not the optimizer: no optimization,
+    # no debug symbols (DEB_CXXFLAGS_SET), no dbgsym package (nostrip).
+    (cd "$dir/src" && DEB_BUILD_OPTIONS="nocheck parallel=2 noopt nostrip" DEB_CXXFLAGS_SET="-O0" \
         dpkg-buildpackage -us -uc -b >"$dir/dpkg-buildpackage.log" 2>&1) ||
         { tail -60 "$dir/dpkg-buildpackage.log"; exit 1; }
     ls "$dir"/*.deb

@@ -10,10 +10,10 @@ A block is one of:
     namespace of its own (its #include lines hoisted out);
   - statements (the rest): compiled as the body of a function of their own,
     which returns int (so a block may `return goro::run(...)`).
-Every block but the programs of one Markdown file goes into one translation
-unit, with goro/goro.hpp and common standard headers included and
-std::chrono_literals in scope; #line directives point compiler messages at
-the Markdown file and line.
+Every block but the programs goes into one translation unit (the headers
+are parsed once), each in a namespace of its own, with goro/goro.hpp and
+common standard headers included and std::chrono_literals in scope; #line
+directives point compiler messages at the Markdown file and line.
 
 HTML comments on the lines just before a block steer it (they do not show
 when the Markdown is rendered):
@@ -144,43 +144,41 @@ def main():
         return os.path.relpath(b.path, a.root) if a.root else b.path
 
     failures, compiled, ran, skipped = [], 0, 0, []
+    fragments, programs = [], []
     for path in a.files:
-        blocks = parse(path)
-        stem = re.sub(r"\W", "_", os.path.relpath(path, a.root) if a.root else os.path.basename(path))
-        kept = []
-        for b in blocks:
+        for b in parse(path):
             if b.skip:
                 skipped.append(f"{shown(b)}:{b.line}: {b.skip}")
+            elif b.kind() == "program":
+                programs.append(b)
             else:
-                kept.append(b)
-        fragments = [b for b in kept if b.kind() != "program"]
-        if fragments:
-            src = os.path.join(a.out, f"{stem}_fragments.cpp")
-            open(src, "w").write(fragments_unit(fragments, shown))
-            r = run(cxx + cxxflags + ["-c", src, "-o", src + ".o"])
-            compiled += len(fragments)
-            if r.returncode != 0:
-                shown_file = os.path.relpath(path, a.root) if a.root else path
-                failures.append(f"{shown_file}: fragments do not compile:\n{r.stdout}")
-        for n, b in enumerate(b for b in kept if b.kind() == "program"):
-            src = os.path.join(a.out, f"{stem}_program_{n + 1}.cpp")
-            open(src, "w").write(f'#line {b.line} "{shown(b)}"\n' + b.code)
-            exe = src[:-4]
-            extra = shlex.split(a.gtest_ldflags) if "gtest" in b.code else []
-            r = run(cxx + cxxflags + [src, "-o", exe] + extra + ldflags)
-            compiled += 1
-            if r.returncode != 0:
-                failures.append(f"{shown(b)}:{b.line}: program does not build:\n{r.stdout}")
-                continue
-            try:
-                r = run([exe], cwd=a.out, timeout=120)
-                status = r.returncode
-            except subprocess.TimeoutExpired:
-                status, r = "a timeout (120 s)", None
-            ran += 1
-            if status != 0:
-                failures.append(f"{shown(b)}:{b.line}: program exited with {status}:\n"
-                                f"{r.stdout if r else ''}")
+                fragments.append(b)
+    if fragments:  # one translation unit: the headers are parsed once
+        src = os.path.join(a.out, "fragments.cpp")
+        open(src, "w").write(fragments_unit(fragments, shown))
+        r = run(cxx + cxxflags + ["-c", src, "-o", src + ".o"])
+        compiled += len(fragments)
+        if r.returncode != 0:
+            failures.append(f"fragments do not compile:\n{r.stdout}")
+    for n, b in enumerate(programs):
+        src = os.path.join(a.out, f"program_{n + 1}.cpp")
+        open(src, "w").write(f'#line {b.line} "{shown(b)}"\n' + b.code)
+        exe = src[:-4]
+        extra = shlex.split(a.gtest_ldflags) if "gtest" in b.code else []
+        r = run(cxx + cxxflags + [src, "-o", exe] + extra + ldflags)
+        compiled += 1
+        if r.returncode != 0:
+            failures.append(f"{shown(b)}:{b.line}: program does not build:\n{r.stdout}")
+            continue
+        try:
+            r = run([exe], cwd=a.out, timeout=120)
+            status = r.returncode
+        except subprocess.TimeoutExpired:
+            status, r = "a timeout (120 s)", None
+        ran += 1
+        if status != 0:
+            failures.append(f"{shown(b)}:{b.line}: program exited with {status}:\n"
+                            f"{r.stdout if r else ''}")
     for s in skipped:
         print(f"skipped {s}")
     print(f"{compiled} blocks compiled, {ran} programs run, {len(skipped)} skipped, "
