@@ -15,6 +15,7 @@
 
 namespace goro {
 
+// goro's error codes (std::error_code of goro_category()).
 enum class errc {
     canceled = 1,  // context.Canceled
     // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
@@ -23,8 +24,10 @@ enum class errc {
     unexpected_eof = 4,  // io.ErrUnexpectedEOF: the stream ended inside a read_full
 };
 
+// The "goro" error category, and errc as an error_code of it.
 const std::error_category& goro_category() noexcept;
 
+// errc as a std::error_code (found by ADL: `ec == goro::errc::canceled`).
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), goro_category()};
 }

@@ -40,6 +40,8 @@
 
 namespace goro {
 
+// Parks until fd is readable (writable), the deadline passes or ctx is done
+// (see the top of this file); {} when ready, else why not.
 std::error_code wait_readable(int fd, clock::time_point deadline = clock::time_point::max());
 std::error_code wait_writable(int fd, clock::time_point deadline = clock::time_point::max());
 std::error_code wait_readable(int fd, const context& ctx);

@@ -19,12 +19,10 @@
 #include <vector>
 
 #include "goro/errors.hpp"
-#if defined(GORO_ASAN)
-#include <sanitizer/lsan_interface.h>
-#endif
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_pool.hpp"
 
@@ -173,11 +171,9 @@ constexpr bool parked_with(std::uint64_t v, std::uint64_t bit) {
 
 void mark_abandoned(goroutine* g) noexcept {
     g->abandoned.store(true, std::memory_order_relaxed);
-#if defined(GORO_ASAN)
     // Its stack is never freed nor reused: what it refers to (an exception
     // in flight, say) is not a leak. Let LeakSanitizer look there.
-    __lsan_register_root_region(reinterpret_cast<void*>(g->slot->lo), g->slot->hi - g->slot->lo);
-#endif
+    san::lsan_root(reinterpret_cast<void*>(g->slot->lo), g->slot->hi - g->slot->lo);
 }
 
 void report_abandoned(goroutine* g) {
@@ -292,6 +288,12 @@ void shutdown_locked(scheduler* s) {
         if (s->live() <= 0) break;
         unwind_all(s);
     }
+    // What the goroutines that exited during shutdown did (their unwinding
+    // destructors), before run() returns (TSan: sanitizers/hooks.hpp).
+    san::tsan_acquire(&g_shutting_down);
+    // The rest is goro's teardown (timers, stacks, the scheduler): TSan
+    // ignores it (sanitizers/hooks.hpp).
+    san::ignore_scope teardown;
     std::vector<timer_node*> pending;
     s->take_timers(pending);
     std::vector<timer_node*> ended;

@@ -3,6 +3,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 #include "signal/subscriptions.hpp"
 
@@ -62,6 +63,7 @@ bool monitor::can_sleep_deep() const noexcept {
 }
 
 void monitor::loop() noexcept {
+    san::tsan_ignore_all_begin();  // bookkeeping only (TSan: sanitizers/hooks.hpp)
     int quiet_checks = 0;
     while (!stopping_.load(std::memory_order_acquire)) {
         // After two checks in a row that found every worker idle, sleep
@@ -91,6 +93,7 @@ void monitor::loop() noexcept {
         if (dump_requested.exchange(false, std::memory_order_acq_rel)) dump_goroutines_to_stderr();
         if (poller* p = poller::if_active()) p->poll_if_due(now, poll_after_ns);
     }
+    san::tsan_ignore_all_end();
 }
 
 void monitor::check_workers(std::int64_t now) noexcept {

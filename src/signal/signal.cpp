@@ -55,6 +55,7 @@
 #include "goro/errors.hpp"
 #include "parking/ranked_mutex.hpp"
 #include "signal/subscriptions.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -269,8 +270,10 @@ namespace goro {
 
 using detail::registry;
 
+// The registry's bookkeeping is ignored by TSan (sanitizers/hooks.hpp).
 void signal_notify(send_chan<int> ch, std::span<const int> signals) {
     if (ch.is_nil()) throw misuse_error("goro::signal_notify: nil channel");
+    detail::san::ignore_scope bookkeeping;
     const detail::signal_set want = detail::checked_signals(signals, "goro::signal_notify");
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);
@@ -285,6 +288,7 @@ void signal_notify(send_chan<int> ch, std::span<const int> signals) {
 
 void signal_stop(const send_chan<int>& ch) {
     if (ch.is_nil()) return;
+    detail::san::ignore_scope bookkeeping;
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);
     if (auto s = r.find(ch)) r.remove(s);
@@ -293,6 +297,7 @@ void signal_stop(const send_chan<int>& ch) {
 std::pair<context, signal_stop_func> signal_context(const context& parent,
                                                     std::span<const int> signals) {
     const detail::signal_set want = detail::checked_signals(signals, "goro::signal_context");
+    detail::san::ignore_scope bookkeeping;
     auto [ctx, cancel] = with_cancel(parent);
     auto s = std::make_shared<detail::signal_subscription>();
     s->cancel = cancel;
@@ -305,6 +310,7 @@ std::pair<context, signal_stop_func> signal_context(const context& parent,
 
 void signal_stop_func::operator()() const {
     if (!s_) return;
+    detail::san::ignore_scope bookkeeping;
     s_->cancel();
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);

@@ -17,6 +17,7 @@
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/wait_group.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -32,6 +33,7 @@ std::int64_t counter_of(std::uint64_t s) noexcept {
 }  // namespace
 
 void wait_group::add(std::int64_t n) {
+    detail::san::tsan_release(&state_);  // to wait() (TSan: sanitizers/hooks.hpp)
     // One fetch_add, as Go's Add: a CAS loop retried under contention (every
     // item of a 4x4 pipeline counted by one wait_group) costs more. A result
     // out of range is undone and reported; until the undo, a concurrent
@@ -67,13 +69,17 @@ void wait_group::add(std::int64_t n) {
 }
 
 void wait_group::wait() {
-    if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
+    if (counter_of(state_.load(std::memory_order_acquire)) == 0) {
+        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
+        return;
+    }
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     wl.lock();
     std::uint64_t s = state_.load(std::memory_order_acquire);
     do {
         if (counter_of(s) == 0) {
             wl.unlock();
+            detail::san::tsan_acquire(&state_);
             return;
         }
     } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
@@ -98,6 +104,7 @@ void wait_group::wait() {
     // The counter reached zero. At shutdown this returns normally too (it
     // may be in a destructor, entered by a normal scope exit): the goroutine
     // unwinds at its next blocking call.
+    detail::san::tsan_acquire(&state_);
 }
 
 }  // namespace goro
