@@ -8,8 +8,10 @@
 //       });
 //   }
 //
-// Goroutines are fibers with growable (virtual-memory) stacks, multiplexed by
-// an M:N work-stealing scheduler onto `procs` worker threads. Blocking goro
+// Goroutines are fibers on virtual-memory stacks — a reservation (1 MiB by
+// default) whose pages are committed on demand, as the goroutine first
+// touches them, up to the reservation — multiplexed by an M:N
+// work-stealing scheduler onto `procs` worker threads. Blocking goro
 // calls park the goroutine and free its worker; they also work from plain OS
 // threads, where they block the thread.
 #pragma once
@@ -36,7 +38,12 @@ struct options {
     unsigned procs = 0;
     // Virtual reservation per goroutine stack; pages are committed on first
     // touch. 0: the GORO_STACK_SIZE environment variable (bytes), else 1 MiB.
+    // (A goroutine may ask for another size: goro::spawn_options.)
     std::size_t stack_size = 0;
+    // Virtual reservation of run()'s main goroutine's stack (committed on
+    // demand like the others). 0: 8 MiB — a thread's default — or
+    // stack_size if larger. Else 64 KiB..1 GiB (goro::misuse_error).
+    std::size_t main_stack_size = 0;
     // SIGQUIT prints goro::dump_goroutines to stderr and the program goes on
     // (Go's SIGQUIT prints the stacks and exits). Installs a SIGQUIT handler
     // for the rest of the process.
@@ -134,6 +141,28 @@ void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)),
                   where);
+}
+
+// How to start one goroutine: goro::go(goro::spawn_options{...}, fn).
+struct spawn_options {
+    // Virtual reservation for this goroutine's stack, in bytes (rounded up
+    // to pages; 64 KiB..1 GiB, else goro::misuse_error naming the call).
+    // Committed on demand like every stack, and guarded like every stack
+    // (an overflow is reported, never silent). 0: the runtime's size
+    // (options::stack_size). A size other than the runtime's costs a
+    // mapping of its own (kept for reuse by the next goroutine of that
+    // size): meant for the few goroutines that need a deep stack, not for
+    // a million small ones.
+    std::size_t stack_size = 0;
+};
+
+// `go f()` with spawn options, e.g. a deep recursion on a 64 MiB stack:
+//   goro::go(goro::spawn_options{.stack_size = 64 << 20}, [] { parse(doc); });
+template <class F>
+void go(spawn_options opts, F&& fn,
+        goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
+    detail::spawn_sized(std::forward<F>(fn), where, opts.stack_size, "goro::go");
 }
 
 // runtime.Gosched: lets other goroutines run. On a plain thread, std::this_thread::yield.

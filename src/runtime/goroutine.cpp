@@ -7,12 +7,15 @@
 // the slot is released by the worker after the final switch, never by the
 // goroutine itself.
 #include <new>
+#include <string>
 #include <thread>
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spawn.hpp"
+#include "goro/errors.hpp"
 #include "goro/runtime.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_config.hpp"
 
 #if defined(GORO_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -35,12 +38,9 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
     return w->next_id++;
 }
 
-}  // namespace
-
-spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
-    ensure_runtime();
-    worker* w = this_worker();
-    stack_slot* slot = w ? w->stacks.acquire() : stack_pool::instance().acquire();
+// Builds (or resets) the record at the top of slot, with room for a closure.
+[[gnu::always_inline]] inline spawn_slot prepare_record(stack_slot* slot, std::size_t size,
+                                                        std::size_t align) noexcept {
     goroutine* g = record_of(slot);
     if (!slot->has_record.load(std::memory_order_relaxed)) {
         ::new (g) goroutine;
@@ -68,12 +68,42 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     return {g, g->closure};
 }
 
+// The slot goes back where it came from: a sized one to the pool's sized
+// list, a slab's to the worker's cache (or the shared pool).
+void release_slot(worker* w, stack_slot* slot) noexcept {
+    if (slot->sized) [[unlikely]]
+        stack_pool::instance().release_sized(slot);
+    else if (w)
+        w->stacks.release(slot);
+    else
+        stack_pool::instance().release(slot);
+}
+
+}  // namespace
+
+spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
+    ensure_runtime();
+    worker* w = this_worker();
+    return prepare_record(w ? w->stacks.acquire() : stack_pool::instance().acquire(), size, align);
+}
+
+spawn_slot spawn_prepare_sized(std::size_t size, std::size_t align, std::size_t stack_size,
+                               const char* who) {
+    if (stack_size != 0 && (stack_size < min_stack_size || stack_size > max_stack_size))
+        throw misuse_error(
+            std::string(who) + ": spawn_options::stack_size = " + std::to_string(stack_size) +
+            ": out of range (expected 0 for the runtime's size, or " +
+            std::to_string(min_stack_size) + ".." + std::to_string(max_stack_size) + " bytes)");
+    ensure_runtime();
+    stack_pool& pool = stack_pool::instance();
+    const std::size_t bytes = (stack_size + page_size - 1) & ~(page_size - 1);
+    if (bytes == 0 || bytes == pool.slot_size()) return spawn_prepare(size, align);
+    return prepare_record(pool.acquire_sized(bytes), size, align);
+}
+
 void spawn_abandon(goroutine* g) noexcept {
     g->state.store(g_state::free, std::memory_order_release);
-    if (worker* w = this_worker())
-        w->stacks.release(g->slot);
-    else
-        stack_pool::instance().release(g->slot);
+    release_slot(this_worker(), g->slot);
 }
 
 void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept {
@@ -129,7 +159,7 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
     set_state(g, state_bit(g_state::dead), g_state::free);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
-    w->stacks.release(slot);
+    release_slot(w, slot);
     if (shutting_down()) [[unlikely]] {
         scheduler* s = current_scheduler();
         s->exit_seq.fetch_add(1, std::memory_order_seq_cst);

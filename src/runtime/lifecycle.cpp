@@ -8,6 +8,7 @@
 //
 // Lock order: lifecycle_mu -> (scheduler locks). g_sched is written only
 // under lifecycle_mu and read lock-free.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +27,7 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_config.hpp"
 
 namespace goro::detail {
 
@@ -91,6 +93,28 @@ unsigned checked_procs(const options& opts) {
     unsigned env = procs_from_env();  // validated even when opts.procs overrides it
     if (opts.procs) return opts.procs;
     return env ? env : hardware_procs();
+}
+
+// A thread's default stack reservation: what run()'s main goroutine gets
+// unless options::main_stack_size says otherwise.
+constexpr std::size_t default_main_stack = std::size_t{8} << 20;
+
+// The main goroutine's stack reservation for opts (validated: misuse_error
+// naming the option when out of range). Call with the runtime started (the
+// pool's slot size is known).
+std::size_t main_stack_bytes(const options& opts) {
+    if (opts.main_stack_size == 0)
+        return std::max(default_main_stack, stack_pool::instance().slot_size());
+    return opts.main_stack_size;
+}
+
+void check_main_stack_size(const options& opts) {
+    const std::size_t n = opts.main_stack_size;
+    if (n != 0 && (n < min_stack_size || n > max_stack_size))
+        throw misuse_error("goro::run: options::main_stack_size = " + std::to_string(n) +
+                           ": out of range (expected 0 for 8 MiB, or " +
+                           std::to_string(min_stack_size) + ".." + std::to_string(max_stack_size) +
+                           " bytes)");
 }
 
 scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
@@ -390,6 +414,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
     {
         lock_scope lk(lifecycle_mu);
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
+        check_main_stack_size(opts);
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
         s = g_sched.load(std::memory_order_acquire);
@@ -413,7 +438,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
 
     begin_park(st.caller);
     s->run_caller.store(st.caller, std::memory_order_release);
-    spawn(
+    spawn_sized(
         [&st] {
             // However it ends (returned, threw, or unwound by the shutdown
             // after a detected deadlock), the caller is readied last (unless
@@ -432,7 +457,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
                 st.error = std::current_exception();
             }
         },
-        goro::source_location::current());
+        goro::source_location::current(), main_stack_bytes(opts), "goro::run");
     park(wait_reason::run, nullptr, nullptr);
 
     std::string deadlock;
