@@ -165,6 +165,20 @@ void go(spawn_options opts, F&& fn,
     detail::spawn_sized(std::forward<F>(fn), where, opts.stack_size, "goro::go");
 }
 
+// runtime.Goexit: ends the calling goroutine. Its stack unwinds as at
+// shutdown — every destructor runs (a wait_group::go's done() included, so
+// exit() counts as returning), a `catch (...)` that does not rethrow would
+// stop it (see docs/pitfalls.md) — and the goroutine ends with no error
+// (not a panic; an errgroup task that exits is no failure).
+// Called by run()'s main goroutine: the other goroutines go on, and run()
+// returns 0 once none is left (Go's program would then crash with a
+// deadlock; with options::detect_deadlock, run() throws
+// goro::deadlock_error if the others are stuck for good; without, it waits).
+// Requires: called from a goroutine (else goro::misuse_error naming
+// goro::exit), and not from a destructor while an exception is in flight
+// (that misuse_error would terminate, as any throw there does).
+[[noreturn]] void exit();
+
 // runtime.Gosched: lets other goroutines run. On a plain thread, std::this_thread::yield.
 void yield();
 

@@ -14,6 +14,7 @@
 #include "goro/detail/spawn.hpp"
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
+#include "runtime/exit.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_config.hpp"
 
@@ -160,11 +161,25 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     set_state(g, state_bit(g_state::dead), g_state::free);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     release_slot(w, slot);
-    if (shutting_down()) [[unlikely]] {
-        scheduler* s = current_scheduler();
+    if (exit_watch.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+        exit_watched();
+}
+
+std::atomic<std::uint8_t> exit_watch{0};
+
+void exit_watched() noexcept {
+    scheduler* s = current_scheduler();
+    const std::uint8_t why = exit_watch.load(std::memory_order_seq_cst);
+    if (why & exit_watch_bits::shutdown) {
         s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
         futex_wake(&s->exit_seq, 1);
     }
+    // run() waits for the last goroutine after main's goro::exit: the exit
+    // that leaves none readies it (claim: at most one of several exits that
+    // all saw zero, or a detected deadlock, does).
+    if ((why & exit_watch_bits::main_exited) && s->live() <= 0)
+        if (parker* caller = s->run_caller.load(std::memory_order_acquire); caller && claim(caller))
+            ready(caller);
 }
 
 }  // namespace goro::detail
@@ -216,6 +231,18 @@ void sleep_until(clock::time_point tp) {
     }
     // Woken by the fire, which may still be returning: wait until it is done.
     timer_settle(&s);
+}
+
+void exit() {
+    using namespace detail;
+    if (!this_goroutine_record())
+        throw misuse_error(
+            "goro::exit: called outside a goroutine (only a goroutine can end itself)");
+    if (running_uncaught_exceptions() > 0)
+        throw misuse_error(
+            "goro::exit: called while an exception is in flight (in a destructor during "
+            "unwinding)");
+    throw goroutine_exit{};
 }
 
 bool in_goroutine() noexcept {

@@ -26,6 +26,7 @@
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
+#include "runtime/exit.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_config.hpp"
 
@@ -282,6 +283,7 @@ void unwind_all(scheduler* s) {
 
 void shutdown_locked(scheduler* s) {
     g_shutting_down.store(true, std::memory_order_seq_cst);  // 1
+    exit_watch.fetch_or(exit_watch_bits::shutdown, std::memory_order_seq_cst);
     std::vector<std::pair<goroutine*, std::uint64_t>> parked;
     for_each_record([&](goroutine* g, std::uint64_t v) {
         if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
@@ -323,6 +325,8 @@ void shutdown_locked(scheduler* s) {
     // it (and will see it closing): wait for it before s goes.
     while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     delete s;
+    exit_watch.fetch_and(static_cast<std::uint8_t>(~exit_watch_bits::shutdown),
+                         std::memory_order_seq_cst);
     g_shutting_down.store(false, std::memory_order_seq_cst);
 }
 
@@ -403,6 +407,25 @@ scheduler* ensure_runtime() {
     return use.get();
 }
 
+namespace {
+
+// run()'s main goroutine called goro::exit: like a Go program whose main
+// called Goexit, the others go on; run() returns once none is left (or
+// throws deadlock_error when a detected deadlock leaves them stuck). The
+// caller parks again as run()'s caller: the exit that leaves no goroutine
+// readies it (exit_watched), or a detected deadlock does.
+void wait_for_goroutines(scheduler* s, parker* caller) {
+    if (s->deadlocked.load(std::memory_order_acquire)) return;
+    begin_park(caller);
+    exit_watch.fetch_or(exit_watch_bits::main_exited, std::memory_order_seq_cst);
+    if (s->live() <= 0 && claim(caller)) ready(caller);  // none left already
+    park(wait_reason::run, nullptr, nullptr);
+    exit_watch.fetch_and(static_cast<std::uint8_t>(~exit_watch_bits::main_exited),
+                         std::memory_order_seq_cst);
+}
+
+}  // namespace
+
 int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
     return run_main_in(opts, entry, fn, nullptr);
 }
@@ -434,6 +457,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         void* fn;
         std::exception_ptr error;
         parker* caller;
+        std::atomic<bool> exited{false};  // main called goro::exit
     } st{entry, fn, nullptr, current_parker()};
 
     begin_park(st.caller);
@@ -451,6 +475,8 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             } on_exit{st};
             try {
                 st.entry(st.fn);
+            } catch (const goroutine_exit&) {
+                st.exited.store(true, std::memory_order_release);
             } catch (const goroutine_unwind&) {
                 throw;
             } catch (...) {
@@ -459,6 +485,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         },
         goro::source_location::current(), main_stack_bytes(opts), "goro::run");
     park(wait_reason::run, nullptr, nullptr);
+    if (st.exited.load(std::memory_order_acquire)) wait_for_goroutines(s, st.caller);
 
     std::string deadlock;
     {
