@@ -179,6 +179,22 @@ void go(spawn_options opts, F&& fn,
 // (that misuse_error would terminate, as any throw there does).
 [[noreturn]] void exit();
 
+// runtime.LockOSThread / UnlockOSThread: while locked, the calling
+// goroutine runs only on the worker thread it runs on now — wherever it is
+// readied from, it resumes there, and no other worker steals it — so
+// thread-affine state (a thread_local, a per-thread library context, the
+// thread id) stays its own across parks. Calls nest: the goroutine is
+// unlocked when it has called unlock_os_thread as often as
+// lock_os_thread; an unlock with nothing locked does nothing, as in Go.
+// A goroutine that exits while locked is simply unlocked.
+// Differs from Go: the thread is not exclusive — while the locked
+// goroutine is parked, its worker runs other goroutines (Go would give
+// the thread to it alone), and a locked goroutine that is runnable waits
+// for its worker even if others are idle. On a plain thread both calls do
+// nothing (a thread stays on itself).
+void lock_os_thread();
+void unlock_os_thread() noexcept;
+
 // runtime.Gosched: lets other goroutines run. On a plain thread, std::this_thread::yield.
 void yield();
 

@@ -6,6 +6,7 @@
 // list; the closure is destroyed on the goroutine's own stack before exit;
 // the slot is released by the worker after the final switch, never by the
 // goroutine itself.
+#include <cstdint>
 #include <new>
 #include <string>
 #include <thread>
@@ -138,6 +139,8 @@ void goroutine_main(void* p) {
         panic_escaped(g, "an exception not derived from std::exception");
     }
     check_stack_canary_on_exit(g);
+    g->lock_count = 0;  // exiting unlocks (the record is reused)
+    g->pinned_to = nullptr;
     g->action = switch_action::exit;
     set_state(g, state_bit(g_state::running), g_state::dead);
     worker* w = this_worker();
@@ -231,6 +234,20 @@ void sleep_until(clock::time_point tp) {
     }
     // Woken by the fire, which may still be returning: wait until it is done.
     timer_settle(&s);
+}
+
+void lock_os_thread() {
+    using namespace detail;
+    goroutine* g = this_goroutine_record();
+    if (!g) return;  // a plain thread is its own thread already
+    if (g->lock_count == UINT32_MAX) throw misuse_error("goro::lock_os_thread: nested too deeply");
+    if (g->lock_count++ == 0) g->pinned_to = this_worker();
+}
+
+void unlock_os_thread() noexcept {
+    detail::goroutine* g = detail::this_goroutine_record();
+    if (!g || g->lock_count == 0) return;
+    if (--g->lock_count == 0) g->pinned_to = nullptr;
 }
 
 void exit() {
