@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include "goro/detail/require_callable.hpp"
@@ -217,6 +218,23 @@ namespace this_goroutine {
 // The running goroutine's id (1, 2, ...), 0 outside a goroutine.
 std::uint64_t id() noexcept;
 }  // namespace this_goroutine
+
+// runtime.Stack(buf, false): the calling goroutine's stack trace, as text:
+//
+//   goroutine 7 [running]:
+//   handle(request const&)
+//           /usr/local/bin/server +0x1b3c4
+//   ...
+//   created at server.cpp:42 in void serve()
+//
+// One entry per frame, innermost first: the function (demangled; "??"
+// where the dynamic symbol table does not have it — link the executable
+// with -rdynamic, CMake's ENABLE_EXPORTS, to see its own functions), then
+// the module and the offset in it (`addr2line -Cfe module offset` gives
+// the file and line). At most 128 frames. From a plain thread, that
+// thread's trace under "plain thread [running] (not a goroutine):".
+// Uses glibc's backtrace() and dladdr(): no extra library.
+std::string stack();
 
 // Lists every goroutine: id, state, wait reason, what it waits on (a
 // channel, mutex or wait_group by address, a sleep's deadline), how long it
