@@ -378,3 +378,90 @@ TEST(ContextStress, ChildrenCreatedWhileTheParentIsCancelled) {
         }
     });
 }
+
+// Go 1.21's WithDeadlineCause / WithTimeoutCause: the cause when the deadline
+// passes; err() stays deadline_exceeded; cancel() does not set it.
+TEST(Context, DeadlineCauseIsTheCauseWhenTheDeadlinePasses) {
+    goro::run(procs(2), [] {
+        const auto slow = std::make_error_code(std::errc::timed_out);
+        auto [ctx, cancel] = goro::with_timeout_cause(goro::background(), 5ms, slow);
+        EXPECT_FALSE(goro::cause(ctx));
+        ASSERT_TRUE(closes_within(ctx.done()));
+        EXPECT_EQ(ctx.err(), goro::errc::deadline_exceeded);
+        EXPECT_EQ(goro::cause(ctx), slow);
+        auto [child, cc] = goro::with_cancel(ctx);  // born cancelled, with the cause
+        EXPECT_EQ(goro::cause(child), slow);
+        cancel();  // too late: the first reason stays
+        EXPECT_EQ(goro::cause(ctx), slow);
+
+        // An exception cause, rethrowable; its code is deadline_exceeded.
+        struct backend_slow : std::runtime_error {
+            backend_slow() : std::runtime_error("backend slow") {}
+        };
+        auto [ex_ctx, c2] = goro::with_timeout_cause(goro::background(), 1ms,
+                                                     std::make_exception_ptr(backend_slow{}));
+        ASSERT_TRUE(closes_within(ex_ctx.done()));
+        EXPECT_EQ(goro::cause(ex_ctx), goro::errc::deadline_exceeded);
+        EXPECT_THROW(goro::cause(ex_ctx).rethrow(), backend_slow);
+    });
+}
+
+TEST(Context, DeadlineCauseNotSetByCancelOrParent) {
+    auto [a, cancel_a] = goro::with_timeout_cause(goro::background(), 1h, goro::errc::closed);
+    cancel_a();
+    EXPECT_EQ(a.err(), goro::errc::canceled);
+    EXPECT_EQ(goro::cause(a), goro::errc::canceled);
+
+    auto [parent, cancel_parent] = goro::with_cancel_cause(goro::background());
+    auto [b, cancel_b] = goro::with_timeout_cause(parent, 1h, goro::errc::closed);
+    cancel_parent(std::make_error_code(std::errc::connection_aborted));
+    EXPECT_EQ(goro::cause(b), std::make_error_code(std::errc::connection_aborted));
+
+    // The parent's deadline is sooner: a plain with_cancel child, whose
+    // cause when that deadline passes is the parent's.
+    auto [p2, c2] = goro::with_timeout_cause(goro::background(), 2ms, goro::errc::unexpected_eof);
+    auto [c, cancel_c] = goro::with_timeout_cause(p2, 1h, goro::errc::closed);
+    EXPECT_EQ(c.deadline(), p2.deadline());
+    ASSERT_TRUE(closes_within(c.done()));
+    EXPECT_EQ(goro::cause(c), goro::errc::unexpected_eof);
+}
+
+TEST(Context, DeadlineCauseInThePastAndEmptyCauses) {
+    auto past = goro::clock::now() - 1s;
+    auto [a, ca] = goro::with_deadline_cause(goro::background(), past, goro::errc::closed);
+    EXPECT_EQ(a.err(), goro::errc::deadline_exceeded);
+    EXPECT_EQ(goro::cause(a), goro::errc::closed);
+    auto [b, cb] = goro::with_deadline_cause(goro::background(), past, std::exception_ptr{});
+    EXPECT_EQ(goro::cause(b), goro::errc::deadline_exceeded);
+    auto [c, cc] = goro::with_deadline_cause(goro::background(), past, std::error_code{});
+    EXPECT_EQ(goro::cause(c), goro::errc::deadline_exceeded);
+    // Another context's cause, forwarded.
+    auto [d, cd] = goro::with_deadline_cause(goro::background(), past, goro::cause(a));
+    EXPECT_EQ(goro::cause(d), goro::errc::closed);
+    auto [e, ce] = goro::with_deadline_cause(goro::background(), past, goro::cancel_cause{});
+    EXPECT_EQ(goro::cause(e), goro::errc::deadline_exceeded);
+}
+
+// Many deadline-cause contexts racing their cancel functions: each ends with
+// exactly one of the two causes, consistent with its err().
+TEST(ContextStress, DeadlineCauseRacingCancel) {
+    goro::run(procs(8), [] {
+        const int n = static_cast<int>(scaled(2000, 10));
+        std::atomic<int> bad{0};
+        goro::wait_group wg;
+        for (int i = 0; i < n; ++i)
+            wg.go([&, i] {
+                auto [ctx, cancel] = goro::with_timeout_cause(
+                    goro::background(), std::chrono::microseconds(i % 50), goro::errc::closed);
+                if (i % 2) goro::yield();
+                cancel();
+                auto why = goro::cause(ctx);
+                bool ok = ctx.err() == goro::errc::deadline_exceeded
+                              ? why == goro::errc::closed
+                              : ctx.err() == goro::errc::canceled && why == goro::errc::canceled;
+                if (!ok) bad.fetch_add(1);
+            });
+        wg.wait();
+        EXPECT_EQ(bad.load(), 0);
+    });
+}

@@ -209,6 +209,59 @@ TEST(StackGuardDeathTest, OverflowWithTenAliveIsReported) {
     EXPECT_DEATH(overflow_with_alive(10, where, overflow_to_guard), report(where, guard_hit()));
 }
 
+// A goroutine with a stack size of its own (goro::spawn_options) is guarded
+// like the others, and the report gives its size.
+TEST(StackGuardDeathTest, OverflowOfACustomSizeStackIsReported) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    const auto where = goro::source_location::current();
+    EXPECT_DEATH(
+        {
+            goro::options o;
+            o.procs = 1;
+            o.stack_size = test_stack;
+            goro::run(o, [&] {
+                goro::wait_group wg;
+                wg.go(
+                    goro::spawn_options{.stack_size = 512 << 10},
+                    [] {
+                        std::fprintf(stderr, "id=%llu;\n",
+                                     static_cast<unsigned long long>(goro::this_goroutine::id()));
+                        overflow_to_guard();
+                    },
+                    where);
+                wg.wait();
+            });
+            std::_Exit(0);
+        },
+        report(where, "508 KiB stack " + guard_hit()));
+}
+
+TEST(StackGuardDeathTest, ForcedFallbackGuardPageOnACustomSizeStack) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    const auto where = goro::source_location::current();
+    EXPECT_DEATH(
+        {
+            force_fallback(nullptr);
+            goro::options o;
+            o.procs = 1;
+            o.stack_size = test_stack;
+            goro::run(o, [&] {
+                goro::wait_group wg;
+                wg.go(
+                    goro::spawn_options{.stack_size = 2 << 20},
+                    [] {
+                        std::fprintf(stderr, "id=%llu;\n",
+                                     static_cast<unsigned long long>(goro::this_goroutine::id()));
+                        overflow_to_guard();
+                    },
+                    where);
+                wg.wait();
+            });
+            std::_Exit(0);
+        },
+        report(where, "2044 KiB stack (guard page hit)"));
+}
+
 TEST(StackGuardDeathTest, OverflowWithTwentyThousandAliveIsReported) {
     // More stacks alive than the mprotect budget (max_map_count / 8 = 8191):
     // with guard regions the last one is guarded all the same. Without them
@@ -348,8 +401,9 @@ namespace {
 std::pair<long, long> stack_mappings() {
     auto& pool = goro::detail::stack_pool::instance();
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
-    pool.for_each_slot(
-        [&](goro::detail::stack_slot& s) { ranges.emplace_back(s.hi - pool.slot_size(), s.hi); });
+    pool.for_each_slot([&](goro::detail::stack_slot& s) {
+        if (!s.sized) ranges.emplace_back(s.hi - s.bytes(), s.hi);  // slab slots only
+    });
     std::sort(ranges.begin(), ranges.end());
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> merged;
     for (const auto& r : ranges) {

@@ -150,6 +150,27 @@ std::pair<context, cancel_func> with_timeout(const context& parent,
                                              std::chrono::duration<Rep, Period> timeout) {
     return with_deadline(parent, detail::saturating_deadline(timeout));
 }
+// context.WithDeadlineCause / WithTimeoutCause (Go 1.21): with_deadline, and
+// when the deadline passes, goro::cause(ctx) is `cause` (err() is still
+// errc::deadline_exceeded). The cancel function does not set the cause
+// (cause(ctx) is then errc::canceled), nor does a parent's cancellation or a
+// sooner deadline of the parent's (the child is then a plain with_cancel, as
+// in Go). An empty cause (a null exception_ptr, a zero error_code) means
+// errc::deadline_exceeded. An exception cause that is not a
+// std::system_error has code() errc::deadline_exceeded.
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    std::exception_ptr cause);
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    std::error_code cause);
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    const cancel_cause& cause);
+template <class Rep, class Period, class Cause>
+std::pair<context, cancel_func> with_timeout_cause(const context& parent,
+                                                   std::chrono::duration<Rep, Period> timeout,
+                                                   Cause&& cause) {
+    return with_deadline_cause(parent, detail::saturating_deadline(timeout),
+                               std::forward<Cause>(cause));
+}
 // Values and deadline-free, cancellation-free view of parent (its values only).
 context without_cancel(const context& parent);
 // A context cancelled when `token` has its stop requested (or parent is).

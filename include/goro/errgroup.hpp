@@ -148,11 +148,16 @@ class errgroup {
     // limit is reached.
     template <class F>
     void go(F&& fn, source_location where = source_location::current()) {
+        go(spawn_options{}, std::forward<F>(fn), where);
+    }
+    // The same with spawn options (a stack size).
+    template <class F>
+    void go(spawn_options opts, F&& fn, source_location where = source_location::current()) {
         detail::check_errgroup_task<F>();
         detail::require_callable(fn, "goro::errgroup::go");
         chan<unit> sem = limit_chan();
         if (!sem.is_nil()) sem.send(unit{});
-        start(std::forward<F>(fn), std::move(sem), where);
+        start(std::forward<F>(fn), std::move(sem), where, opts.stack_size, "goro::errgroup::go");
     }
 
     // Like go(), but returns false instead of waiting when the limit is reached.
@@ -162,7 +167,7 @@ class errgroup {
         detail::require_callable(fn, "goro::errgroup::try_go");
         chan<unit> sem = limit_chan();
         if (!sem.is_nil() && !sem.try_send(unit{})) return false;
-        start(std::forward<F>(fn), std::move(sem), where);
+        start(std::forward<F>(fn), std::move(sem), where, 0, nullptr);
         return true;
     }
 
@@ -190,7 +195,8 @@ class errgroup {
     // the limit channel in force when it started, so a later set_limit
     // cannot make it return someone else's token).
     template <class F>
-    void start(F&& fn, chan<unit> sem, const source_location& where) {
+    void start(F&& fn, chan<unit> sem, const source_location& where, std::size_t stack_size,
+               const char* who) {
         s_->wg.add(1);
         auto task = [s = s_, sem, f = std::decay_t<F>(std::forward<F>(fn))]() mutable {
             struct finish {
@@ -215,7 +221,10 @@ class errgroup {
             }
         };
         try {
-            detail::spawn(std::move(task), where);
+            if (stack_size == 0)
+                detail::spawn(std::move(task), where);
+            else
+                detail::spawn_sized(std::move(task), where, stack_size, who);
         } catch (...) {
             task_done(*s_, sem);
             throw;

@@ -8,8 +8,10 @@
 //       });
 //   }
 //
-// Goroutines are fibers with growable (virtual-memory) stacks, multiplexed by
-// an M:N work-stealing scheduler onto `procs` worker threads. Blocking goro
+// Goroutines are fibers on virtual-memory stacks — a reservation (1 MiB by
+// default) whose pages are committed on demand, as the goroutine first
+// touches them, up to the reservation — multiplexed by an M:N
+// work-stealing scheduler onto `procs` worker threads. Blocking goro
 // calls park the goroutine and free its worker; they also work from plain OS
 // threads, where they block the thread.
 #pragma once
@@ -20,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include "goro/detail/require_callable.hpp"
@@ -37,7 +40,12 @@ struct options {
     unsigned procs = 0;
     // Virtual reservation per goroutine stack; pages are committed on first
     // touch. 0: the GORO_STACK_SIZE environment variable (bytes), else 1 MiB.
+    // (A goroutine may ask for another size: goro::spawn_options.)
     std::size_t stack_size = 0;
+    // Virtual reservation of run()'s main goroutine's stack (committed on
+    // demand like the others). 0: 8 MiB — a thread's default — or
+    // stack_size if larger. Else 64 KiB..1 GiB (goro::misuse_error).
+    std::size_t main_stack_size = 0;
     // SIGQUIT prints goro::dump_goroutines to stderr and the program goes on
     // (Go's SIGQUIT prints the stacks and exits). Installs a SIGQUIT handler
     // for the rest of the process.
@@ -137,6 +145,58 @@ void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
                   where);
 }
 
+// How to start one goroutine: goro::go(goro::spawn_options{...}, fn).
+struct spawn_options {
+    // Virtual reservation for this goroutine's stack, in bytes (rounded up
+    // to pages; 64 KiB..1 GiB, else goro::misuse_error naming the call).
+    // Committed on demand like every stack, and guarded like every stack
+    // (an overflow is reported, never silent). 0: the runtime's size
+    // (options::stack_size). A size other than the runtime's costs a
+    // mapping of its own (kept for reuse by the next goroutine of that
+    // size): meant for the few goroutines that need a deep stack, not for
+    // a million small ones.
+    std::size_t stack_size = 0;
+};
+
+// `go f()` with spawn options, e.g. a deep recursion on a 64 MiB stack:
+//   goro::go(goro::spawn_options{.stack_size = 64 << 20}, [] { parse(doc); });
+template <class F>
+void go(spawn_options opts, F&& fn,
+        goro::source_location where = goro::source_location::current()) {
+    detail::require_callable(fn, "goro::go");
+    detail::spawn_sized(std::forward<F>(fn), where, opts.stack_size, "goro::go");
+}
+
+// runtime.Goexit: ends the calling goroutine. Its stack unwinds as at
+// shutdown — every destructor runs (a wait_group::go's done() included, so
+// exit() counts as returning), a `catch (...)` that does not rethrow would
+// stop it (see docs/pitfalls.md) — and the goroutine ends with no error
+// (not a panic; an errgroup task that exits is no failure).
+// Called by run()'s main goroutine: the other goroutines go on, and run()
+// returns 0 once none is left (Go's program would then crash with a
+// deadlock; with options::detect_deadlock, run() throws
+// goro::deadlock_error if the others are stuck for good; without, it waits).
+// Requires: called from a goroutine (else goro::misuse_error naming
+// goro::exit), and not from a destructor while an exception is in flight
+// (that misuse_error would terminate, as any throw there does).
+[[noreturn]] void exit();
+
+// runtime.LockOSThread / UnlockOSThread: while locked, the calling
+// goroutine runs only on the worker thread it runs on now — wherever it is
+// readied from, it resumes there, and no other worker steals it — so
+// thread-affine state (a thread_local, a per-thread library context, the
+// thread id) stays its own across parks. Calls nest: the goroutine is
+// unlocked when it has called unlock_os_thread as often as
+// lock_os_thread; an unlock with nothing locked does nothing, as in Go.
+// A goroutine that exits while locked is simply unlocked.
+// Differs from Go: the thread is not exclusive — while the locked
+// goroutine is parked, its worker runs other goroutines (Go would give
+// the thread to it alone), and a locked goroutine that is runnable waits
+// for its worker even if others are idle. On a plain thread both calls do
+// nothing (a thread stays on itself).
+void lock_os_thread();
+void unlock_os_thread() noexcept;
+
 // runtime.Gosched: lets other goroutines run. On a plain thread, std::this_thread::yield.
 void yield();
 
@@ -159,6 +219,23 @@ namespace this_goroutine {
 // The running goroutine's id (1, 2, ...), 0 outside a goroutine.
 std::uint64_t id() noexcept;
 }  // namespace this_goroutine
+
+// runtime.Stack(buf, false): the calling goroutine's stack trace, as text:
+//
+//   goroutine 7 [running]:
+//   handle(request const&)
+//           /usr/local/bin/server +0x1b3c4
+//   ...
+//   created at server.cpp:42 in void serve()
+//
+// One entry per frame, innermost first: the function (demangled; "??"
+// where the dynamic symbol table does not have it — link the executable
+// with -rdynamic, CMake's ENABLE_EXPORTS, to see its own functions), then
+// the module and the offset in it (`addr2line -Cfe module offset` gives
+// the file and line). At most 128 frames. From a plain thread, that
+// thread's trace under "plain thread [running] (not a goroutine):".
+// Uses glibc's backtrace() and dladdr(): no extra library.
+std::string stack();
 
 // Lists every goroutine: id, state, wait reason, what it waits on (a
 // channel, mutex or wait_group by address, a sleep's deadline), how long it

@@ -56,17 +56,23 @@ class wait_group {
     void go(F&& fn, goro::source_location where = goro::source_location::current()) {
         detail::require_callable(fn, "goro::wait_group::go");
         add(1);
-        struct done_on_exit {
-            wait_group* wg;
-            ~done_on_exit() { wg->done(); }
-        };
         try {
-            detail::spawn(
-                [this, f = std::decay_t<F>(std::forward<F>(fn))]() mutable {
-                    done_on_exit guard{this};
-                    f();
-                },
-                where);
+            detail::spawn(task(std::forward<F>(fn)), where);
+        } catch (...) {
+            done();
+            throw;
+        }
+    }
+    // The same with spawn options (a stack size, goro::spawn_options).
+    template <class F>
+    void go(spawn_options opts, F&& fn,
+            goro::source_location where = goro::source_location::current()) {
+        if (opts.stack_size == 0) return go(std::forward<F>(fn), where);
+        detail::require_callable(fn, "goro::wait_group::go");
+        add(1);
+        try {
+            detail::spawn_sized(task(std::forward<F>(fn)), where, opts.stack_size,
+                                "goro::wait_group::go");
         } catch (...) {
             done();
             throw;
@@ -79,6 +85,19 @@ class wait_group {
     }
 
   private:
+    // fn, then done() however fn ends.
+    template <class F>
+    auto task(F&& fn) {
+        struct done_on_exit {
+            wait_group* wg;
+            ~done_on_exit() { wg->done(); }
+        };
+        return [this, f = std::decay_t<F>(std::forward<F>(fn))]() mutable {
+            done_on_exit guard{this};
+            f();
+        };
+    }
+
     // Counter in the high 32 bits (signed), queued waiters in the low 32.
     // The waiter count changes only under the wait lock, together with q_.
     std::atomic<std::uint64_t> state_{0};

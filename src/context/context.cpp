@@ -59,6 +59,7 @@ struct heir {
 // The deadline timer's way to its node: the node while it lives, its heir
 // after it died uncancelled.
 struct deadline_link {
+    cancel_cause cause;  // the deadline's cause (set before the timer starts, then read-only)
     spin_mutex mu{lock_rank::deadline_link};
     std::weak_ptr<context_node> node;
     std::shared_ptr<heir> inheritor;  // set by a node dying uncancelled
@@ -207,6 +208,23 @@ cancel_cause cause_of(errc e) {
     return cancel_cause(ec, std::make_exception_ptr(std::system_error(ec)));
 }
 
+// A cause given as an exception: its code is that of a std::system_error,
+// else `fallback` (the context's err() once the cause applies).
+cancel_cause cause_from(std::exception_ptr ex, errc fallback) {
+    std::error_code ec = make_error_code(fallback);
+    try {
+        std::rethrow_exception(ex);
+    } catch (const std::system_error& e) {
+        ec = e.code();
+    } catch (...) {
+    }
+    return cancel_cause(ec, std::move(ex));
+}
+
+cancel_cause cause_from(std::error_code ec) {
+    return cancel_cause(ec, std::make_exception_ptr(std::system_error(ec)));
+}
+
 }  // namespace
 
 namespace {
@@ -225,7 +243,7 @@ void pull(deadline_link& l) {
         }
     }
     if (n)
-        cancel_node(n, errc::deadline_exceeded, cause_of(errc::deadline_exceeded));
+        cancel_node(n, errc::deadline_exceeded, l.cause);
     else if (h)
         fire_heirs({std::move(h)});
 }
@@ -375,21 +393,13 @@ void cancel_func::operator()() const {
 void cancel_func::operator()(std::exception_ptr cause) const {
     if (!n_) return;
     if (!cause) return (*this)();
-    std::error_code ec = make_error_code(errc::canceled);
-    try {
-        std::rethrow_exception(cause);
-    } catch (const std::system_error& e) {
-        ec = e.code();
-    } catch (...) {
-    }
-    detail::cancel_node(n_, errc::canceled, cancel_cause(ec, cause));
+    detail::cancel_node(n_, errc::canceled, detail::cause_from(std::move(cause), errc::canceled));
 }
 
 void cancel_func::operator()(std::error_code cause) const {
     if (!n_) return;
     if (!cause) return (*this)();
-    detail::cancel_node(n_, errc::canceled,
-                        cancel_cause(cause, std::make_exception_ptr(std::system_error(cause))));
+    detail::cancel_node(n_, errc::canceled, detail::cause_from(cause));
 }
 
 void cancel_func::operator()(const cancel_cause& cause) const {
@@ -416,7 +426,11 @@ std::pair<context, cancel_func> with_cancel_cause(const context& parent) {
     return with_cancel(parent);
 }
 
-std::pair<context, cancel_func> with_deadline(const context& parent, clock::time_point d) {
+namespace {
+
+// with_deadline, with `why` as the cause when the deadline passes.
+std::pair<context, cancel_func> deadline_node(const context& parent, clock::time_point d,
+                                              cancel_cause why) {
     detail::san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     if (auto pd = parent.deadline(); pd && *pd <= d)
         return with_cancel(parent);  // parent's is sooner
@@ -424,9 +438,10 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
     n->deadline = d;
     auto now = goro::now();
     if (d <= now) {
-        detail::cancel_node(n, errc::deadline_exceeded, detail::cause_of(errc::deadline_exceeded));
+        detail::cancel_node(n, errc::deadline_exceeded, std::move(why));
     } else {
         auto link = std::make_shared<detail::deadline_link>();
+        link->cause = std::move(why);
         link->node = n;
         n->link = link;
         goro::timer t = goro::after_func(d - now, [link] { detail::pull(*link); });
@@ -439,6 +454,30 @@ std::pair<context, cancel_func> with_deadline(const context& parent, clock::time
         if (!live) t.stop();  // cancelled by its parent meanwhile
     }
     return {context(n), cancel_func(n)};
+}
+
+}  // namespace
+
+std::pair<context, cancel_func> with_deadline(const context& parent, clock::time_point d) {
+    return deadline_node(parent, d, detail::cause_of(errc::deadline_exceeded));
+}
+
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    std::exception_ptr cause) {
+    return deadline_node(parent, d,
+                         cause ? detail::cause_from(std::move(cause), errc::deadline_exceeded)
+                               : detail::cause_of(errc::deadline_exceeded));
+}
+
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    std::error_code cause) {
+    return deadline_node(
+        parent, d, cause ? detail::cause_from(cause) : detail::cause_of(errc::deadline_exceeded));
+}
+
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock::time_point d,
+                                                    const cancel_cause& cause) {
+    return deadline_node(parent, d, cause ? cause : detail::cause_of(errc::deadline_exceeded));
 }
 
 context without_cancel(const context& parent) {

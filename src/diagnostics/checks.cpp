@@ -70,6 +70,8 @@ const char* name(lock_rank r) noexcept {
             return "blocking_call";
         case lock_rank::blocking_pool:
             return "blocking_pool";
+        case lock_rank::pool:
+            return "pool";
         case lock_rank::signals:
             return "signals";
     }

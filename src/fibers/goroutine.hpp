@@ -14,6 +14,10 @@
 //    read and cleared by the worker that runs it next (trace.hpp).
 //  - unwind_requested: written by whoever claimed the G's park episode for
 //    shutdown, before ready(); read and cleared by the G when park returns.
+//  - pinned_to, lock_count: written by the G itself while it runs
+//    (goro::lock_os_thread), cleared when it exits; pinned_to is read by
+//    whoever readies it, after it parked (the park protocol orders the
+//    read after the write), and by its worker when it yields.
 //
 // The record is built once per stack slot (stack_slot::has_record) and reset
 // field by field for each new goroutine, so its park word is never rebuilt by
@@ -39,6 +43,8 @@ const char* to_string(g_state s) noexcept;
 // What a goroutine asks of its worker when it switches away.
 enum class switch_action : std::uint8_t { park, yield, exit };
 
+struct worker;
+
 struct goroutine : parker {
     fiber_context ctx;
     goroutine* next = nullptr;
@@ -61,6 +67,8 @@ struct goroutine : parker {
     std::atomic<std::int64_t> parked_since{0};
     std::atomic<std::int64_t> sleep_until_ns{0};
     switch_action action = switch_action::exit;
+    std::uint32_t lock_count = 0;  // goro::lock_os_thread nesting
+    worker* pinned_to = nullptr;   // while lock_count > 0: runs only on this worker
     void (*unlock)(void*) = nullptr;
     void* unlock_arg = nullptr;
     void (*entry)(void*) = nullptr;

@@ -6,14 +6,19 @@
 // list; the closure is destroyed on the goroutine's own stack before exit;
 // the slot is released by the worker after the final switch, never by the
 // goroutine itself.
+#include <cstdint>
 #include <new>
+#include <string>
 #include <thread>
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spawn.hpp"
+#include "goro/errors.hpp"
 #include "goro/runtime.hpp"
+#include "runtime/exit.hpp"
 #include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_config.hpp"
 
 namespace goro::detail {
 
@@ -32,12 +37,9 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
     return w->next_id++;
 }
 
-}  // namespace
-
-spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
-    ensure_runtime();
-    worker* w = this_worker();
-    stack_slot* slot = w ? w->stacks.acquire() : stack_pool::instance().acquire();
+// Builds (or resets) the record at the top of slot, with room for a closure.
+[[gnu::always_inline]] inline spawn_slot prepare_record(stack_slot* slot, std::size_t size,
+                                                        std::size_t align) noexcept {
     goroutine* g = record_of(slot);
     // After the last frames of the stack's previous goroutine (TSan).
     san::tsan_acquire(g);
@@ -68,12 +70,42 @@ spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
     return {g, g->closure};
 }
 
+// The slot goes back where it came from: a sized one to the pool's sized
+// list, a slab's to the worker's cache (or the shared pool).
+void release_slot(worker* w, stack_slot* slot) noexcept {
+    if (slot->sized) [[unlikely]]
+        stack_pool::instance().release_sized(slot);
+    else if (w)
+        w->stacks.release(slot);
+    else
+        stack_pool::instance().release(slot);
+}
+
+}  // namespace
+
+spawn_slot spawn_prepare(std::size_t size, std::size_t align) {
+    ensure_runtime();
+    worker* w = this_worker();
+    return prepare_record(w ? w->stacks.acquire() : stack_pool::instance().acquire(), size, align);
+}
+
+spawn_slot spawn_prepare_sized(std::size_t size, std::size_t align, std::size_t stack_size,
+                               const char* who) {
+    if (stack_size != 0 && (stack_size < min_stack_size || stack_size > max_stack_size))
+        throw misuse_error(
+            std::string(who) + ": spawn_options::stack_size = " + std::to_string(stack_size) +
+            ": out of range (expected 0 for the runtime's size, or " +
+            std::to_string(min_stack_size) + ".." + std::to_string(max_stack_size) + " bytes)");
+    ensure_runtime();
+    stack_pool& pool = stack_pool::instance();
+    const std::size_t bytes = (stack_size + page_size - 1) & ~(page_size - 1);
+    if (bytes == 0 || bytes == pool.slot_size()) return spawn_prepare(size, align);
+    return prepare_record(pool.acquire_sized(bytes), size, align);
+}
+
 void spawn_abandon(goroutine* g) noexcept {
     g->state.store(g_state::free, std::memory_order_release);
-    if (worker* w = this_worker())
-        w->stacks.release(g->slot);
-    else
-        stack_pool::instance().release(g->slot);
+    release_slot(this_worker(), g->slot);
 }
 
 void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept {
@@ -109,6 +141,8 @@ void goroutine_main(void* p) {
         panic_escaped(g, "an exception not derived from std::exception");
     }
     check_stack_canary_on_exit(g);
+    g->lock_count = 0;  // exiting unlocks (the record is reused)
+    g->pinned_to = nullptr;
     // TSan: this goroutine's frames, before the next closure on its stack
     // (spawn_prepare acquires g); at shutdown, before run() returns.
     san::tsan_release(g);
@@ -136,12 +170,26 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
     set_state(g, state_bit(g_state::dead), g_state::free);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
-    w->stacks.release(slot);
-    if (shutting_down()) [[unlikely]] {
-        scheduler* s = current_scheduler();
+    release_slot(w, slot);
+    if (exit_watch.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+        exit_watched();
+}
+
+std::atomic<std::uint8_t> exit_watch{0};
+
+void exit_watched() noexcept {
+    scheduler* s = current_scheduler();
+    const std::uint8_t why = exit_watch.load(std::memory_order_seq_cst);
+    if (why & exit_watch_bits::shutdown) {
         s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
         futex_wake(&s->exit_seq, 1);
     }
+    // run() waits for the last goroutine after main's goro::exit: the exit
+    // that leaves none readies it (claim: at most one of several exits that
+    // all saw zero, or a detected deadlock, does).
+    if ((why & exit_watch_bits::main_exited) && s->live() <= 0)
+        if (parker* caller = s->run_caller.load(std::memory_order_acquire); caller && claim(caller))
+            ready(caller);
 }
 
 }  // namespace goro::detail
@@ -193,6 +241,32 @@ void sleep_until(clock::time_point tp) {
     }
     // Woken by the fire, which may still be returning: wait until it is done.
     timer_settle(&s);
+}
+
+void lock_os_thread() {
+    using namespace detail;
+    goroutine* g = this_goroutine_record();
+    if (!g) return;  // a plain thread is its own thread already
+    if (g->lock_count == UINT32_MAX) throw misuse_error("goro::lock_os_thread: nested too deeply");
+    if (g->lock_count++ == 0) g->pinned_to = this_worker();
+}
+
+void unlock_os_thread() noexcept {
+    detail::goroutine* g = detail::this_goroutine_record();
+    if (!g || g->lock_count == 0) return;
+    if (--g->lock_count == 0) g->pinned_to = nullptr;
+}
+
+void exit() {
+    using namespace detail;
+    if (!this_goroutine_record())
+        throw misuse_error(
+            "goro::exit: called outside a goroutine (only a goroutine can end itself)");
+    if (running_uncaught_exceptions() > 0)
+        throw misuse_error(
+            "goro::exit: called while an exception is in flight (in a destructor during "
+            "unwinding)");
+    throw goroutine_exit{};
 }
 
 bool in_goroutine() noexcept {

@@ -8,6 +8,7 @@
 //
 // Lock order: lifecycle_mu -> (scheduler locks). g_sched is written only
 // under lifecycle_mu and read lock-free.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,8 +23,10 @@
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
+#include "runtime/exit.hpp"
 #include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_config.hpp"
 #include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
@@ -90,6 +93,28 @@ unsigned checked_procs(const options& opts) {
     unsigned env = procs_from_env();  // validated even when opts.procs overrides it
     if (opts.procs) return opts.procs;
     return env ? env : hardware_procs();
+}
+
+// A thread's default stack reservation: what run()'s main goroutine gets
+// unless options::main_stack_size says otherwise.
+constexpr std::size_t default_main_stack = std::size_t{8} << 20;
+
+// The main goroutine's stack reservation for opts (validated: misuse_error
+// naming the option when out of range). Call with the runtime started (the
+// pool's slot size is known).
+std::size_t main_stack_bytes(const options& opts) {
+    if (opts.main_stack_size == 0)
+        return std::max(default_main_stack, stack_pool::instance().slot_size());
+    return opts.main_stack_size;
+}
+
+void check_main_stack_size(const options& opts) {
+    const std::size_t n = opts.main_stack_size;
+    if (n != 0 && (n < min_stack_size || n > max_stack_size))
+        throw misuse_error("goro::run: options::main_stack_size = " + std::to_string(n) +
+                           ": out of range (expected 0 for 8 MiB, or " +
+                           std::to_string(min_stack_size) + ".." + std::to_string(max_stack_size) +
+                           " bytes)");
 }
 
 scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
@@ -262,6 +287,7 @@ void unwind_all(scheduler* s) {
 
 void shutdown_locked(scheduler* s) {
     g_shutting_down.store(true, std::memory_order_seq_cst);  // 1
+    exit_watch.fetch_or(exit_watch_bits::shutdown, std::memory_order_seq_cst);
     std::vector<std::pair<goroutine*, std::uint64_t>> parked;
     for_each_record([&](goroutine* g, std::uint64_t v) {
         if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
@@ -309,6 +335,8 @@ void shutdown_locked(scheduler* s) {
     // it (and will see it closing): wait for it before s goes.
     while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     delete s;
+    exit_watch.fetch_and(static_cast<std::uint8_t>(~exit_watch_bits::shutdown),
+                         std::memory_order_seq_cst);
     g_shutting_down.store(false, std::memory_order_seq_cst);
 }
 
@@ -413,6 +441,25 @@ scheduler* ensure_runtime() {
     return use.get();
 }
 
+namespace {
+
+// run()'s main goroutine called goro::exit: like a Go program whose main
+// called Goexit, the others go on; run() returns once none is left (or
+// throws deadlock_error when a detected deadlock leaves them stuck). The
+// caller parks again as run()'s caller: the exit that leaves no goroutine
+// readies it (exit_watched), or a detected deadlock does.
+void wait_for_goroutines(scheduler* s, parker* caller) {
+    if (s->deadlocked.load(std::memory_order_acquire)) return;
+    begin_park(caller);
+    exit_watch.fetch_or(exit_watch_bits::main_exited, std::memory_order_seq_cst);
+    if (s->live() <= 0 && claim(caller)) ready(caller);  // none left already
+    park(wait_reason::run, nullptr, nullptr);
+    exit_watch.fetch_and(static_cast<std::uint8_t>(~exit_watch_bits::main_exited),
+                         std::memory_order_seq_cst);
+}
+
+}  // namespace
+
 int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
     return run_main_in(opts, entry, fn, nullptr);
 }
@@ -424,6 +471,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
     {
         lock_scope lk(lifecycle_mu);
         if (run_active) throw misuse_error("goro::run: another goro::run is already active");
+        check_main_stack_size(opts);
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
         // Here too (start_locked does it as well): an adopted runtime skips
@@ -451,11 +499,12 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         void* fn;
         std::exception_ptr error;
         parker* caller;
+        std::atomic<bool> exited{false};  // main called goro::exit
     } st{entry, fn, nullptr, current_parker()};
 
     begin_park(st.caller);
     s->run_caller.store(st.caller, std::memory_order_release);
-    spawn(
+    spawn_sized(
         [&st] {
             // However it ends (returned, threw, or unwound by the shutdown
             // after a detected deadlock), the caller is readied last (unless
@@ -468,14 +517,17 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             } on_exit{st};
             try {
                 st.entry(st.fn);
+            } catch (const goroutine_exit&) {
+                st.exited.store(true, std::memory_order_release);
             } catch (const goroutine_unwind&) {
                 throw;
             } catch (...) {
                 st.error = std::current_exception();
             }
         },
-        goro::source_location::current());
+        goro::source_location::current(), main_stack_bytes(opts), "goro::run");
     park(wait_reason::run, nullptr, nullptr);
+    if (st.exited.load(std::memory_order_acquire)) wait_for_goroutines(s, st.caller);
 
     std::string deadlock;
     {

@@ -9,7 +9,11 @@
 //      next on this worker (ping-pong pairs stay on one core). A runnext
 //      chain may pass the turn on at most 3 times in a row, then the readied
 //      goroutine goes to the tail of the local queue;
-//   4. the local queue; 5. the global queue (a batch moves to the local one);
+//   4. the local queue — with the worker's pinned queue (goroutines locked
+//      to it by goro::lock_os_thread) looked at before it (4a) unless the
+//      last 4a pick was pinned, and after it (4b), so neither starves the
+//      other;
+//   5. the global queue (a batch moves to the local one);
 //   6. stealing half of another worker's queue (and, in the last round, its
 //      runnext if a goroutine has sat there over 3 us); 7. park the thread.
 //
@@ -81,6 +85,7 @@ struct worker {
     std::uint32_t runnext_streak = 0;
     std::uint32_t releases = 0;  // goroutines that exited here (trim probing)
     bool spinning = false;       // counted in the idle unit's spinning count
+    bool took_pinned = false;    // the last step-4a pick was a pinned goroutine
     std::uint64_t rng = 0;
     // Goroutine ids are handed out in blocks to avoid a shared counter.
     std::uint64_t next_id = 0, id_limit = 0;
@@ -94,7 +99,10 @@ struct worker {
     std::uint64_t runs_local = 0;
     alignas(64) std::atomic<std::uint64_t> runs{0};
     std::atomic<std::int64_t> stuck_since{0};  // ns; 0: not stuck (set by the monitor)
-    bool in_idle = false;                      // guarded by the idle list's lock
+    // Runnable goroutines locked to this worker (goro::lock_os_thread): only
+    // this worker takes them (steps 4a/4b); nobody steals from here.
+    global_queue pinned;
+    bool in_idle = false;  // guarded by the idle list's lock
     // goro::stats(): written by this worker only (diagnostics/counters.hpp).
     alignas(64) worker_counters counters;
     std::thread thread;
@@ -152,6 +160,9 @@ struct scheduler {
     // displaces goes to the local queue); from the worker's own loop (due
     // timers): the local queue; from a plain thread: the global queue.
     void ready(goroutine* g, bool spawned) noexcept;
+    // ready() of a goroutine locked to a worker: its pinned queue, and a
+    // poke if that worker sleeps.
+    void ready_pinned(goroutine* g) noexcept;
     void push_local(worker* w, goroutine* g) noexcept;  // spills half when full
     void push_global(goroutine* g) noexcept;
     void wakep() noexcept { idle.wake_one(); }
@@ -175,6 +186,8 @@ struct scheduler {
     goroutine* take_global_periodically(worker* w);
     void run_due_timers_sometimes(worker* w) noexcept;
     goroutine* take_runnext(worker* w) noexcept;
+    goroutine* take_pinned(worker* w) noexcept;
+    goroutine* take_pinned_first(worker* w) noexcept;
     goroutine* take_global(worker* w) noexcept;
     goroutine* steal_work(worker* w) noexcept;
     void park_worker(worker* w) noexcept;

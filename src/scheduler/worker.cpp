@@ -111,7 +111,10 @@ void scheduler::finish_switch(worker* w, goroutine* g) {
             break;
         case switch_action::yield:
             set_state(g, state_bit(g_state::running), g_state::runnable);
-            if (!w->rq.push(g)) push_global(g);
+            if (g->pinned_to) [[unlikely]]
+                w->pinned.push(g);  // locked to this worker (lock_os_thread)
+            else if (!w->rq.push(g))
+                push_global(g);
             break;
         case switch_action::exit:
             release_goroutine(w, g);
@@ -124,6 +127,8 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
         trace_readied(g, spawned);  // before g is published: it may run at once
     set_state(g, spawned ? state_bit(g_state::free) : state_bit(g_state::waiting),
               g_state::runnable);
+    if (g->pinned_to) [[unlikely]]
+        return ready_pinned(g);
     worker* w = this_worker();
     if (!w) {
         push_global(g);
@@ -148,6 +153,18 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
     if (spawned || w->rq.size() >= 2) wakep();
 }
 
+// A1: the pinned queue of g's worker p. If p is not the caller, p may sleep
+// in the idle list: A2 the fence, A3 poke it if any worker is idle. p's
+// B1 (idle count + 1) and B3 fence come before its B4, which looks at its
+// pinned queue: either A3 sees p idle, or p's B4 sees g.
+void scheduler::ready_pinned(goroutine* g) noexcept {
+    worker* p = g->pinned_to;
+    p->pinned.push(g);
+    if (this_worker() == p) return;  // p runs this: it looks before it sleeps
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (idle.idle_count() != 0) idle.poke_if_idle(p);
+}
+
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
     if (w->rq.push(g)) return;
     // Full: half of it moves to the global queue.
@@ -166,6 +183,8 @@ bool scheduler::any_work(const worker* self) const noexcept {
     for (worker* w : workers) {
         if (!w->rq.empty()) return true;
         if (w != self && w->runnext.load(std::memory_order_acquire)) return true;
+        // Pinned goroutines are work only for their own worker.
+        if ((w == self || !self) && !w->pinned.empty()) return true;
     }
     return false;
 }
@@ -220,7 +239,9 @@ goroutine* scheduler::find_runnable(worker* w) {
         goroutine* g = take_global_periodically(w);                   // 1
         if (!g) run_due_timers_sometimes(w);                          // 2
         if (!g) g = take_runnext(w);                                  // 3
+        if (!g) g = take_pinned_first(w);                             // 4a
         if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
+        if (!g) g = take_pinned(w);                                   // 4b
         if (!g) g = take_global(w);                                   // 5
         if (!g) g = steal_work(w);                                    // 6
         if (g) {
@@ -265,6 +286,27 @@ goroutine* scheduler::find_runnable(worker* w) {
     }
     w->runnext_streak = 0;
     return nullptr;
+}
+
+// 4b. A goroutine locked to this worker (one relaxed load when none).
+[[gnu::always_inline]] inline goroutine* scheduler::take_pinned(worker* w) noexcept {
+    goroutine* g = nullptr;
+    w->pinned.pop_batch(&g, 1);
+    return g;
+}
+
+// 4a. The same ahead of the local queue, except right after a 4a pick: then
+// it is the local queue's turn. (Alternating on the pick counter instead
+// starved the pinned queue: a runnext chain capped at 3 always ends on the
+// same parity.)
+[[gnu::always_inline]] inline goroutine* scheduler::take_pinned_first(worker* w) noexcept {
+    if (w->took_pinned) {
+        w->took_pinned = false;
+        return nullptr;
+    }
+    goroutine* g = take_pinned(w);
+    w->took_pinned = g != nullptr;
+    return g;
 }
 
 // 5. A batch from the global queue: one to run, the rest to the local queue.

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <new>
 
@@ -228,6 +229,46 @@ void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
             continue;  // a slot of an older stack size: retired
         free_.push_back(in[i]);
     }
+}
+
+stack_slot* stack_pool::acquire_sized(std::size_t bytes) {
+    lock_scope lk(mu_);
+    if (slot_size_ == 0) apply_locked(read_stack_config(0, default_stack_size));
+    for (auto it = sized_free_.rbegin(); it != sized_free_.rend(); ++it)
+        if ((*it)->bytes() == bytes) {
+            stack_slot* s = *it;
+            sized_free_.erase(std::next(it).base());
+            return s;
+        }
+    // Room first, so that nothing can fail once the mapping exists.
+    sized_.reserve(sized_.size() + 1);
+    sized_free_.reserve(sized_.size() + 1);
+    auto slot = std::make_unique<stack_slot>();
+    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        std::fprintf(stderr, "goro: cannot reserve %zu bytes for a goroutine stack\n", bytes);
+        throw std::bad_alloc();
+    }
+    const auto base = reinterpret_cast<std::uintptr_t>(mem);
+    slot->lo = base + page_size;
+    slot->hi = base + bytes;
+    slot->sized = true;
+    void* guard = reinterpret_cast<void*>(base);
+    if (scheme_ == guard_scheme::regions && ::madvise(guard, page_size, MADV_GUARD_INSTALL) == 0) {
+        slot->guard = stack_guard::region;
+    } else if (::mprotect(guard, page_size, PROT_NONE) == 0) {
+        // Outside the slabs' budget: a sized stack is a mapping of its own
+        // anyway, and there are few of them. (Out of mappings: the canary.)
+        slot->guard = stack_guard::page;
+    }
+    sized_.push_back(slot.get());
+    return slot.release();
+}
+
+void stack_pool::release_sized(stack_slot* s) noexcept {
+    lock_scope lk(mu_);
+    sized_free_.push_back(s);  // capacity reserved by acquire_sized
 }
 
 bool stack_pool::trim(stack_slot* s, std::uintptr_t low_water, bool probe) noexcept {

@@ -23,6 +23,16 @@
 // Either way an overflow into a guard ends in the SIGSEGV handler
 // (diagnostics/panic.cpp), which names the goroutine.
 //
+// Sized slots: a goroutine started with goro::spawn_options::stack_size (or
+// run()'s main goroutine, 8 MiB by default) whose size differs from the
+// slabs' gets a slot of its own mapping, laid out like a slab slot (guard
+// or canary page lowest, record at the top) and guarded: a guard region,
+// else an mprotect page (outside the slabs' budget, which GORO_GUARDED_STACKS
+// sets: a sized stack costs a mapping of its own anyway), else — when even
+// that fails, out of mappings — the canary. Sized slots are kept for reuse by later goroutines of the same
+// size (LIFO) and never unmapped, like slabs: shutdown and diagnostics may
+// still read a dead goroutine's record.
+//
 // Invariants: a slot is on at most one free list (the shared one or one
 // worker's cache); slabs are never unmapped and guards never removed, so
 // slot descriptors stay valid, and a slot keeps its guard, for the life of
@@ -49,6 +59,11 @@ namespace goro::detail {
 
 struct stack_config;
 
+inline constexpr std::size_t page_size = 4096;
+inline constexpr std::size_t default_stack_size = 1 << 20;
+// Pages below this distance from the top stay committed across reuse.
+inline constexpr std::size_t hot_stack_bytes = 64 << 10;
+
 // What sits below a slot's stack.
 enum class stack_guard : std::uint8_t {
     none,    // nothing: the canary page below `lo` is the only check
@@ -71,6 +86,12 @@ struct stack_slot {
     // Written once (release) by that spawn, read (acquire) by shutdown's and
     // the dump's scans.
     std::atomic<bool> has_record{false};
+    // A slot of its own mapping (acquire_sized), not of a slab: it goes back
+    // with release_sized, never to a worker's cache. Fixed at creation.
+    bool sized = false;
+    std::size_t bytes() const noexcept {
+        return hi - lo + page_size;
+    }  // guard/canary page included
 };
 
 struct slab {
@@ -100,12 +121,21 @@ class stack_pool {
     std::size_t acquire_batch(stack_slot** out, std::size_t n);
     void release_batch(stack_slot** in, std::size_t n) noexcept;
 
-    // Calls f(slot) for every slot ever carved (for diagnostics and shutdown).
+    // A slot of `bytes` (whole pages, min_stack_size..max_stack_size) that
+    // is not of the slabs' size: reused, or newly mapped (std::bad_alloc when
+    // the mapping fails).
+    stack_slot* acquire_sized(std::size_t bytes);
+    void release_sized(stack_slot* s) noexcept;
+    std::size_t sized_slots() const noexcept { return sized_.size(); }
+
+    // Calls f(slot) for every slot ever carved or mapped, sized ones included
+    // (for diagnostics and shutdown).
     template <class F>
     void for_each_slot(F&& f) {
         lock_scope lk(mu_);
         for (auto& s : slabs_)
             for (std::size_t i = 0; i < s.slot_count; ++i) f(s.slots[i]);
+        for (stack_slot* s : sized_) f(*s);
     }
 
     // Prepares a used slot for reuse: returns deep-used pages to the kernel.
@@ -135,6 +165,10 @@ class stack_pool {
     bool process_madvise_ok_ = true;  // false once process_madvise refused guard markers
     std::size_t guarded_slots_ = 0;
     std::size_t total_slots_ = 0;
+    // Every sized slot ever mapped, and the free ones (capacity >= sized_'s
+    // size, so release_sized never allocates). Not counted in total_slots_.
+    std::vector<stack_slot*> sized_;
+    std::vector<stack_slot*> sized_free_;
 };
 
 // A worker's private LIFO of free slots, refilled from and spilled to the
@@ -151,11 +185,6 @@ class stack_cache {
     stack_slot* items_[capacity];
     std::size_t n_ = 0;
 };
-
-inline constexpr std::size_t page_size = 4096;
-inline constexpr std::size_t default_stack_size = 1 << 20;
-// Pages below this distance from the top stay committed across reuse.
-inline constexpr std::size_t hot_stack_bytes = 64 << 10;
 
 // Whether this kernel installs MADV_GUARD_INSTALL guard markers (tried once
 // on a scratch mapping, and checked to fault; the answer is cached).

@@ -7,13 +7,14 @@
 //
 //   signals -> lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> global_queue
 //   -> idle
-//   -> timers -> poll_pool, stack_pool, blocking_call, blocking_pool
+//   -> timers -> poll_pool, stack_pool, blocking_call, blocking_pool, pool
 //
 // (timer_state.mu drains its channel and arms its timer under it; a
 // semaphore grant sends on a waiter's channel under its wait lock; a ready()
 // after a channel unlock may take the idle lock; nothing is taken under the
 // timer heap's or the stack pool's lock; a blocking call's lock and the
-// blocking pool's are leaves, taken with nothing else held; the signal
+// blocking pool's are leaves, taken with nothing else held, and so is a
+// goro::pool's overflow lock; the signal
 // registry's is outermost: signals are delivered on channels under it.)
 #pragma once
 
@@ -37,6 +38,7 @@ enum class lock_rank : std::uint8_t {
     stack_pool = 70,
     blocking_call = 72,
     blocking_pool = 74,
+    pool = 76,
 };
 
 // Records that the calling thread took (or released) the lock at `addr`;

@@ -23,6 +23,11 @@ struct spawn_slot {
 
 // Takes a stack (and record) for a new goroutine with room for a closure.
 spawn_slot spawn_prepare(std::size_t size, std::size_t align);
+// The same with a stack reservation of stack_size bytes (goro::spawn_options;
+// 0: the runtime's). Throws goro::misuse_error naming `who` when stack_size
+// is out of range.
+spawn_slot spawn_prepare_sized(std::size_t size, std::size_t align, std::size_t stack_size,
+                               const char* who);
 // Gives the stack back when constructing the closure threw.
 void spawn_abandon(goroutine* g) noexcept;
 // Makes g runnable; entry(storage) runs the closure and destroys it.
@@ -41,21 +46,43 @@ void run_closure(void* storage) {
     (*fn)();
 }
 
+template <class F, class Fn>
+void spawn_in(spawn_slot s, Fn&& fn, const goro::source_location& where) {
+    try {
+        ::new (s.storage) F(std::forward<Fn>(fn));
+    } catch (...) {
+        spawn_abandon(s.g);
+        throw;
+    }
+    spawn_commit(s.g, &run_closure<F>, where);
+}
+
+template <class F>
+inline constexpr bool closure_fits = sizeof(F) <= inline_closure_limit &&
+                                     alignof(F) <= alignof(std::max_align_t);
+
 template <class Fn>
 void spawn(Fn&& fn, const goro::source_location& where) {
     using F = std::decay_t<Fn>;
-    if constexpr (sizeof(F) <= inline_closure_limit && alignof(F) <= alignof(std::max_align_t)) {
-        spawn_slot s = spawn_prepare(sizeof(F), alignof(F));
-        try {
-            ::new (s.storage) F(std::forward<Fn>(fn));
-        } catch (...) {
-            spawn_abandon(s.g);
-            throw;
-        }
-        spawn_commit(s.g, &run_closure<F>, where);
+    if constexpr (closure_fits<F>) {
+        spawn_in<F>(spawn_prepare(sizeof(F), alignof(F)), std::forward<Fn>(fn), where);
     } else {
         auto boxed = [p = std::make_unique<F>(std::forward<Fn>(fn))] { (*p)(); };
         spawn(std::move(boxed), where);
+    }
+}
+
+// spawn() on a stack of stack_size bytes (0: the runtime's size).
+template <class Fn>
+void spawn_sized(Fn&& fn, const goro::source_location& where, std::size_t stack_size,
+                 const char* who) {
+    using F = std::decay_t<Fn>;
+    if constexpr (closure_fits<F>) {
+        spawn_in<F>(spawn_prepare_sized(sizeof(F), alignof(F), stack_size, who),
+                    std::forward<Fn>(fn), where);
+    } else {
+        auto boxed = [p = std::make_unique<F>(std::forward<Fn>(fn))] { (*p)(); };
+        spawn_sized(std::move(boxed), where, stack_size, who);
     }
 }
 

@@ -1,0 +1,91 @@
+// diagnostics/stack_trace.cpp — goro::stack (Go's runtime.Stack of the
+// calling goroutine): a header naming the goroutine, then one entry per
+// frame, innermost first, then where the goroutine was created.
+//
+// Frames come from glibc's backtrace() (the unwinder walks the goroutine's
+// own stack up to its fiber entry, where the chain ends), names from
+// dladdr() and the C++ demangler: no dependency beyond libc and the C++
+// runtime. dladdr sees only dynamic symbols — functions of shared libraries,
+// and of the executable when it is linked with -rdynamic (CMake:
+// ENABLE_EXPORTS) — so other frames are "??"; every frame also gives its
+// module and offset, which `addr2line -Cfe module offset` turns into a
+// function and file:line. Thread-safe; allocates (never call it from a
+// signal handler).
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "goro/runtime.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace goro::detail {
+
+namespace {
+
+constexpr int max_frames = 128;
+
+std::string demangled(const char* name) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                               &std::free);
+    return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+void append_frame(std::string& out, void* pc) {
+    // A return address points past its call: look up the byte before it, so
+    // that a call that ends a function is not attributed to the next one.
+    const auto addr = reinterpret_cast<std::uintptr_t>(pc);
+    const auto lookup = reinterpret_cast<void*>(addr - 1);
+    Dl_info info{};
+    const bool found = ::dladdr(lookup, &info) != 0;
+    out += found && info.dli_sname ? demangled(info.dli_sname) : std::string("??");
+    out += "\n\t";
+    char buf[64];
+    if (found && info.dli_fname) {
+        out += info.dli_fname;
+        std::snprintf(
+            buf, sizeof buf, " +0x%zx\n",
+            static_cast<std::size_t>(addr - 1 - reinterpret_cast<std::uintptr_t>(info.dli_fbase)));
+    } else {
+        std::snprintf(buf, sizeof buf, "%p\n", pc);
+    }
+    out += buf;
+}
+
+}  // namespace
+
+}  // namespace goro::detail
+
+namespace goro {
+
+[[gnu::noinline]] std::string stack() {
+    void* frames[detail::max_frames + 1];
+    const int n = ::backtrace(frames, detail::max_frames + 1);
+    detail::goroutine* g = detail::this_goroutine_record();
+    std::string out;
+    if (g)
+        out = "goroutine " + std::to_string(g->id) + " [running]:\n";
+    else
+        out = "plain thread [running] (not a goroutine):\n";
+    // frames[0] is this function.
+    const int shown = n > detail::max_frames ? detail::max_frames : n;
+    for (int i = 1; i < shown; ++i) detail::append_frame(out, frames[i]);
+    if (n > detail::max_frames) out += "...additional frames elided...\n";
+    if (g) {
+        out += "created at ";
+        out += g->where.file_name();
+        out += ':';
+        out += std::to_string(g->where.line());
+        out += " in ";
+        out += g->where.function_name();
+        out += '\n';
+    }
+    return out;
+}
+
+}  // namespace goro
