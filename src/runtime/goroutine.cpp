@@ -266,7 +266,7 @@ void exit() {
         throw misuse_error(
             "goro::exit: called while an exception is in flight (in a destructor during "
             "unwinding)");
-    throw goroutine_exit{};
+    throw exit_unwind{};
 }
 
 bool in_goroutine() noexcept {

@@ -517,7 +517,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             } on_exit{st};
             try {
                 st.entry(st.fn);
-            } catch (const goroutine_exit&) {
+            } catch (const exit_unwind&) {
                 st.exited.store(true, std::memory_order_release);
             } catch (const goroutine_unwind&) {
                 throw;
