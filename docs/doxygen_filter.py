@@ -136,7 +136,9 @@ def main(path):
                 head = pending.strip()
                 if re.search(r"\bnamespace\b[\w:\s]*$", head) or re.search(r'extern\s+"C"\s*$', head):
                     stack.append("ns")
-                elif re.search(r"\b(class|struct|union|enum)\b[^()]*$", head) and "=" not in head:
+                elif ((t := re.search(r".*\b(?:class|struct|union|enum)\b([^()]*)$", head))
+                      and "=" not in t.group(1)):
+                    # (after the last class-key: a template's defaults may hold '=')
                     stack.append("type")
                 else:
                     stack.append("code")
