@@ -170,7 +170,8 @@ void scheduler::push_local(worker* w, goroutine* g) noexcept {
     // Full: half of it moves to the global queue.
     goroutine* batch[run_queue::capacity / 2];
     std::uint32_t n = w->rq.take_half(batch);
-    for (std::uint32_t i = 0; i < n; ++i) push_global(batch[i]);
+    static_assert(run_queue::capacity / 2 <= global_queue::block_slots);
+    global.push_batch(batch, n);
     if (!w->rq.push(g)) push_global(g);
 }
 
