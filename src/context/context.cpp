@@ -111,7 +111,7 @@ void fire_heirs(std::vector<std::shared_ptr<heir>> work) {
         if (h->fired.exchange(true, std::memory_order_acq_rel)) continue;
         if (h->done) chan_close(h->done.get());
         if (h->stop) h->stop->request_stop();
-        for (auto& fn : h->afters) spawn(std::move(fn), source_location::current());
+        for (auto& fn : h->afters) spawn_quiet(std::move(fn), source_location::current());
         for (auto& i : h->inherited) work.push_back(i);
     }
 }
@@ -156,7 +156,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         // released (TSan: a deadline's cancel runs on a worker's fiber, which
         // does not acquire; sanitizers/hooks.hpp).
         for (auto& [id, fn] : afters)
-            spawn(
+            spawn_quiet(
                 [keep = san::release_ignored<std::shared_ptr<context_node>>(n), f = std::move(fn)] {
                     san::tsan_acquire(keep.p.get());
                     f();
@@ -535,7 +535,7 @@ after_func_stop detail::context_after_func_erased(const context& ctx, std::funct
                 });
         }
     }
-    detail::spawn(std::move(fn), source_location::current());  // already cancelled
+    detail::spawn_quiet(std::move(fn), source_location::current());  // already cancelled
     return after_func_stop([] { return false; });
 }
 

@@ -53,6 +53,7 @@ std::string stop_reason(trace_stop s) {
         case switch_action::park:
             return std::string("park: ") + to_string(static_cast<wait_reason>(s.reason));
         case switch_action::yield:
+        case switch_action::yield_to_global:
             return "yield";
         case switch_action::exit:
             return "exit";

@@ -41,7 +41,10 @@ enum class g_state : std::uint8_t { free = 0, runnable, running, waiting, dead }
 const char* to_string(g_state s) noexcept;
 
 // What a goroutine asks of its worker when it switches away.
-enum class switch_action : std::uint8_t { park, yield, exit };
+// yield_to_global: spawn_yield_point's yield, to the global queue's tail
+// (behind the goroutines its worker spilled there), as Go queues a
+// preempted goroutine globally.
+enum class switch_action : std::uint8_t { park, yield, exit, yield_to_global };
 
 struct worker;
 

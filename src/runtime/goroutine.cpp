@@ -194,6 +194,23 @@ void exit_watched() noexcept {
             ready(caller);
 }
 
+// See spawn.hpp. A yield without the unwind check: go() is not an unwind
+// point. The flag is the worker's (plain: only its thread touches it).
+void spawn_yield_point() noexcept {
+    goroutine* g = this_goroutine_record();
+    if (!g) return;
+    worker* w = this_worker();
+    if (!w->spilled) [[likely]]
+        return;
+    w->spilled = false;
+    if (shutting_down()) return;
+    g->action = switch_action::yield_to_global;
+    auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
+    check_stack_canary(g);
+    switch_to(g->ctx, w->sched, nullptr);
+}
+
 }  // namespace goro::detail
 
 namespace goro {

@@ -86,6 +86,7 @@ struct worker {
     std::uint32_t releases = 0;  // goroutines that exited here (trim probing)
     bool spinning = false;       // counted in the idle unit's spinning count
     bool took_pinned = false;    // the last step-4a pick was a pinned goroutine
+    bool spilled = false;        // the local queue overflowed (spawn_yield_point)
     std::uint64_t rng = 0;
     // Goroutine ids are handed out in blocks to avoid a shared counter.
     std::uint64_t next_id = 0, id_limit = 0;

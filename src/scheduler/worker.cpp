@@ -119,6 +119,13 @@ void scheduler::finish_switch(worker* w, goroutine* g) {
         case switch_action::exit:
             release_goroutine(w, g);
             break;
+        case switch_action::yield_to_global:
+            set_state(g, state_bit(g_state::running), g_state::runnable);
+            if (g->pinned_to) [[unlikely]]
+                w->pinned.push(g);
+            else
+                push_global(g);
+            break;
     }
 }
 
@@ -167,7 +174,9 @@ void scheduler::ready_pinned(goroutine* g) noexcept {
 
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
     if (w->rq.push(g)) return;
-    // Full: half of it moves to the global queue.
+    // Full: half of it moves to the global queue, and the next go() on this
+    // worker yields to them (spawn_yield_point).
+    w->spilled = true;
     goroutine* batch[run_queue::capacity / 2];
     std::uint32_t n = w->rq.take_half(batch);
     static_assert(run_queue::capacity / 2 <= global_queue::block_slots);

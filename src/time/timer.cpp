@@ -95,7 +95,7 @@ void fire(timer_node* n) {
     if (run) {
         // The goroutine acquires fn's state as after_func's caller made it
         // (TSan: a worker's fire does not acquire; sanitizers/hooks.hpp).
-        spawn(
+        spawn_quiet(
             [st = san::release_ignored<std::shared_ptr<timer_state>>(a->s), f = std::move(run)] {
                 san::tsan_acquire(st.p.get());
                 f();

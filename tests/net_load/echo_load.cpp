@@ -17,7 +17,7 @@
 //
 // With --server-fd-limit L (below N), the server's descriptor limit is cut
 // to L once it runs (prlimit), and the connections are not held together:
-// each dials, checks its echo, holds its connection 50 ms and closes. The
+// each dials, checks its echo, holds its connection 250 ms and closes. The
 // server must run out of descriptors (EMFILE), back off, and serve every
 // connection anyway as the earlier ones close; its stderr (a file) must
 // show the back-off.
@@ -218,7 +218,10 @@ void churn_client(long id, const std::string& address, long bytes, totals& t) {
         c.set_deadline(goro::clock::now() + 120s);
         exchange(c, id, bytes, t);
         t.verified += 1;
-        goro::sleep_for(50ms);  // so that the server holds many at once
+        // So that the server holds many at once: 1500 connections must
+        // overlap past its 1000 descriptors (50 ms was not always enough
+        // when the two workers were shared with other processes).
+        goro::sleep_for(250ms);
     } catch (const std::exception& e) {
         if (t.failures.fetch_add(1) < 10)
             std::fprintf(stderr, "goro_echo_load: connection %ld: %s\n", id, e.what());

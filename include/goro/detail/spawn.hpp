@@ -32,6 +32,13 @@ spawn_slot spawn_prepare_sized(std::size_t size, std::size_t align, std::size_t 
 void spawn_abandon(goroutine* g) noexcept;
 // Makes g runnable; entry(storage) runs the closure and destroys it.
 void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_location& where) noexcept;
+// After a user's go(): when readying goroutines has filled the worker's run
+// queue (it spilled half to the global queue), the calling goroutine yields
+// to them once, as Go's scheduler preempts a goroutine that keeps spawning;
+// otherwise a loop of go() calls keeps every goroutine it made alive at
+// once (a stack page and page tables each). Not an unwind point; does
+// nothing on a plain thread or during shutdown.
+void spawn_yield_point() noexcept;
 
 // Closures larger than this live on the heap, keeping stack tops small.
 inline constexpr std::size_t inline_closure_limit = 512;
@@ -61,15 +68,24 @@ template <class F>
 inline constexpr bool closure_fits = sizeof(F) <= inline_closure_limit &&
                                      alignof(F) <= alignof(std::max_align_t);
 
+// The runtime's own goroutines (timers' and contexts' callbacks): never
+// switches, so callers may hold what a switch must not cross.
 template <class Fn>
-void spawn(Fn&& fn, const goro::source_location& where) {
+void spawn_quiet(Fn&& fn, const goro::source_location& where) {
     using F = std::decay_t<Fn>;
     if constexpr (closure_fits<F>) {
         spawn_in<F>(spawn_prepare(sizeof(F), alignof(F)), std::forward<Fn>(fn), where);
     } else {
         auto boxed = [p = std::make_unique<F>(std::forward<Fn>(fn))] { (*p)(); };
-        spawn(std::move(boxed), where);
+        spawn_quiet(std::move(boxed), where);
     }
+}
+
+// A user's go(): spawn_quiet, then the yield point.
+template <class Fn>
+void spawn(Fn&& fn, const goro::source_location& where) {
+    spawn_quiet(std::forward<Fn>(fn), where);
+    spawn_yield_point();
 }
 
 // spawn() on a stack of stack_size bytes (0: the runtime's size).
@@ -83,7 +99,9 @@ void spawn_sized(Fn&& fn, const goro::source_location& where, std::size_t stack_
     } else {
         auto boxed = [p = std::make_unique<F>(std::forward<Fn>(fn))] { (*p)(); };
         spawn_sized(std::move(boxed), where, stack_size, who);
+        return;
     }
+    spawn_yield_point();
 }
 
 // `go f(x, y)`: the callable and its arguments are decay-copied now, invoked later.
