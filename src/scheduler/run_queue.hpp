@@ -61,8 +61,19 @@ class basic_run_queue {
             if (t == h) return nullptr;
             goroutine* g = slots_[h % capacity].load(std::memory_order_relaxed);
             if (head_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
+                                            std::memory_order_acquire)) {
+                // The next one's record will be needed soon, and is cold
+                // when the queue is long (hotchan, 1000 goroutines: the
+                // first store to a record was 82% of execute()). A
+                // prefetch never faults, even if a thief takes it.
+                if (t - h > 1) {
+                    const char* next = reinterpret_cast<const char*>(
+                        slots_[(h + 1) % capacity].load(std::memory_order_relaxed));
+                    __builtin_prefetch(next, 1);
+                    __builtin_prefetch(next + 64, 1);
+                }
                 return g;
+            }
         }
     }
 
