@@ -217,6 +217,13 @@ struct recv_any_t {
                           "default-constructible T (for a closed channel); take "
                           "(std::size_t, std::optional<T>) instead");
             std::invoke(fn, j, v ? std::move(*v) : T{});
+        } else if constexpr (std::is_invocable_v<F&, std::optional<T>>) {
+            // A one-argument handler is given the element's position: refuse
+            // one written for the value (a generic `[](auto m)` too).
+            static_assert(dependent_false<F>,
+                          "goro::recv_any: a one-argument handler is given the element's "
+                          "position; to get the value take (std::size_t element, "
+                          "std::optional<T> value), or write (std::size_t element)");
         } else if constexpr (std::is_invocable_v<F&, std::size_t>) {
             std::invoke(fn, j);
         } else if constexpr (std::is_invocable_v<F&>) {
