@@ -161,12 +161,13 @@ detail::default_case_t<std::decay_t<F>> default_case(F&& fn = {}) {
     return {std::forward<F>(fn)};
 }
 
-// The outcome of a select with a case group (recv_any, dynamic_cases): the
-// argument that ran and, for a group, which of its elements.
 template <class T>
 class select_case;
 
+// The outcome of a select with a case group (recv_any, dynamic_cases): the
+// argument that ran and, for a group, which of its elements.
 struct select_result {
+    // `element` when a fixed case or the default ran.
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
     std::size_t index = 0;       // position of the case (argument) that ran
     std::size_t element = none;  // a group's element that ran; none otherwise
