@@ -1,23 +1,29 @@
-// fan_in: fan-out over one channel, fan-in over N channels with the dynamic
+// fan_in: fan-out over one channel, fan-in over N channels with a mixed
 // select.
 //
 // A dispatcher puts 1..1000 on one `jobs` channel; N workers share it
 // (fan-out: whichever worker is free takes the next job) and each sends its
 // results on a channel of its own. The collector fans the N result channels
-// back in with goro::select over a std::vector of select_case — Go's
-// reflect.Select, for a number of channels known only at run time. When a
-// worker's channel is closed, its case is replaced by a receive on the nil
-// channel, which is never ready (Go's trick of setting a closed channel
-// variable to nil). A std::map keyed by channel names each input.
+// back in with ONE goro::select over goro::recv_any(inputs) — a
+// std::vector of channels whose size is known only at run time — beside
+// cases of other element types: the done() channel of a context with a
+// timeout (a hang guard) and a progress ticker's channel. The handler is
+// told which input fired. When a worker's channel is closed, its element is
+// replaced by the nil channel, which is never ready (Go's trick of setting
+// a closed channel variable to nil). A std::map keyed by channel names each
+// input.
 //
 // Checked: the results sum to the sum of the squares of 1..1000, every job
 // was done exactly once, and every worker's channel was seen closed.
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "goro/goro.hpp"
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -52,27 +58,36 @@ int main() {
             name[inputs.back()] = "worker " + std::to_string(w);
         }
 
-        // Fan-in: one dynamic select over every input still open.
-        std::vector<goro::select_case<long>> cases;
-        for (auto& in : inputs) cases.push_back(goro::select_case<long>::recv(in));
+        // Fan-in: one select over every input still open, the deadline and
+        // a progress ticker.
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 30s);
+        goro::ticker progress(1ms);
         std::map<std::string, long> per_worker;
-        long sum = 0, received = 0;
-        for (int open = workers; open > 0;) {
-            const std::size_t i = goro::select(cases);
-            if (const std::optional<long>& v = cases[i].value()) {
-                sum += *v;
-                ++received;
-                ++per_worker[name.at(inputs[i])];
-            } else {  // closed: never select it again
-                cases[i] = goro::select_case<long>::recv(goro::recv_chan<long>());
-                --open;
-            }
+        long sum = 0, received = 0, reports = 0;
+        bool timed_out = false;
+        for (int open = workers; open > 0 && !timed_out;) {
+            goro::select(goro::recv_any(inputs,
+                                        [&](std::size_t j, std::optional<long> v) {
+                                            if (!v) {  // closed: never select it again
+                                                inputs[j] = {};
+                                                --open;
+                                                return;
+                                            }
+                                            sum += *v;
+                                            ++received;
+                                            ++per_worker[name.at(inputs[j])];
+                                        }),
+                         goro::recv_case(ctx.done(), [&](auto) { timed_out = true; }),
+                         goro::recv_case(progress.c(), [&](goro::clock::time_point) {
+                             if (reports++ < 3) std::printf("  %ld results so far\n", received);
+                         }));
         }
+        cancel();
 
         for (const auto& [who, n] : per_worker) std::printf("%s did %ld jobs\n", who.c_str(), n);
         const long want = jobs_total * (jobs_total + 1) * (2 * jobs_total + 1) / 6;
         std::printf("fan-in of %d workers: %ld results, sum of squares = %ld (want %ld)\n", workers,
                     received, sum, want);
-        return received == jobs_total && sum == want ? 0 : 1;
+        return !timed_out && received == jobs_total && sum == want ? 0 : 1;
     });
 }

@@ -1,7 +1,9 @@
 // Tests of goro::testing::bubble (the virtual clock, wait(), seeded select)
 // and of deadlock detection, inside a bubble and in run() with
 // options::detect_deadlock.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -180,6 +182,35 @@ TEST(Bubble, DeadlockInsideWaitGroupAndMutex) {
                  }),
                  goro::deadlock_error);
     EXPECT_EQ(goro::num_goroutines(), 0u);
+}
+
+// Review 12: testing.hpp said the virtual clock jumps to I/O deadlines.
+// It does not: a goroutine waiting on a descriptor is never durably
+// blocked, so while one waits the clock stands still (for every timer),
+// and its own deadline is not reached; readiness ends the wait.
+TEST(Bubble, TheClockDoesNotJumpToAnIoDeadline) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    std::atomic<bool> returned{false};
+    std::error_code got = goro::errc::canceled;
+    goro::testing::bubble([&] {
+        const auto t0 = goro::now();
+        goro::wait_group wg;
+        wg.go([&] {
+            got = goro::wait_readable(fds[0], t0 + 1s);
+            returned = true;
+        });
+        goro::blocking([] { std::this_thread::sleep_for(100ms); });  // real time passes
+        EXPECT_FALSE(returned.load()) << "the clock jumped to the I/O deadline";
+        EXPECT_EQ(goro::now(), t0);
+        const char c = 'x';
+        ASSERT_EQ(::write(fds[1], &c, 1), 1);
+        wg.wait();
+        EXPECT_FALSE(got) << got.message();  // ready, not deadline_exceeded
+        EXPECT_EQ(goro::now(), t0);
+    });
+    ::close(fds[0]);
+    ::close(fds[1]);
 }
 
 TEST(Bubble, CalledFromAGoroutineIsMisuse) {

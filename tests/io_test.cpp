@@ -18,6 +18,11 @@
 using namespace std::chrono_literals;
 using goro_test::procs;
 
+namespace goro::detail {
+// context.cpp, for tests: the after-funcs registered on ctx's canceller.
+std::size_t context_after_func_count(const goro::context& ctx);
+}  // namespace goro::detail
+
 namespace {
 
 struct pipe_pair {
@@ -182,6 +187,26 @@ TEST(IoShutdown, GoroutinesInIoWaitAreUnwound) {
         goro::sleep_for(5ms);
     });
     EXPECT_EQ(unwound.load(), 10);
+}
+
+// A wait_readable(fd, ctx) unwound at shutdown deregisters the after-func
+// it registered on ctx (review 12: it leaked one per unwound waiter, and a
+// later cancel ran it against the dead wait).
+TEST(IoShutdown, UnwoundContextWaitDeregistersItsCallback) {
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    pipe_pair p;
+    goro::run(procs(2), [&, ctx = ctx] {
+        for (int i = 0; i < 4; ++i)
+            goro::go([&, ctx] {
+                (void)goro::wait_readable(p.r, ctx);
+                ADD_FAILURE() << "woke without data";
+            });
+        for (int i = 0; i < 4; ++i) (void)goro::wait_writable(p.w, ctx);  // returns at once
+        goro::sleep_for(5ms);
+        EXPECT_EQ(goro::detail::context_after_func_count(ctx), 4u);
+    });
+    EXPECT_EQ(goro::detail::context_after_func_count(ctx), 0u);
+    cancel();  // nothing left to run against the dead waits
 }
 
 // Readiness is delivered while every other worker is busy in a CPU loop:

@@ -273,8 +273,15 @@ class chan : public detail::chan_handle<T> {
     // Never blocks: true if sent. On false, v is untouched.
     bool try_send(T&& v) const { return base::do_try_send(v); }
     bool try_send(const T& v) const {
-        T copy(v);
-        return base::do_try_send(copy);
+        static_assert(std::is_copy_constructible_v<T>,
+                      "goro::chan::try_send: T is move-only and v is an lvalue; move it: "
+                      "try_send(std::move(v)) (v is left untouched when it returns false)");
+        if constexpr (std::is_copy_constructible_v<T>) {
+            T copy(v);
+            return base::do_try_send(copy);
+        } else {
+            return false;
+        }
     }
     // Blocks until a value arrives; nullopt once closed and drained.
     std::optional<T> recv() const { return base::do_recv(); }
@@ -307,8 +314,15 @@ class send_chan : public detail::chan_handle<T> {
     void send(T v) const { base::do_send(std::move(v)); }
     bool try_send(T&& v) const { return base::do_try_send(v); }
     bool try_send(const T& v) const {
-        T copy(v);
-        return base::do_try_send(copy);
+        static_assert(std::is_copy_constructible_v<T>,
+                      "goro::chan::try_send: T is move-only and v is an lvalue; move it: "
+                      "try_send(std::move(v)) (v is left untouched when it returns false)");
+        if constexpr (std::is_copy_constructible_v<T>) {
+            T copy(v);
+            return base::do_try_send(copy);
+        } else {
+            return false;
+        }
     }
     void close() const { base::do_close(); }
 

@@ -104,6 +104,9 @@ int run(F&& fn) {
 // with a message naming the goroutine, where it was started, and what().
 template <class F>
 void go(F&& fn, goro::source_location where = goro::source_location::current()) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>,
+                  "goro::go(fn): fn must be callable with no arguments (pass its arguments after "
+                  "it: goro::go(fn, args...))");
     detail::require_callable(fn, "goro::go");
     detail::spawn(std::forward<F>(fn), where);
 }
@@ -143,6 +146,14 @@ void go(F&& fn, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
     detail::spawn(detail::bind_go(std::forward<F>(fn), std::forward<A1>(a1), std::forward<A2>(a2),
                                   std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)),
                   where);
+}
+
+// More than five arguments: a readable error instead of a list of candidates.
+template <class F, detail::not_location... A>
+requires(sizeof...(A) > 5) void go(F&&, A&&...) {
+    static_assert(sizeof...(A) <= 5,
+                  "goro::go(fn, args...) takes at most 5 arguments after fn; capture the rest "
+                  "in a lambda: goro::go([=] { fn(a1, a2, a3, a4, a5, a6); })");
 }
 
 // How to start one goroutine: goro::go(goro::spawn_options{...}, fn).

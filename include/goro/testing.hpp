@@ -72,8 +72,13 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 // bubble(fn) runs fn as the main goroutine of a runtime of its own: one
 // worker, and a virtual clock that starts at the real now and stands still
 // while any goroutine of the bubble can run; when every goroutine is
-// blocked, it jumps to the next timer's deadline (a sleep, a timer or
-// ticker, after(), a context or I/O deadline). goro::now() reads it
+// durably blocked, it jumps to the next timer's deadline (a sleep, a timer
+// or ticker, after(), a context deadline). I/O deadlines are measured on
+// the virtual clock too, but the clock never jumps to one: a goroutine
+// waiting on a descriptor is not durably blocked (see below), so while it
+// waits the clock stands still — its deadline is not reached, and no timer
+// of the bubble fires — until readiness (or another goroutine cancelling
+// its context) ends the wait. goro::now() reads it
 // (goro::clock::now() stays the real steady clock: compare deadlines with
 // goro::now() in bubble tests). Run order is deterministic, and select's
 // random choices come from `seed`: the same seed, the same run.
@@ -82,8 +87,9 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 // deadlocked: bubble unwinds its goroutines and throws goro::deadlock_error
 // ("goro: all goroutines are asleep - deadlock!" and the dump). Never while
 // a timer is pending. A goroutine waiting on a descriptor, on a blocking
-// call, or on a plain thread inside a goro call is not durably blocked: the
-// clock waits for it in real time. Goroutines of a bubble must not wait on
+// call, or on a plain thread inside a goro call is not durably blocked:
+// while one does, the clock does not move at all (real time passes, virtual
+// time does not), and nothing is declared a deadlock. Goroutines of a bubble must not wait on
 // plain threads that are outside goro (they cannot be seen; it would be
 // reported as a deadlock).
 //

@@ -66,6 +66,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "goro/chan.hpp"
 #include "goro/detail/require_callable.hpp"
@@ -84,6 +85,13 @@ recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s
 bool timer_state_stop(timer_state& s);
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period);
 [[noreturn]] void throw_moved_from(const char* who);
+// What a timer's or ticker's begin() would give: they are not ranges.
+struct not_a_range {
+    // Only so that a range-for over a ticker stops at its one message.
+    bool operator!=(const not_a_range&) const { return false; }
+    not_a_range& operator++() { return *this; }
+    int operator*() const { return 0; }
+};
 }  // namespace detail
 
 // time.Timer: fires once, sending the time on c(), or (after_func) running a
@@ -110,6 +118,16 @@ class timer {
         return detail::timer_state_reset(state("goro::timer::reset"),
                                          detail::saturating_duration(d), {});
     }
+
+    // Not a channel: `for (auto t : tm.c())` ranges over its channel.
+    template <class D = void>
+    detail::not_a_range begin() const {
+        static_assert(!std::is_same_v<D, D>,
+                      "goro::timer is not a channel: range over its channel, for (auto t : "
+                      "tm.c()), and receive with tm.c().recv() or recv_case(tm.c(), ...)");
+        return {};
+    }
+    detail::not_a_range end() const { return {}; }
 
     // Internal: wraps a timer made by after_func.
     timer(detail::timer_tag, std::shared_ptr<detail::timer_state> s) : s_(std::move(s)) {}
@@ -152,6 +170,15 @@ class ticker {
         if (!s_) detail::throw_moved_from("goro::ticker::stop");
         detail::timer_state_stop(*s_);
     }
+    // Not a channel: `for (auto t : k.c())` ranges over its channel.
+    template <class D = void>
+    detail::not_a_range begin() const {
+        static_assert(!std::is_same_v<D, D>,
+                      "goro::ticker is not a channel: range over its channel, for (auto t : "
+                      "k.c()), and receive with k.c().recv() or recv_case(k.c(), ...)");
+        return {};
+    }
+    detail::not_a_range end() const { return {}; }
     // Stops the ticker and restarts it with period d (next tick after d).
     template <class Rep, class Period>
     void reset(std::chrono::duration<Rep, Period> d) {

@@ -321,6 +321,9 @@ context with_value_erased(const context& parent, const void* key, std::shared_pt
     return context(std::move(n));
 }
 
+// For tests (declared again where they use it).
+std::size_t context_after_func_count(const context& ctx);
+
 }  // namespace goro::detail
 
 namespace goro {
@@ -506,6 +509,15 @@ cancel_cause cause(const context& ctx) {
     detail::san::tsan_acquire(c);
     detail::lock_scope lk(c->mu);
     return c->why;
+}
+
+// For tests: how many after-funcs are registered on ctx's canceller.
+std::size_t detail::context_after_func_count(const context& ctx) {
+    detail::san::ignore_scope bookkeeping;
+    const auto& n = ctx.node();
+    if (!n || !n->canceller) return 0;
+    detail::lock_scope lk(n->canceller->mu);
+    return n->canceller->afters.size();
 }
 
 after_func_stop detail::context_after_func_erased(const context& ctx, std::function<void()> fn) {

@@ -22,6 +22,7 @@
 #include "diagnostics/snapshot.hpp"
 #include "goro/runtime.hpp"
 #include "scheduler/scheduler.hpp"
+#include "signal/subscriptions.hpp"
 
 namespace goro::detail {
 
@@ -182,7 +183,9 @@ void install_sigquit_dump() {
         sa.sa_handler = &on_sigquit;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGQUIT, &sa, nullptr);
+        // Through the signal registry: while a signal_notify holds SIGQUIT,
+        // the dump is what its last signal_stop restores.
+        set_signal_fallback(SIGQUIT, sa);
     });
 }
 

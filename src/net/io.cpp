@@ -2,7 +2,8 @@
 // network poller: a plain descriptor gets the poll_desc of its number, armed
 // one-shot per wait, so a number reused for another file needs nothing (see
 // poller.hpp). A context's cancellation reaches the wait through an
-// io_cancel shared with a context after-func.
+// io_cancel shared with a context after-func, registered for the wait's
+// duration only: it is stopped however the wait ends (unwind included).
 #include "goro/io.hpp"
 
 #include <memory>
@@ -36,11 +37,15 @@ std::error_code wait_ctx(int fd, detail::io_dir d, const context& ctx) {
     detail::poll_desc* pd = detail::poller::instance().for_fd(fd);
     auto cancel = std::make_shared<detail::io_cancel>();
     cancel->pd = pd;
-    after_func_stop stop = context_after_func(
-        ctx, [cancel] { detail::interrupt_wait(*cancel, detail::io_status::canceled); });
+    // Deregistered however the wait ends, shutdown's unwind included (else
+    // ctx keeps the after-func, and a later cancel runs it on a dead wait).
+    struct stop_on_exit {
+        after_func_stop stop;
+        ~stop_on_exit() { stop(); }
+    } guard{context_after_func(
+        ctx, [cancel] { detail::interrupt_wait(*cancel, detail::io_status::canceled); })};
     detail::io_status st =
         pd->wait(d, ctx.deadline().value_or(clock::time_point::max()), cancel.get());
-    stop();
     if (st == detail::io_status::canceled || st == detail::io_status::timeout)
         if (auto e = ctx.err()) return e;
     return to_error(st);

@@ -121,7 +121,6 @@ scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
     const unsigned procs = mode ? 1 : checked_procs(opts);
     const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
     stack_pool::instance().configure(opts.stack_size);
-    if (opts.dump_on_sigquit) install_sigquit_dump();
     blocking_pool::instance().set_max(blocking_threads);
     install_overflow_handler();
     auto* s = new scheduler(procs);
@@ -467,6 +466,9 @@ int run_main(const options& opts, void (*entry)(void*), void* fn, int*) {
 int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_mode* mode) {
     if (this_goroutine_record())
         throw misuse_error("goro::run: called from inside a goroutine (use goro::go)");
+    // Before the lifecycle lock: it goes through the signal registry, whose
+    // lock is outer to it. Once per process, for a new or an adopted runtime.
+    if (opts.dump_on_sigquit) install_sigquit_dump();
     scheduler* s;
     {
         lock_scope lk(lifecycle_mu);
@@ -489,7 +491,6 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             s = nullptr;
         }
         if (!s) s = start_locked(opts, mode);  // throws misuse_error on a bad stack setting
-        if (opts.dump_on_sigquit) install_sigquit_dump();  // an adopted runtime too (once)
         blocking_pool::instance().set_max(blocking_threads);
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);

@@ -14,7 +14,9 @@
 //   - the registry: the subscriptions (a channel, or a signal_context's
 //     cancel function, and a set of signals each), how many subscriptions
 //     include each signal, and the disposition each signal had before its
-//     first subscription, restored when its last one goes.
+//     first subscription, restored when its last one goes — or the
+//     runtime's own handler for it (the SIGQUIT dump) if that was set up
+//     while goro relayed the signal (set_signal_fallback).
 //
 // Why a thread of its own rather than the monitor or a goroutine:
 // subscriptions are process-wide and outlive run() (signals between two
@@ -54,8 +56,8 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/errors.hpp"
 #include "parking/ranked_mutex.hpp"
-#include "signal/subscriptions.hpp"
 #include "sanitizers/hooks.hpp"
+#include "signal/subscriptions.hpp"
 
 namespace goro::detail {
 
@@ -227,6 +229,14 @@ class registry {
         }
     }
 
+    // set_signal_fallback: sa for sig now, or when its last subscription goes.
+    void set_fallback(int sig, const struct sigaction& sa) GORO_REQUIRES(mu) {
+        if (refs_[sig] > 0)
+            saved_[sig] = sa;
+        else
+            ::sigaction(sig, &sa, nullptr);
+    }
+
   private:
     registry() = default;
 
@@ -262,6 +272,13 @@ void forward_loop(int fd) noexcept {
 
 bool signals_subscribed() noexcept {
     return subscription_count.load(std::memory_order_seq_cst) > 0;
+}
+
+void set_signal_fallback(int sig, const struct sigaction& sa) {
+    san::ignore_scope bookkeeping;
+    registry& r = registry::instance();
+    lock_scope lk(r.mu);
+    r.set_fallback(sig, sa);
 }
 
 }  // namespace goro::detail

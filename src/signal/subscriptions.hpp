@@ -2,6 +2,8 @@
 // signal registry (signal/signal.cpp) without taking its lock.
 #pragma once
 
+#include <signal.h>
+
 namespace goro::detail {
 
 // True while any signal_notify or signal_context subscription exists: a
@@ -11,5 +13,11 @@ namespace goro::detail {
 // without the registry's lock: a subscription made before a goroutine parks
 // is seen by every later check.
 bool signals_subscribed() noexcept;
+
+// Makes sa the disposition of sig outside goro's relay (the runtime's
+// SIGQUIT dump): installed now when no subscription includes sig; else the
+// relay keeps sig, and sa is what the last signal_stop for sig restores.
+// Takes the registry's lock (outermost): call it with no goro lock held.
+void set_signal_fallback(int sig, const struct sigaction& sa);
 
 }  // namespace goro::detail

@@ -32,8 +32,9 @@ using clock = std::chrono::steady_clock;
 
 // The runtime's "now": clock::now(), except inside a
 // goro::testing::bubble, where it is the bubble's virtual time (which
-// moves only when every goroutine of the bubble is blocked). Timers,
-// sleeps, tickers, context deadlines and I/O deadlines are measured on it.
+// moves only when every goroutine of the bubble is durably blocked, never
+// while one waits on a descriptor). Timers, sleeps, tickers, context
+// deadlines and I/O deadlines are measured on it.
 clock::time_point now() noexcept;
 }  // namespace goro
 

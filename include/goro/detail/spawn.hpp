@@ -107,10 +107,18 @@ void spawn_sized(Fn&& fn, const goro::source_location& where, std::size_t stack_
 // `go f(x, y)`: the callable and its arguments are decay-copied now, invoked later.
 template <class F, class... Args>
 auto bind_go(F&& f, Args&&... args) {
-    return [fn = std::decay_t<F>(std::forward<F>(f)),
-            tup = std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)]() mutable {
-        std::apply([&](auto&... a) { std::invoke(std::move(fn), std::move(a)...); }, tup);
-    };
+    constexpr bool callable = std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>;
+    static_assert(callable,
+                  "goro::go(fn, args...): fn cannot be called with these arguments; they are "
+                  "decay-copied and passed as rvalues (a parameter taking T& needs std::ref(x))");
+    if constexpr (callable) {
+        return [fn = std::decay_t<F>(std::forward<F>(f)),
+                tup = std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)]() mutable {
+            std::apply([&](auto&... a) { std::invoke(std::move(fn), std::move(a)...); }, tup);
+        };
+    } else {
+        return [] {};
+    }
 }
 
 template <class T>
