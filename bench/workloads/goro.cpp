@@ -8,6 +8,7 @@
 // (joined through a wait_group or a closed channel). No locks of its own.
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -271,5 +272,20 @@ int main(int argc, char** argv) {
     if (!e) return std::fprintf(stderr, "goro: unknown workload %s\n", a.workload.c_str()), 2;
     goro::options o;
     o.procs = a.procs;
-    return goro::run(o, [&] { return wl::run_reps("goro", *e, a); });
+    return goro::run(o, [&] {
+        int rc = wl::run_reps("goro", *e, a);
+        // WL_STATS=1: the workers' counters on stderr (what differs between
+        // a fast and a slow run: who stole, who slept).
+        if (const char* v = std::getenv("WL_STATS"); v && *v == '1')
+            for (const goro::worker_stats& w : goro::stats().workers)
+                std::fprintf(stderr,
+                             "worker %u: runs %llu runnext %llu local %llu global %llu stolen "
+                             "%llu steal_tries %llu futex_sleeps %llu wakes_spin %llu\n",
+                             w.index, (unsigned long long)w.goroutines_run,
+                             (unsigned long long)w.picks_runnext, (unsigned long long)w.picks_local,
+                             (unsigned long long)w.picks_global, (unsigned long long)w.picks_stolen,
+                             (unsigned long long)w.steal_attempts,
+                             (unsigned long long)w.futex_sleeps, (unsigned long long)w.wakes_spin);
+        return rc;
+    });
 }
