@@ -77,10 +77,14 @@ namespace goro {
 namespace detail {
 struct timer_state;
 struct timer_tag {};
-std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
-                                              std::function<void()> fn,
-                                              const source_location& where);
-recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s);
+// A started timer: its state and (nil for after_func) its channel. The
+// channel's handles own the timer (chan_core::on_unreferenced).
+struct timer_parts {
+    std::shared_ptr<timer_state> s;
+    recv_chan<clock::time_point> c;
+};
+timer_parts make_timer(clock::duration d, clock::duration period, std::function<void()> fn,
+                       const source_location& where);
 bool timer_state_stop(timer_state& s);
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period);
 [[noreturn]] void throw_moved_from(const char* who);
@@ -93,11 +97,12 @@ class timer {
     template <class Rep, class Period>
     // A timer that fires once, d from now.
     explicit timer(std::chrono::duration<Rep, Period> d)
-        : s_(detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {})) {}
+        : timer(detail::timer_tag{},
+                detail::make_timer(detail::saturating_duration(d), {}, nullptr, {})) {}
 
     // The channel the time is sent on (nil for an after_func timer). Its
     // size() and capacity() are 0, as in Go 1.23.
-    recv_chan<clock::time_point> c() const { return detail::timer_channel(s_); }
+    recv_chan<clock::time_point> c() const { return c_; }
     // Prevents the timer from firing. True unless the timer was already
     // stopped or its value was received (see the contract above); after it
     // returns, no value from before it is received.
@@ -111,8 +116,8 @@ class timer {
                                          detail::saturating_duration(d), {});
     }
 
-    // Internal: wraps a timer made by after_func.
-    timer(detail::timer_tag, std::shared_ptr<detail::timer_state> s) : s_(std::move(s)) {}
+    // Internal: wraps a timer made by make_timer.
+    timer(detail::timer_tag, detail::timer_parts p) : s_(std::move(p.s)), c_(std::move(p.c)) {}
 
   private:
     detail::timer_state& state(const char* who) const {
@@ -121,6 +126,7 @@ class timer {
         return *s_;
     }
     std::shared_ptr<detail::timer_state> s_;
+    recv_chan<clock::time_point> c_;  // a handle: keeps the timer alive (see above)
 };
 
 // time.Ticker: sends the time on c() every period; drops ticks for a slow
@@ -132,22 +138,13 @@ class ticker {
     template <class Rep, class Period>
     explicit ticker(std::chrono::duration<Rep, Period> d)
         : ticker(detail::saturating_duration(d), 0) {}
-    // A ticker is stopped when its owner goes away (copies of c() then
-    // receive no more ticks).
-    ~ticker() {
-        if (s_) stop();
-    }
+    // Move-only. Destroying (or assigning over) the last handle — this
+    // object and every copy of c() — stops the ticker (see above).
     ticker(ticker&&) noexcept = default;
-    ticker& operator=(ticker&& o) noexcept {
-        if (this != &o) {
-            if (s_) stop();
-            s_ = std::move(o.s_);
-        }
-        return *this;
-    }
+    ticker& operator=(ticker&&) noexcept = default;
 
     // Size and capacity 0, as in Go 1.23.
-    recv_chan<clock::time_point> c() const { return detail::timer_channel(s_); }
+    recv_chan<clock::time_point> c() const { return c_; }
     void stop() {
         if (!s_) detail::throw_moved_from("goro::ticker::stop");
         detail::timer_state_stop(*s_);
@@ -164,21 +161,25 @@ class ticker {
   private:
     ticker(clock::duration d, int) {
         check(d, "goro::ticker");
-        s_ = detail::make_timer_state(d, d, nullptr, {});
+        auto p = detail::make_timer(d, d, nullptr, {});
+        s_ = std::move(p.s);
+        c_ = std::move(p.c);
     }
     static void check(clock::duration d, const char* who) {
         if (d <= clock::duration::zero())
             throw misuse_error(std::string(who) + ": non-positive interval");
     }
     std::shared_ptr<detail::timer_state> s_;
+    recv_chan<clock::time_point> c_;  // a handle: keeps the ticker alive (see above)
 };
 
 // time.After: a channel that receives the time once, after d (size and
 // capacity 0, as in Go 1.23).
 template <class Rep, class Period>
 recv_chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
-    return detail::timer_channel(
-        detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {}));
+    // The channel is the only handle: when the caller drops it (a select
+    // over after(1h) that took another case), the timer is stopped and freed.
+    return detail::make_timer(detail::saturating_duration(d), {}, nullptr, {}).c;
 }
 
 // time.AfterFunc: runs fn in its own goroutine after d. stop() before then
@@ -190,7 +191,7 @@ timer after_func(std::chrono::duration<Rep, Period> d, F&& fn,
     // Shared so that std::function can copy it: fn itself may be move-only.
     auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     return timer(detail::timer_tag{},
-                 detail::make_timer_state(
+                 detail::make_timer(
                      detail::saturating_duration(d), {}, [shared] { (*shared)(); }, where));
 }
 
