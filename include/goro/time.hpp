@@ -8,10 +8,22 @@
 //   auto t2 = goro::after_func(5s, [] { ... });      // runs in its own goroutine
 //
 // Timers live in the runtime's timer heap (no OS timer each). A ticker drops
-// ticks for a slow reader. The handles are cheap copyable references to one
-// timer; the timer keeps running if every handle is dropped (a dropped
-// after() channel costs its heap entry until it fires). Everything here
-// starts the runtime lazily when used outside goro::run.
+// ticks for a slow reader. Everything here starts the runtime lazily when
+// used outside goro::run.
+//
+// Ownership — one rule for after(), timer and ticker: the handles own the
+// timer. Its handles are the timer or ticker object (a timer is copyable, a
+// ticker move-only) and every copy of its c() (for after(), the returned
+// channel). While one remains the timer runs (a held c() copy still gets its
+// value or ticks after the object is gone); when the last one is destroyed
+// the timer is stopped, taken out of the heap and freed at once. Why: nothing
+// could receive from it any more, so this is Go 1.23's rule (a timer or
+// ticker nobody references is collected, Stop or not) made deterministic —
+// `select` over after(1h) in a loop, or a dropped ticker, leaks nothing —
+// and a temporary's channel, `for (auto t : goro::ticker(1s).c())`, keeps
+// ticking as in Go. after_func timers are the exception, as in Go: they have
+// no channel, and run f whether or not the returned handle is kept, until
+// stopped.
 //
 // Durations of any Rep and Period are rounded up to clock ticks and saturate:
 // one too large for the clock (hours::max(), duration<double>(1e30), 300
@@ -91,7 +103,9 @@ bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period
 }  // namespace detail
 
 // time.Timer: fires once, sending the time on c(), or (after_func) running a
-// function in a new goroutine.
+// function in a new goroutine. Copies share one timer; it is stopped when
+// its last handle (a copy of this object or of c()) goes, except an
+// after_func timer's (Ownership, above).
 class timer {
   public:
     template <class Rep, class Period>
@@ -131,6 +145,7 @@ class timer {
 
 // time.Ticker: sends the time on c() every period; drops ticks for a slow
 // reader. After stop() or reset() returns, no tick from before it is received.
+// It is stopped when its last handle (this object or a copy of c()) goes.
 class ticker {
   public:
     // Requires: d > 0 (throws misuse_error otherwise). A period too large
@@ -138,8 +153,8 @@ class ticker {
     template <class Rep, class Period>
     explicit ticker(std::chrono::duration<Rep, Period> d)
         : ticker(detail::saturating_duration(d), 0) {}
-    // Move-only. Destroying (or assigning over) the last handle — this
-    // object and every copy of c() — stops the ticker (see above).
+    // Move-only. The ticker stops when its last handle — this object or a
+    // copy of c() — is destroyed or assigned over (Ownership, above).
     ticker(ticker&&) noexcept = default;
     ticker& operator=(ticker&&) noexcept = default;
 
