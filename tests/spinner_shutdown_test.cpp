@@ -110,6 +110,32 @@ TEST(SpinnerShutdown, RunReturnsDespiteSpinnersOnTwoWorkers) {
     run_with_spinners(2, 3);
 }
 
+// Every worker spinning: run()'s main returns at once, and its two spinners
+// then take both workers.
+TEST(SpinnerShutdown, RunReturnsWithBothWorkersSpinning) {
+    spin_flags& f = flags();
+    testing::internal::CaptureStderr();
+    const auto t0 = std::chrono::steady_clock::now();
+    goro::run(procs(2), [] {
+        for (int i = 0; i < 2; ++i)
+            goro::go([i] {
+                spin_flags& f = flags();
+                f.ids[i].store(goro::this_goroutine::id());
+                f.started.fetch_add(1);
+                while (!f.stop.load(std::memory_order_relaxed)) {
+                }
+            });
+    });
+    const auto took = std::chrono::steady_clock::now() - t0;
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_LT(took, 10s);
+    EXPECT_EQ(f.started.load(), 2);
+    for (int i = 0; i < 2; ++i)
+        EXPECT_TRUE(contains(err, "goroutine " + std::to_string(f.ids[i].load()) + " ")) << err;
+    expect_second_run_works();
+    f.stop.store(true);
+}
+
 // The lazy runtime: a spinner started from a plain thread does not keep the
 // next run() (which replaces a lazy runtime of another shape) from starting.
 TEST(SpinnerShutdown, ReplacingALazyRuntimeWithASpinner) {

@@ -11,7 +11,8 @@ namespace goro::detail {
 // writer other than its thread: a shutdown that abandons the goroutine a
 // worker has run without blocking for too long clears it through
 // worker::tls (forget_worker_thread), so that the thread, which goes on
-// running that goroutine, is a plain thread to goro from then on.
+// running that goroutine, is a plain thread to goro from then on. Before
+// that it tags worker::current (bit 0), which this_goroutine_record masks.
 
 namespace {
 [[gnu::tls_model("initial-exec")]] thread_local std::atomic<worker*> tls_worker{nullptr};
@@ -34,7 +35,10 @@ void forget_worker_thread(worker* w) noexcept {
 [[gnu::noinline]] goroutine* this_goroutine_record() noexcept {
     asm volatile("" ::: "memory");
     worker* w = tls_worker.load(std::memory_order_relaxed);
-    return w ? w->current.load(std::memory_order_relaxed) : nullptr;
+    if (!w) return nullptr;
+    // Bit 0 tags a goroutine a shutdown gave up on (lifecycle.cpp, spinner_watch).
+    auto bits = reinterpret_cast<std::uintptr_t>(w->current.load(std::memory_order_relaxed));
+    return reinterpret_cast<goroutine*>(bits & ~std::uintptr_t{1});
 }
 
 }  // namespace goro::detail

@@ -278,13 +278,18 @@ bool resolve_stuck(scheduler* s, int quiet) {
 // them would never end. Each worker's `runs` count (bumped at every switch
 // into a goroutine) and `current` are watched from the start of the
 // shutdown; a worker that has run one goroutine for spin_grace_ns without a
-// switch is lost: the goroutine is reported and counted as abandoned (its
-// stack leaked), and its thread is made a plain thread (forget_worker_thread)
-// that goes on running it, detached at stop() with the scheduler leaked.
-// Should the goroutine block or end after all, it never returns from that
-// call: every path back into goro from it freezes its thread
-// (freeze_lost_thread): goroutine_main's end, and, in the race where it had
-// already begun switching away when its thread was forgotten, execute().
+// switch is lost. A CAS tags its `current` (bit 0) — unless the worker's
+// exchange in execute() took g off first: then g did switch back, and is no
+// spinner. Then the goroutine is reported and counted as abandoned (its
+// stack never reused), and its thread is made a plain thread
+// (forget_worker_thread) that goes on running it, detached at stop(), with
+// the scheduler leaked (leaked_schedulers). Its goro calls from then on work
+// as a plain thread's; when its function returns, goroutine_main freezes the
+// thread (it has no worker to switch to); and should it have been switching
+// back just as it was tagged, execute() freezes it (lost_worker_switched_back).
+// Limitation: the lost worker is not replaced. Goroutines still to unwind
+// need another worker: with every worker lost (procs(1) and one spinner,
+// say) they never run, and the shutdown still waits for them.
 class spinner_watch {
   public:
     explicit spinner_watch(scheduler* s) : s_(s), seen_(s->workers.size()) {
@@ -306,14 +311,20 @@ class spinner_watch {
                 continue;
             }
             if (now - seen_[i].since < spin_grace_ns) continue;
-            abandon(w, g, now - seen_[i].since);
-            any = true;
+            if (abandon(w, g, now - seen_[i].since)) any = true;
         }
         return any;
     }
 
   private:
-    void abandon(worker* w, goroutine* g, std::int64_t ran_ns) {
+    // False if g switched back meanwhile after all (then it is no spinner).
+    bool abandon(worker* w, goroutine* g, std::int64_t ran_ns) {
+        // Tag `current` (bit 0) unless the worker has taken g off it: its
+        // exchange in execute() and this CAS decide who was first.
+        goroutine* expected = g;
+        auto* tagged = reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) | 1);
+        if (!w->current.compare_exchange_strong(expected, tagged, std::memory_order_acq_rel))
+            return false;
         mark_abandoned(g);
         std::fprintf(stderr,
                      "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it has run "
@@ -326,6 +337,7 @@ class spinner_watch {
         w->lost.store(true, std::memory_order_seq_cst);
         forget_worker_thread(w);
         s_->abandoned.fetch_add(1, std::memory_order_seq_cst);
+        return true;
     }
 
     struct seen {

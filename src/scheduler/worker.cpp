@@ -64,7 +64,7 @@ namespace {
 
 // A shutdown declared this worker lost (its goroutine g ran without blocking
 // past the grace) just as g switched back after all: g is abandoned and
-// counted so, and this thread is detached. It never runs anything again: a
+// counted so, and this thread is detached, no worker any more. It never runs anything again: a
 // park's unlock callback runs (with g's park claimed first when possible,
 // so that no waker readies it), an exit never gives the stack back.
 [[noreturn]] void lost_worker_switched_back(goroutine* g) noexcept {
@@ -84,10 +84,12 @@ void scheduler::execute(worker* w, goroutine* g) {
     if (tracing()) [[unlikely]]
         trace_run_begin(w, g);
     switch_to(w->sched, g->ctx, g);
-    // Back on the worker's own stack: g is suspended (or finished).
-    if (w->lost.load(std::memory_order_acquire)) [[unlikely]]
+    // Back on the worker's own stack: g is suspended (or finished). An
+    // exchange, against a shutdown that gives up on g (it tags `current`
+    // with a CAS, lifecycle.cpp): either it tagged g first, and this thread
+    // is lost, or this exchange came first, and its CAS fails.
+    if (w->current.exchange(nullptr, std::memory_order_acq_rel) != g) [[unlikely]]
         lost_worker_switched_back(g);
-    w->current.store(nullptr, std::memory_order_relaxed);
     if (tracing()) [[unlikely]]
         trace_run_end(w, g);
     finish_switch(w, g);
