@@ -60,8 +60,10 @@ TEST(TimerRelease, AfterInASelectLoopDoesNotAccumulate) {
         EXPECT_LT(max_pending, 1000u) << "dropped after() timers stay in the heap";
         EXPECT_LE(pending(), 1u);
         const long rss1 = rss_bytes();
-        std::printf("rss: start %ld KiB, after %ld iterations %ld KiB, end %ld KiB\n", rss0 / 1024,
-                    n / 10, rss_warm / 1024, rss1 / 1024);
+        std::printf(
+            "%ld rounds, at most %zu timers pending; rss: start %ld KiB, after %ld "
+            "rounds %ld KiB, end %ld KiB\n",
+            n, max_pending, rss0 / 1024, n / 10, rss_warm / 1024, rss1 / 1024);
         // Generous: leaking the 180,000 iterations after warm-up would be
         // ~60 MB (a channel, a state and an arm each, plus a heap entry).
         if (!goro_test::sanitized && rss0 > 0) {
