@@ -8,10 +8,22 @@
 //   auto t2 = goro::after_func(5s, [] { ... });      // runs in its own goroutine
 //
 // Timers live in the runtime's timer heap (no OS timer each). A ticker drops
-// ticks for a slow reader. The handles are cheap copyable references to one
-// timer; the timer keeps running if every handle is dropped (a dropped
-// after() channel costs its heap entry until it fires). Everything here
-// starts the runtime lazily when used outside goro::run.
+// ticks for a slow reader. Everything here starts the runtime lazily when
+// used outside goro::run.
+//
+// Ownership — one rule for after(), timer and ticker: the handles own the
+// timer. Its handles are the timer or ticker object (a timer is copyable, a
+// ticker move-only) and every copy of its c() (for after(), the returned
+// channel). While one remains the timer runs (a held c() copy still gets its
+// value or ticks after the object is gone); when the last one is destroyed
+// the timer is stopped, taken out of the heap and freed at once. Why: nothing
+// could receive from it any more, so this is Go 1.23's rule (a timer or
+// ticker nobody references is collected, Stop or not) made deterministic —
+// `select` over after(1h) in a loop, or a dropped ticker, leaks nothing —
+// and a temporary's channel, `for (auto t : goro::ticker(1s).c())`, keeps
+// ticking as in Go. after_func timers are the exception, as in Go: they have
+// no channel, and run f whether or not the returned handle is kept, until
+// stopped.
 //
 // Durations of any Rep and Period are rounded up to clock ticks and saturate:
 // one too large for the clock (hours::max(), duration<double>(1e30), 300
@@ -78,10 +90,14 @@ namespace goro {
 namespace detail {
 struct timer_state;
 struct timer_tag {};
-std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
-                                              std::function<void()> fn,
-                                              const source_location& where);
-recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s);
+// A started timer: its state and (nil for after_func) its channel. The
+// channel's handles own the timer (chan_core::on_unreferenced).
+struct timer_parts {
+    std::shared_ptr<timer_state> s;
+    recv_chan<clock::time_point> c;
+};
+timer_parts make_timer(clock::duration d, clock::duration period, std::function<void()> fn,
+                       const source_location& where);
 bool timer_state_stop(timer_state& s);
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period);
 [[noreturn]] void throw_moved_from(const char* who);
@@ -95,17 +111,20 @@ struct not_a_range {
 }  // namespace detail
 
 // time.Timer: fires once, sending the time on c(), or (after_func) running a
-// function in a new goroutine.
+// function in a new goroutine. Copies share one timer; it is stopped when
+// its last handle (a copy of this object or of c()) goes, except an
+// after_func timer's (Ownership, above).
 class timer {
   public:
     template <class Rep, class Period>
     // A timer that fires once, d from now.
     explicit timer(std::chrono::duration<Rep, Period> d)
-        : s_(detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {})) {}
+        : timer(detail::timer_tag{},
+                detail::make_timer(detail::saturating_duration(d), {}, nullptr, {})) {}
 
     // The channel the time is sent on (nil for an after_func timer). Its
     // size() and capacity() are 0, as in Go 1.23.
-    recv_chan<clock::time_point> c() const { return detail::timer_channel(s_); }
+    recv_chan<clock::time_point> c() const { return c_; }
     // Prevents the timer from firing. True unless the timer was already
     // stopped or its value was received (see the contract above); after it
     // returns, no value from before it is received.
@@ -129,8 +148,8 @@ class timer {
     }
     detail::not_a_range end() const { return {}; }
 
-    // Internal: wraps a timer made by after_func.
-    timer(detail::timer_tag, std::shared_ptr<detail::timer_state> s) : s_(std::move(s)) {}
+    // Internal: wraps a timer made by make_timer.
+    timer(detail::timer_tag, detail::timer_parts p) : s_(std::move(p.s)), c_(std::move(p.c)) {}
 
   private:
     detail::timer_state& state(const char* who) const {
@@ -139,10 +158,12 @@ class timer {
         return *s_;
     }
     std::shared_ptr<detail::timer_state> s_;
+    recv_chan<clock::time_point> c_;  // a handle: keeps the timer alive (see above)
 };
 
 // time.Ticker: sends the time on c() every period; drops ticks for a slow
 // reader. After stop() or reset() returns, no tick from before it is received.
+// It is stopped when its last handle (this object or a copy of c()) goes.
 class ticker {
   public:
     // Requires: d > 0 (throws misuse_error otherwise). A period too large
@@ -150,22 +171,13 @@ class ticker {
     template <class Rep, class Period>
     explicit ticker(std::chrono::duration<Rep, Period> d)
         : ticker(detail::saturating_duration(d), 0) {}
-    // A ticker is stopped when its owner goes away (copies of c() then
-    // receive no more ticks).
-    ~ticker() {
-        if (s_) stop();
-    }
+    // Move-only. The ticker stops when its last handle — this object or a
+    // copy of c() — is destroyed or assigned over (Ownership, above).
     ticker(ticker&&) noexcept = default;
-    ticker& operator=(ticker&& o) noexcept {
-        if (this != &o) {
-            if (s_) stop();
-            s_ = std::move(o.s_);
-        }
-        return *this;
-    }
+    ticker& operator=(ticker&&) noexcept = default;
 
     // Size and capacity 0, as in Go 1.23.
-    recv_chan<clock::time_point> c() const { return detail::timer_channel(s_); }
+    recv_chan<clock::time_point> c() const { return c_; }
     void stop() {
         if (!s_) detail::throw_moved_from("goro::ticker::stop");
         detail::timer_state_stop(*s_);
@@ -191,21 +203,25 @@ class ticker {
   private:
     ticker(clock::duration d, int) {
         check(d, "goro::ticker");
-        s_ = detail::make_timer_state(d, d, nullptr, {});
+        auto p = detail::make_timer(d, d, nullptr, {});
+        s_ = std::move(p.s);
+        c_ = std::move(p.c);
     }
     static void check(clock::duration d, const char* who) {
         if (d <= clock::duration::zero())
             throw misuse_error(std::string(who) + ": non-positive interval");
     }
     std::shared_ptr<detail::timer_state> s_;
+    recv_chan<clock::time_point> c_;  // a handle: keeps the ticker alive (see above)
 };
 
 // time.After: a channel that receives the time once, after d (size and
 // capacity 0, as in Go 1.23).
 template <class Rep, class Period>
 recv_chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
-    return detail::timer_channel(
-        detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {}));
+    // The channel is the only handle: when the caller drops it (a select
+    // over after(1h) that took another case), the timer is stopped and freed.
+    return detail::make_timer(detail::saturating_duration(d), {}, nullptr, {}).c;
 }
 
 // time.AfterFunc: runs fn in its own goroutine after d. stop() before then
@@ -217,7 +233,7 @@ timer after_func(std::chrono::duration<Rep, Period> d, F&& fn,
     // Shared so that std::function can copy it: fn itself may be move-only.
     auto shared = std::make_shared<std::decay_t<F>>(std::forward<F>(fn));
     return timer(detail::timer_tag{},
-                 detail::make_timer_state(
+                 detail::make_timer(
                      detail::saturating_duration(d), {}, [shared] { (*shared)(); }, where));
 }
 

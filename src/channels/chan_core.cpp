@@ -59,6 +59,7 @@ void release_chan_ref(chan_core* c) noexcept {
     // the free follows a core_scope, an acquire of c).
     san::tsan_release(c);
     if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (c->on_unreferenced) c->on_unreferenced(c);  // a timer's: stop it (time/timer.cpp)
     bool free_now;
     {
         core_scope lk(c);

@@ -141,6 +141,11 @@ void goroutine_main(void* p) {
         panic_escaped(g, "an exception not derived from std::exception");
     }
     check_stack_canary_on_exit(g);
+    // Abandoned by a shutdown while it ran without blocking (its thread is
+    // no worker any more: lifecycle.cpp, abandon_spinners): its record and
+    // stack are never reused, and this thread has nowhere to go.
+    if (!this_worker()) [[unlikely]]
+        freeze_lost_thread();
     g->lock_count = 0;  // exiting unlocks (the record is reused)
     g->pinned_to = nullptr;
     // TSan: this goroutine's frames, before the next closure on its stack

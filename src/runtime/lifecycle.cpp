@@ -52,6 +52,10 @@ bool atexit_hooked = false;                // guarded by lifecycle_mu
 // during a run() end with it (as a Go program's end with main): they are
 // released, never fired.
 std::vector<timer_node*> carried_timers;  // guarded by lifecycle_mu
+// Schedulers whose shutdown lost a worker (abandon_spinners): never deleted,
+// as the lost thread may still touch them. Held here, where LeakSanitizer
+// sees them (and what they point to) as reachable.
+std::vector<scheduler*> leaked_schedulers;  // guarded by lifecycle_mu
 
 constexpr unsigned max_procs = 4096;
 
@@ -178,6 +182,9 @@ constexpr int abandon_after = 25;                    // 0.5 s with no exit
 // A timer due within this may still wake a goroutine parked through
 // shutdown (a destructor that sleeps, or waits on a timer): not stuck yet.
 constexpr std::int64_t timer_grace_ns = 5'000'000'000;
+// A goroutine that has run this long without blocking since the shutdown
+// began (a busy loop, a long computation) is abandoned (abandon_spinners).
+constexpr std::int64_t spin_grace_ns = 1'000'000'000;  // 1 s
 
 // Calls f(g, word) for every goroutine record there is.
 template <class F>
@@ -266,15 +273,91 @@ bool resolve_stuck(scheduler* s, int quiet) {
     return true;
 }
 
+// Goroutines that never block cannot be unwound: a shutdown that waited for
+// them would never end. Each worker's `runs` count (bumped at every switch
+// into a goroutine) and `current` are watched from the start of the
+// shutdown; a worker that has run one goroutine for spin_grace_ns without a
+// switch is lost. A CAS tags its `current` (bit 0) — unless the worker's
+// exchange in execute() took g off first: then g did switch back, and is no
+// spinner. Then the goroutine is reported and counted as abandoned (its
+// stack never reused), and its thread is made a plain thread
+// (forget_worker_thread) that goes on running it, detached at stop(), with
+// the scheduler leaked (leaked_schedulers). Its goro calls from then on work
+// as a plain thread's; when its function returns, goroutine_main freezes the
+// thread (it has no worker to switch to); and should it have been switching
+// back just as it was tagged, execute() freezes it (lost_worker_switched_back).
+// Limitation: the lost worker is not replaced. Goroutines still to unwind
+// need another worker: with every worker lost (procs(1) and one spinner,
+// say) they never run, and the shutdown still waits for them.
+class spinner_watch {
+  public:
+    explicit spinner_watch(scheduler* s) : s_(s), seen_(s->workers.size()) {
+        const std::int64_t now = real_now_ns();
+        for (std::size_t i = 0; i < seen_.size(); ++i)
+            seen_[i] = {s->workers[i]->runs.load(std::memory_order_relaxed), now};
+    }
+    // Abandons the goroutines that have spun past the grace; true if any.
+    bool abandon_spinners() {
+        const std::int64_t now = real_now_ns();
+        bool any = false;
+        for (std::size_t i = 0; i < seen_.size(); ++i) {
+            worker* w = s_->workers[i];
+            const std::uint64_t runs = w->runs.load(std::memory_order_relaxed);
+            goroutine* g = w->current.load(std::memory_order_relaxed);
+            if (w->lost.load(std::memory_order_relaxed)) continue;
+            if (runs != seen_[i].runs || !g) {
+                seen_[i] = {runs, now};
+                continue;
+            }
+            if (now - seen_[i].since < spin_grace_ns) continue;
+            if (abandon(w, g, now - seen_[i].since)) any = true;
+        }
+        return any;
+    }
+
+  private:
+    // False if g switched back meanwhile after all (then it is no spinner).
+    bool abandon(worker* w, goroutine* g, std::int64_t ran_ns) {
+        // Tag `current` (bit 0) unless the worker has taken g off it: its
+        // exchange in execute() and this CAS decide who was first.
+        goroutine* expected = g;
+        auto* tagged = reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) | 1);
+        if (!w->current.compare_exchange_strong(expected, tagged, std::memory_order_acq_rel))
+            return false;
+        mark_abandoned(g);
+        std::fprintf(stderr,
+                     "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it has run "
+                     "for %.1f s without blocking (a loop that never calls a blocking goro "
+                     "function, or a long computation) and cannot be unwound; its worker "
+                     "thread is left running it, detached, and the runtime's memory is "
+                     "leaked\n",
+                     static_cast<unsigned long long>(g->id), g->where.file_name(),
+                     static_cast<unsigned>(g->where.line()), static_cast<double>(ran_ns) / 1e9);
+        w->lost.store(true, std::memory_order_seq_cst);
+        forget_worker_thread(w);
+        s_->abandoned.fetch_add(1, std::memory_order_seq_cst);
+        return true;
+    }
+
+    struct seen {
+        std::uint64_t runs = 0;
+        std::int64_t since = 0;
+    };
+    scheduler* s_;
+    std::vector<seen> seen_;
+};
+
 // Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
 // goroutines that swallowed the unwind (catch (...) in a retry loop) are
-// abandoned at their next blocking call (abandon_swallower).
-void unwind_all(scheduler* s) {
+// abandoned at their next blocking call (abandon_swallower); goroutines that
+// never block, after spin_grace_ns (spinner_watch).
+void unwind_all(scheduler* s, spinner_watch& spinners) {
     int quiet = 0;
     for (;;) {
         const std::uint32_t seq = s->exit_seq.load(std::memory_order_seq_cst);
         if (s->live() <= 0) return;
         futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
+        if (spinners.abandon_spinners()) continue;
         if (s->exit_seq.load(std::memory_order_seq_cst) != seq) {
             quiet = 0;
             continue;
@@ -292,13 +375,14 @@ void shutdown_locked(scheduler* s) {
         if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
     });
     for (auto [g, v] : parked) s->claim_for_unwind(g, v);
+    spinner_watch spinners(s);
     // 2, 3; then the blocking calls still in flight (their callers were
     // unwound, or wait pinned) — a call's function may start goroutines
     // meanwhile, so until neither is left. The runtime is not closing yet:
     // such a function may still use it (a go(), a timer) without waiting
     // for the lifecycle lock, which this thread holds.
     for (;;) {
-        unwind_all(s);
+        unwind_all(s, spinners);
         blocking_pool::instance().wait_idle();
         if (s->live() <= 0) break;
     }
@@ -311,7 +395,7 @@ void shutdown_locked(scheduler* s) {
         while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
         s->close_timers();
         if (s->live() <= 0) break;
-        unwind_all(s);
+        unwind_all(s, spinners);
     }
     // What the goroutines that exited during shutdown did (their unwinding
     // destructors), before run() returns (TSan: sanitizers/hooks.hpp).
@@ -333,7 +417,12 @@ void shutdown_locked(scheduler* s) {
     // A plain thread that found s just before it went is still looking at
     // it (and will see it closing): wait for it before s goes.
     while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-    delete s;
+    bool lost = false;
+    for (worker* w : s->workers) lost |= w->lost.load(std::memory_order_relaxed);
+    if (lost)
+        leaked_schedulers.push_back(s);  // a lost worker's thread may still touch it
+    else
+        delete s;
     exit_watch.fetch_and(static_cast<std::uint8_t>(~exit_watch_bits::shutdown),
                          std::memory_order_seq_cst);
     g_shutting_down.store(false, std::memory_order_seq_cst);
@@ -374,6 +463,10 @@ void shutdown_at_exit() {
     futex_wake(&s->exit_seq, 1);
     park(wait_reason::none, nullptr, nullptr, park_mode::pinned, nullptr);
     std::abort();  // nothing readies it
+}
+
+[[noreturn]] void freeze_lost_thread() noexcept {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
 scheduler* start_lazily_locked() {

@@ -30,8 +30,13 @@ void scheduler::stop() {
     stopping.store(true, std::memory_order_seq_cst);
     mon.stop();
     idle.wake_all(workers);
-    for (worker* w : workers)
-        if (w->thread.joinable()) w->thread.join();
+    for (worker* w : workers) {
+        if (!w->thread.joinable()) continue;
+        if (w->lost.load(std::memory_order_acquire))
+            w->thread.detach();  // it runs an abandoned goroutine on (lifecycle.cpp)
+        else
+            w->thread.join();
+    }
     clear_timers();
 }
 

@@ -43,7 +43,11 @@
 //      Wait for the goro::blocking calls in flight (offload/blocking_pool.hpp),
 //      whose callers are parked pinned (never claimed by shutdown) or were
 //      unwound; repeat while goroutines are left.
-//   4. Workers are told to stop, woken, and joined; their stack caches go
+//      A goroutine that has run without blocking for about 1 s by then (a
+//      busy loop, a long computation) cannot be unwound: it is reported and
+//      abandoned, and its worker is lost (worker::lost).
+//   4. Workers are told to stop, woken, and joined (a lost one detached, and
+//      then the scheduler is leaked, never deleted); their stack caches go
 //      back to the shared pool; the timer heap is emptied.
 //
 // Lock order (goro/detail/lock_rank.hpp): lifecycle -> idle list; the timer
@@ -104,6 +108,13 @@ struct worker {
     // this worker takes them (steps 4a/4b); nobody steals from here.
     global_queue pinned;
     bool in_idle = false;  // guarded by the idle list's lock
+    // Its thread's tls_worker (parking/tls.cpp), and whether a shutdown gave
+    // up on it: its goroutine ran on without blocking past the grace
+    // (runtime/lifecycle.cpp, abandon_spinners). A lost worker's thread is
+    // detached and left running that goroutine as a plain thread; it never
+    // runs goroutines again, and its scheduler is leaked, never freed.
+    std::atomic<worker*>* tls = nullptr;
+    std::atomic<bool> lost{false};
     // goro::stats(): written by this worker only (diagnostics/counters.hpp).
     alignas(64) worker_counters counters;
     std::thread thread;
@@ -258,6 +269,11 @@ class runtime_use {
 worker* this_worker() noexcept;
 void set_this_worker(worker* w) noexcept;
 goroutine* this_goroutine_record() noexcept;
+// From another thread: w's thread is no worker any more (this_worker() and
+// this_goroutine_record() are null on it from now on). Shutdown only.
+void forget_worker_thread(worker* w) noexcept;
+// The calling thread sleeps for ever: a lost worker's (scheduler.hpp, worker).
+[[noreturn]] void freeze_lost_thread() noexcept;
 
 // The runtime's clock (time/now.cpp): clock::now() in ns, or inside a
 // goro::testing::bubble its virtual time. real_now_ns() is always the

@@ -60,6 +60,23 @@ void scheduler::worker_main(worker* w) {
     set_this_worker(nullptr);
 }
 
+namespace {
+
+// A shutdown declared this worker lost (its goroutine g ran without blocking
+// past the grace) just as g switched back after all: g is abandoned and
+// counted so, and this thread is detached, no worker any more. It never runs anything again: a
+// park's unlock callback runs (with g's park claimed first when possible,
+// so that no waker readies it), an exit never gives the stack back.
+[[noreturn]] void lost_worker_switched_back(goroutine* g) noexcept {
+    if (g->action == switch_action::park) {
+        claim(g);
+        if (g->unlock) g->unlock(g->unlock_arg);
+    }
+    freeze_lost_thread();
+}
+
+}  // namespace
+
 void scheduler::execute(worker* w, goroutine* g) {
     w->current.store(g, std::memory_order_relaxed);
     set_state(g, state_bit(g_state::runnable), g_state::running);
@@ -67,8 +84,12 @@ void scheduler::execute(worker* w, goroutine* g) {
     if (tracing()) [[unlikely]]
         trace_run_begin(w, g);
     switch_to(w->sched, g->ctx, g);
-    // Back on the worker's own stack: g is suspended (or finished).
-    w->current.store(nullptr, std::memory_order_relaxed);
+    // Back on the worker's own stack: g is suspended (or finished). An
+    // exchange, against a shutdown that gives up on g (it tags `current`
+    // with a CAS, lifecycle.cpp): either it tagged g first, and this thread
+    // is lost, or this exchange came first, and its CAS fails.
+    if (w->current.exchange(nullptr, std::memory_order_acq_rel) != g) [[unlikely]]
+        lost_worker_switched_back(g);
     if (tracing()) [[unlikely]]
         trace_run_end(w, g);
     finish_switch(w, g);

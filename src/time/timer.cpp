@@ -24,6 +24,17 @@
 //     unless the value was received (or the timer was already stopped).
 //     A value handed by the send straight to a blocked receiver counts as
 //     received.
+// Ownership (Go 1.23's "an unreferenced timer is collected"): the channel's
+// handles own the timer. The user's handles are the channel's only counted
+// references (timer and ticker objects hold one too); the core owns the state
+// (chan_core::owner) and the state points back at the core without a count.
+// When the last handle goes, release_chan_ref calls unreferenced() before it
+// frees the core: under state.mu it disarms the current arm and forgets the
+// core, then retires the arm (out of the heap, or its running fire waited
+// out). So a fire that sends into the core does so under state.mu while it
+// is current, which unreferenced() waits for, and none can send after.
+// after_func timers have no channel: they run f whether or not the handle
+// is kept (Go: AfterFunc), until stopped.
 // Lock order: state.mu -> channel lock. Arms are started (the runtime's
 // timer lock, maybe the lifecycle lock) after releasing state.mu.
 // timer_stop is never called under state.mu (it waits for a running fire,
@@ -42,7 +53,9 @@ struct timer_arm;
 
 struct timer_state : std::enable_shared_from_this<timer_state> {
     spin_mutex mu{lock_rank::timer_state};
-    chan_ref ch;  // null for after_func
+    // Not counted (the core owns this state); null for after_func, and once
+    // the last handle went (unreferenced).
+    chan_core* ch GORO_GUARDED_BY(mu) = nullptr;
     std::function<void()> fn;
     source_location where;
     clock::duration period{0};
@@ -70,7 +83,7 @@ void unref(timer_arm* a, int n = 1) noexcept {
 bool drain(timer_state& s) GORO_REQUIRES(s.mu) {
     if (!s.ch) return false;
     alignas(clock::time_point) unsigned char buf[sizeof(clock::time_point)];
-    return chan_recv(s.ch.get(), buf, false) == op_result::done;  // trivially destructible
+    return chan_recv(s.ch, buf, false) == op_result::done;  // trivially destructible
 }
 
 void fire(timer_node* n) {
@@ -83,7 +96,7 @@ void fire(timer_node* n) {
         if (s.current != a) return;  // stopped or reset since: stale
         if (s.ch) {
             clock::time_point now = goro::now();
-            chan_send(s.ch.get(), &now, false);  // full: a slow reader loses this tick
+            chan_send(s.ch, &now, false);  // full: a slow reader loses this tick
         } else {
             run = s.fn;
         }
@@ -166,16 +179,32 @@ bool was_active(const timer_arm* a, bool drained) {
     return a != nullptr || drained;
 }
 
+// The channel's last handle went: nothing can receive from it any more, so
+// the timer is stopped and its arm released (the header's Ownership).
+void unreferenced(chan_core* c) noexcept {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
+    auto* s = static_cast<timer_state*>(c->owner.get());
+    timer_arm* a;
+    {
+        lock_scope lk(s->mu);
+        a = disarm(*s);
+        s->ch = nullptr;
+    }
+    retire(a);
+}
+
 }  // namespace
 
-std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
-                                              std::function<void()> fn,
-                                              const source_location& where) {
+timer_parts make_timer(clock::duration d, clock::duration period, std::function<void()> fn,
+                       const source_location& where) {
     san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     auto s = std::make_shared<timer_state>();
+    chan_ref ch;
     if (!fn) {
-        s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
-        s->ch->timer_chan = true;
+        ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
+        ch->timer_chan = true;
+        ch->owner = s;
+        ch->on_unreferenced = &unreferenced;
     }
     s->fn = std::move(fn);
     s->where = where;
@@ -184,15 +213,11 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
     timer_arm* a;
     {
         lock_scope lk(s->mu);
+        s->ch = ch.get();
         a = arm(*s);
     }
     start(a, d);
-    return s;
-}
-
-recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s) {
-    if (!s) return {};  // a moved-from handle: the nil channel, as a zero Timer's C
-    return chan_access::make<recv_chan<clock::time_point>>(s->ch);
+    return {std::move(s), chan_access::make<recv_chan<clock::time_point>>(std::move(ch))};
 }
 
 bool timer_state_stop(timer_state& s) {

@@ -16,7 +16,8 @@
 //     claims its parker (leaving it queued if that fails: a select that
 //     fired elsewhere, or shutdown — its owner unlinks it), moves the value,
 //     unlinks it, and readies the parker only after unlocking (waiter.hpp).
-// Lifetime: handles (chan_ref) count references. A blocked operation holds
+// Lifetime: handles (chan_ref) count references (a timer's channel counts
+// only its users' handles: on_unreferenced below). A blocked operation holds
 // only a raw pointer, so a queued waiter also keeps the core alive: when the
 // last handle goes while waiters are queued (a static channel destroyed at
 // exit, a select whose other channel fired and whose last handle another
@@ -82,6 +83,13 @@ struct alignas(64) chan_core {
     // Handles to this core (chan_ref); the last one frees it or orphans it.
     alignas(64) std::atomic<std::int64_t> refs{1};
     bool orphaned GORO_GUARDED_BY(mu) = false;  // no handle left, waiters still queued
+    // A timer's channel (set once, before the channel is shared): called
+    // when the last handle goes, before the core is freed or orphaned, to
+    // stop and release the timer behind it — nothing could receive its value
+    // any more (Go 1.23 collects such a timer). `owner` is that timer's
+    // state, kept alive by the core; the timer itself holds no reference.
+    void (*on_unreferenced)(chan_core*) noexcept = nullptr;
+    std::shared_ptr<void> owner;
 
     chan_core(const elem_ops* o, std::size_t capacity);
     ~chan_core();
