@@ -211,6 +211,20 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 std::size_t num_goroutines() noexcept;
 // GOMAXPROCS in force (of the running runtime, else what the next one would use).
 unsigned maxprocs() noexcept;
+// runtime.GOMAXPROCS(0): the same as maxprocs().
+unsigned get_procs() noexcept;
+// runtime.GOMAXPROCS(n): from now on n workers take work; returns the
+// previous count. Applies to the running runtime (starting the
+// process-wide one lazily if none runs, as go() does); a later runtime
+// starts with its own options again. Raising starts workers (or wakes ones
+// retired before); lowering retires the surplus ones at their next look
+// for work: the goroutines queued on them move to the other workers, and
+// they then run only goroutines locked to them (lock_os_thread), which can
+// run nowhere else. Requires: 1 <= n <= the runtime's worker slots — the
+// larger of the count it started with and the hardware threads — and not
+// inside goro::testing::bubble (goro::misuse_error naming
+// goro::set_procs). Safe from any goroutine or thread.
+unsigned set_procs(unsigned n);
 // True when called from a goroutine.
 bool in_goroutine() noexcept;
 

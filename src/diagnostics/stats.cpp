@@ -57,6 +57,7 @@ runtime_stats stats() {
     r.running = true;
     r.workers.reserve(s->workers.size());
     for (const detail::worker* w : s->workers) {
+        if (!w->started.load(std::memory_order_relaxed)) continue;  // a slot never launched
         r.workers.push_back(read_worker(*w));
         add(r.total, r.workers.back());
     }

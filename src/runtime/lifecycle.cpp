@@ -125,7 +125,8 @@ scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
     if (opts.dump_on_sigquit) install_sigquit_dump();
     blocking_pool::instance().set_max(blocking_threads);
     install_overflow_handler();
-    auto* s = new scheduler(procs);
+    // Worker slots for goro::set_procs to raise the count into later.
+    auto* s = new scheduler(procs, mode ? 1 : std::max(procs, hardware_procs()));
     s->detect_deadlock = opts.detect_deadlock || mode;
     if (mode) {
         bubble_random_state.store(mode->seed * 0x9E3779B97F4A7C15ULL | 1,
@@ -441,7 +442,8 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
         s = g_sched.load(std::memory_order_acquire);
-        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode)) {
+        if (s &&
+            ((opts.procs != 0 && procs != s->active.load(std::memory_order_relaxed)) || mode)) {
             // A lazily started runtime with another shape (or a bubble, which
             // needs a runtime of its own): replace it.
             shutdown_locked(s);
@@ -510,8 +512,33 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
 namespace goro {
 
 unsigned maxprocs() noexcept {
-    if (detail::scheduler* s = detail::current_scheduler()) return s->nprocs;
+    if (detail::scheduler* s = detail::current_scheduler())
+        return s->active.load(std::memory_order_relaxed);
     return detail::default_procs();
+}
+
+unsigned get_procs() noexcept {
+    return maxprocs();
+}
+
+unsigned set_procs(unsigned n) {
+    using detail::max_procs;
+    if (n == 0 || n > max_procs)
+        throw misuse_error("goro::set_procs: " + std::to_string(n) + " workers (expected 1.." +
+                           std::to_string(max_procs) + ")");
+    detail::runtime_use use(true);  // the running runtime, or one started lazily
+    detail::scheduler* s = use.get();
+    if (s->virtual_time)
+        throw misuse_error(
+            "goro::set_procs: inside goro::testing::bubble, which runs on one worker by design");
+    if (n > s->nprocs)
+        throw misuse_error("goro::set_procs: " + std::to_string(n) + " workers: more than the " +
+                           std::to_string(s->nprocs) +
+                           " worker slots of this runtime (the larger of the count it started "
+                           "with and the hardware threads); start it with options::procs or "
+                           "GORO_MAXPROCS = " +
+                           std::to_string(n) + " instead");
+    return s->set_active(n);
 }
 
 std::size_t num_goroutines() noexcept {

@@ -83,10 +83,12 @@ void monitor::check_deadlock() noexcept {
         return;
     std::uint64_t runs = 0;
     for (worker* w : s_.workers) runs += w->runs.load(std::memory_order_seq_cst);
-    const bool asleep =
-        !shutting_down() && s_.idle.idle_count() == static_cast<std::int32_t>(s_.workers.size()) &&
-        !s_.any_work(nullptr) && s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
-        s_.live() > 0 && s_.only_goroutines_can_wake();
+    const bool asleep = !shutting_down() &&
+                        s_.idle.idle_count() + s_.parked_workers.load(std::memory_order_seq_cst) ==
+                            static_cast<std::int32_t>(s_.workers.size()) &&
+                        !s_.any_work(nullptr) &&
+                        s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
+                        s_.live() > 0 && s_.only_goroutines_can_wake();
     if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
     was_asleep_ = asleep;
     asleep_runs_ = runs;

@@ -6,10 +6,12 @@
 
 namespace goro::detail {
 
-scheduler::scheduler(unsigned procs)
-    : nprocs(procs), next_deadline(no_deadline), idle(procs, next_deadline), mon(*this) {
-    workers.reserve(procs);
-    for (unsigned i = 0; i < procs; ++i) {
+scheduler::scheduler(unsigned procs, unsigned slots)
+    : nprocs(slots), next_deadline(no_deadline), idle(slots, next_deadline), mon(*this) {
+    active.store(procs, std::memory_order_relaxed);
+    parked_workers.store(static_cast<std::int32_t>(slots - procs), std::memory_order_relaxed);
+    workers.reserve(slots);
+    for (unsigned i = 0; i < slots; ++i) {
         auto* w = new worker;
         w->index = i;
         w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
@@ -22,7 +24,12 @@ scheduler::~scheduler() {
 }
 
 void scheduler::start() {
-    for (worker* w : workers) w->thread = std::thread([this, w] { worker_main(w); });
+    const unsigned n = active.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < n; ++i) {
+        worker* w = workers[i];
+        w->started.store(true, std::memory_order_relaxed);
+        w->thread = std::thread([this, w] { worker_main(w); });
+    }
     mon.start();
 }
 
@@ -30,6 +37,7 @@ void scheduler::stop() {
     stopping.store(true, std::memory_order_seq_cst);
     mon.stop();
     idle.wake_all(workers);
+    for (worker* w : workers) wake_retired(w);
     for (worker* w : workers)
         if (w->thread.joinable()) w->thread.join();
     clear_timers();

@@ -102,6 +102,12 @@ struct worker {
     // Runnable goroutines locked to this worker (goro::lock_os_thread): only
     // this worker takes them (steps 4a/4b); nobody steals from here.
     global_queue pinned;
+    // goro::set_procs (scheduler/procs.cpp): the thread was launched (set
+    // before the launch, under procs_mu); the worker sleeps retired (index
+    // >= active), on retire_word, which wakers bump.
+    std::atomic<bool> started{false};
+    std::atomic<bool> retired{false};
+    std::atomic<std::uint32_t> retire_word{0};
     bool in_idle = false;  // guarded by the idle list's lock
     // goro::stats(): written by this worker only (diagnostics/counters.hpp).
     alignas(64) worker_counters counters;
@@ -109,8 +115,17 @@ struct worker {
 };
 
 struct scheduler {
+    // Worker slots: max(procs, hardware threads), fixed for the scheduler's
+    // life. Workers [0, active) take work; the others are retired (asleep,
+    // or never started) and run only goroutines locked to them
+    // (goro::set_procs, scheduler/procs.cpp).
     unsigned nprocs = 0;
     std::vector<worker*> workers;
+    alignas(64) std::atomic<unsigned> active{0};
+    // Slots retired and asleep, or never started: the monitor's "every
+    // worker idle" counts them as idle.
+    std::atomic<std::int32_t> parked_workers{0};
+    ranked_mutex procs_mu{lock_rank::procs};  // serializes set_active
     global_queue global;
     std::atomic<bool> stopping{false};
     // Set by shutdown once no goroutine is left: plain threads no longer
@@ -146,10 +161,20 @@ struct scheduler {
     std::atomic<bool> deadlocked{false};
     std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
 
-    explicit scheduler(unsigned procs);
+    // procs workers take work; slots >= procs worker slots exist.
+    scheduler(unsigned procs, unsigned slots);
     ~scheduler();
 
     void start();
+    // goro::set_procs: workers [0, n) take work from now on (n <= nprocs);
+    // returns the previous count. Launches slots never started.
+    unsigned set_active(unsigned n);
+    // find_runnable's first step on a retired worker (index >= active):
+    // hands its queued goroutines on, runs goroutines locked to it, else
+    // sleeps until active again, stopping, or one of those arrives. Null:
+    // look again.
+    goroutine* retired_pick(worker* w) noexcept;
+    void wake_retired(worker* w) noexcept;
     void stop();  // joins workers; requires no live goroutine
 
     // Makes g runnable. From a goroutine on a worker: runnext (the one it

@@ -155,6 +155,7 @@ void scheduler::ready_pinned(goroutine* g) noexcept {
     if (this_worker() == p) return;  // p runs this: it looks before it sleeps
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (idle.idle_count() != 0) idle.poke_if_idle(p);
+    wake_retired(p);  // p may sleep retired (goro::set_procs) instead
 }
 
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
@@ -227,6 +228,10 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
 goroutine* scheduler::find_runnable(worker* w) {
     for (;;) {
         if (stopping.load(std::memory_order_acquire)) return nullptr;
+        if (w->index >= active.load(std::memory_order_relaxed)) [[unlikely]] {
+            if (goroutine* g = retired_pick(w)) return g;  // goro::set_procs: procs.cpp
+            continue;
+        }
         ++w->tick;
         goroutine* g = take_global_periodically(w);                   // 1
         if (!g) run_due_timers_sometimes(w);                          // 2
