@@ -36,8 +36,10 @@ TEST(RunQueueRace, FourSlotsOwnerAndTwoThieves) {
     ring owner;
     std::atomic<bool> done{false};
     std::atomic<long> stolen{0};
+    std::atomic<int> running{0};
     auto thief = [&] {
         ring mine;
+        running.fetch_add(1);
         while (!done.load(std::memory_order_acquire) || !owner.empty()) {
             if (goro::detail::goroutine* g = mine.steal_from(owner)) {
                 take(g);
@@ -47,6 +49,9 @@ TEST(RunQueueRace, FourSlotsOwnerAndTwoThieves) {
         }
     };
     std::thread t1(thief), t2(thief);
+    // Both thieves on a CPU before the owner starts: at load 17 they once
+    // got none for the whole run (nothing stolen, the race not exercised).
+    while (running.load() < 2) std::this_thread::yield();
     goro::detail::goroutine* spill[ring::capacity / 2];
     for (long i = 0; i < n; ++i) {
         if (!owner.push(&items[i])) {

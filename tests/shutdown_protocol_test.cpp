@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "goro/goro.hpp"
@@ -314,4 +316,68 @@ TEST(ShutdownProtocol, MutexLockInADestructorAtANormalScopeExit) {
         goro::sleep_for(5ms);
     });
     EXPECT_EQ(locked.load(), 1);
+}
+
+// A retry loop that swallows the unwind for good (catch (...) around a
+// blocking call, forever) kept run() from returning: every blocking call
+// raised the unwind again and the loop caught it again. After 0.5 s without
+// an exit, shutdown abandons it at its next blocking call, reporting it by
+// id and creation site. Its witness is never destroyed (its stack is
+// leaked); a well-behaved goroutine beside it unwinds as usual.
+TEST(ShutdownProtocol, RetryLoopSwallowingTheUnwindIsAbandoned) {
+    destroyed = 0;
+    std::atomic<long> swallowed{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    ::testing::internal::CaptureStderr();
+    goro::run(procs(2), [&] {
+        auto never = goro::make_chan<int>();
+        goro::go([never, &swallowed] {
+            witness leaked;
+            for (;;) {
+                try {
+                    never.recv();
+                } catch (...) {
+                    swallowed.fetch_add(1);
+                }
+            }
+        });
+        goro::go([never] {
+            witness w;
+            never.recv();
+        });
+        goro::sleep_for(2ms);
+    });
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s) << "run() took too long to return";
+    EXPECT_EQ(destroyed.load(), 1) << "the well-behaved goroutine unwinds; the swallower is "
+                                      "abandoned, its witness never destroyed";
+    EXPECT_GT(swallowed.load(), 1);
+    EXPECT_NE(err.find("abandoning goroutine"), std::string::npos) << err;
+    EXPECT_NE(err.find("shutdown_protocol_test.cpp"), std::string::npos) << err;
+    EXPECT_NE(err.find("goro::goroutine_exit"), std::string::npos) << err;
+}
+
+// The public name of the unwind: rethrowing it from a catch-all retry loop
+// lets the goroutine unwind normally (nothing abandoned, nothing printed).
+TEST(ShutdownProtocol, RetryLoopRethrowingGoroutineExitUnwinds) {
+    destroyed = 0;
+    ::testing::internal::CaptureStderr();
+    goro::run(procs(2), [&] {
+        auto never = goro::make_chan<int>();
+        goro::go([never] {
+            witness w;
+            for (;;) {
+                try {
+                    never.recv();
+                } catch (const goro::goroutine_exit&) {
+                    throw;
+                } catch (...) {
+                }
+            }
+        });
+        goro::sleep_for(2ms);
+    });
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(destroyed.load(), 1);
+    EXPECT_EQ(err.find("abandoning"), std::string::npos) << err;
 }

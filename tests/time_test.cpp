@@ -112,8 +112,11 @@ TEST(Timer, AfterFuncWithMoveOnlyCallable) {
 
 TEST(Ticker, TicksAndDropsForSlowReaders) {
     goro::run(procs(2), [] {
-        goro::ticker k(5ms);
+        // Before the ticker starts: its third tick is due 15 ms after its
+        // start, which is after t0 (TSan once saw 14.79 ms from a t0 taken
+        // after the start).
         auto t0 = goro::clock::now();
+        goro::ticker k(5ms);
         for (int i = 0; i < 3; ++i) ASSERT_TRUE(k.c().recv().has_value());
         EXPECT_GE(goro::clock::now() - t0, 15ms);
         goro::sleep_for(50ms);  // ~10 ticks due; the channel holds at most one

@@ -1,228 +1,57 @@
-// gorobench runs the Go side of goro's side-by-side benchmarks: the same
-// workloads as bench/*_bench.cpp and bench/*_prog.cpp, on the Go runtime.
-// Usage: gorobench [workload ...]   (default: all). Each line printed is
-// "go <workload> <value> <unit>", the median of 5 runs.
+// gobench is Go's implementation of the side-by-side workloads in
+// bench/workloads.tsv: one function per table row, registered by name in
+// `workloads` below, doing the same work as bench/workloads/goro.cpp and
+// bench/workloads/fiber.cpp.
+//
+//	gobench <workload> <procs> <n> <reps> [key=value ...]
+//	gobench --list       the workloads implemented, one a line
+//	gobench --version    one line: the Go version
+//
+// Each rep prints one line, "RESULT go <workload> <procs> <value>", the
+// value in the row's unit. procs is GOMAXPROCS. Exit status 2: usage
+// (unknown workload, missing parameter); a wrong result panics.
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-type workload struct {
-	name string
-	unit string
-	run  func() float64
+type args struct {
+	workload string
+	procs    int
+	n        int
+	params   map[string]int
 }
 
-func median(f func() float64) float64 {
-	var xs []float64
-	for i := 0; i < 5; i++ {
-		xs = append(xs, f())
+func (a *args) param(key string) int {
+	v, ok := a.params[key]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "go: %s: missing parameter %s=...\n", a.workload, key)
+		os.Exit(2)
 	}
-	sort.Float64s(xs)
-	return xs[len(xs)/2]
+	return v
 }
 
-func perOp(n int, f func()) float64 {
-	t0 := time.Now()
-	f()
-	return float64(time.Since(t0).Nanoseconds()) / float64(n)
-}
-
-func spawn() float64 {
-	const n = 1000000
-	return perOp(n, func() {
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() { wg.Done() }()
-		}
-		wg.Wait()
-	})
-}
-
-func gosched() float64 {
-	const n = 5000000
-	return perOp(n, func() {
-		for i := 0; i < n; i++ {
-			runtime.Gosched()
-		}
-	})
-}
-
-// Two goroutines yielding to each other on one P: ns per yield.
-func gosched2() float64 {
-	prev := runtime.GOMAXPROCS(1)
-	defer runtime.GOMAXPROCS(prev)
-	const n = 2000000
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				close(done)
-				return
-			default:
-				runtime.Gosched()
-			}
-		}
-	}()
-	r := perOp(2*n, func() {
-		for i := 0; i < n; i++ {
-			runtime.Gosched()
-		}
-	})
-	close(stop)
-	<-done
-	return r
-}
-
-func pingpong() float64 {
-	const n = 1000000
-	ping, pong := make(chan int), make(chan int)
-	go func() {
-		for v := range ping {
-			pong <- v
-		}
-	}()
-	r := perOp(n, func() {
-		for i := 0; i < n; i++ {
-			ping <- i
-			<-pong
-		}
-	})
-	close(ping)
-	return r
-}
-
-func pipe(producers, consumers int) float64 {
-	const n = 1000000
-	return perOp(n, func() {
-		ch := make(chan int, 128)
-		var pw, cw sync.WaitGroup
-		for p := 0; p < producers; p++ {
-			pw.Add(1)
-			go func(p int) {
-				defer pw.Done()
-				for i := p; i < n; i += producers {
-					ch <- i
-				}
-			}(p)
-		}
-		sums := make([]int, consumers)
-		for c := 0; c < consumers; c++ {
-			cw.Add(1)
-			go func(c int) {
-				defer cw.Done()
-				for v := range ch {
-					sums[c] += v
-				}
-			}(c)
-		}
-		pw.Wait()
-		close(ch)
-		cw.Wait()
-		total := 0
-		for _, s := range sums {
-			total += s
-		}
-		if total != n*(n-1)/2 {
-			panic("lost items")
-		}
-	})
-}
-
-func selectN(k int) float64 {
-	const n = 1000000
-	chans := make([]chan int, k)
-	for i := range chans {
-		chans[i] = make(chan int)
+func check(ok bool, what string) {
+	if !ok {
+		panic(what)
 	}
-	stop := make(chan struct{})
-	for i, c := range chans {
-		go func(i int, c chan int) {
-			for {
-				select {
-				case c <- i:
-				case <-stop:
-					return
-				}
-			}
-		}(i, c)
-	}
-	sum := 0
-	var r float64
-	if k == 2 {
-		r = perOp(n, func() {
-			for i := 0; i < n; i++ {
-				select {
-				case v := <-chans[0]:
-					sum += v
-				case v := <-chans[1]:
-					sum += v
-				}
-			}
-		})
-	} else {
-		// reflect.Select would be much slower; a static 8-case select is
-		// what a Go programmer writes for a fixed fan-in.
-		r = perOp(n, func() {
-			for i := 0; i < n; i++ {
-				select {
-				case v := <-chans[0]:
-					sum += v
-				case v := <-chans[1]:
-					sum += v
-				case v := <-chans[2]:
-					sum += v
-				case v := <-chans[3]:
-					sum += v
-				case v := <-chans[4]:
-					sum += v
-				case v := <-chans[5]:
-					sum += v
-				case v := <-chans[6]:
-					sum += v
-				case v := <-chans[7]:
-					sum += v
-				}
-			}
-		})
-	}
-	close(stop)
-	_ = sum
-	return r
 }
 
-func timerCreateStop() float64 {
-	const n = 2000000
-	return perOp(n, func() {
-		for i := 0; i < n; i++ {
-			t := time.NewTimer(time.Hour)
-			t.Stop()
-		}
-	})
+func msSince(t0 time.Time) float64 {
+	return float64(time.Since(t0).Nanoseconds()) / 1e6
 }
 
-func sleepers() float64 {
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < 100000; i++ {
-		wg.Add(1)
-		go func() {
-			time.Sleep(10 * time.Millisecond)
-			wg.Done()
-		}()
-	}
-	wg.Wait()
-	return float64(time.Since(t0).Microseconds()) / 1000
+func nsPer(t0 time.Time, ops int) float64 {
+	return float64(time.Since(t0).Nanoseconds()) / float64(ops)
 }
 
 func skynetNode(out chan<- int, num, size, div int) {
@@ -242,201 +71,370 @@ func skynetNode(out chan<- int, num, size, div int) {
 	out <- sum
 }
 
-func skynet() float64 {
+func skynet(a *args) float64 {
+	n, div := a.n, a.param("div")
 	t0 := time.Now()
 	ch := make(chan int, 1)
-	go skynetNode(ch, 0, 1000000, 10)
-	if sum := <-ch; sum != 499999500000 {
-		panic("skynet: wrong sum")
-	}
-	return float64(time.Since(t0).Microseconds()) / 1000
+	go skynetNode(ch, 0, n, div)
+	sum := <-ch
+	ms := msSince(t0)
+	check(sum == n*(n-1)/2, "skynet: wrong sum")
+	return ms
 }
 
-func rssKiB() int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
+func pingpong(a *args) float64 {
+	ping, pong := make(chan int), make(chan int)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+		wg.Done()
+	}()
+	t0 := time.Now()
+	sum := 0
+	for i := 0; i < a.n; i++ {
+		ping <- i
+		sum += <-pong
 	}
-	var v int
-	for _, line := range splitLines(string(b)) {
-		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &v); n == 1 {
-			return v
+	ns := nsPer(t0, a.n)
+	close(ping)
+	wg.Wait()
+	check(sum == a.n*(a.n-1)/2, "pingpong: wrong sum")
+	return ns
+}
+
+func spawn(a *args) float64 {
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(a.n)
+	for i := 0; i < a.n; i++ {
+		go func() { wg.Done() }()
+	}
+	wg.Wait()
+	return nsPer(t0, a.n)
+}
+
+// A static select, as a Go programmer writes for a fixed fan-in
+// (reflect.Select would be much slower).
+func selectN(a *args) float64 {
+	k := a.param("cases")
+	if k != 2 && k != 8 {
+		fmt.Fprintln(os.Stderr, "go: select: cases must be 2 or 8")
+		os.Exit(2)
+	}
+	chans := make([]chan int, 8) // unused ones stay nil: never ready
+	for i := 0; i < k; i++ {
+		chans[i] = make(chan int)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		for i := 0; i < a.n; i++ {
+			chans[i%k] <- i
+		}
+		wg.Done()
+	}()
+	t0 := time.Now()
+	sum := 0
+	if k == 2 {
+		c0, c1 := chans[0], chans[1]
+		for i := 0; i < a.n; i++ {
+			select {
+			case v := <-c0:
+				sum += v
+			case v := <-c1:
+				sum += v
+			}
+		}
+	} else {
+		c0, c1, c2, c3, c4, c5, c6, c7 := chans[0], chans[1], chans[2], chans[3], chans[4], chans[5], chans[6], chans[7]
+		for i := 0; i < a.n; i++ {
+			select {
+			case v := <-c0:
+				sum += v
+			case v := <-c1:
+				sum += v
+			case v := <-c2:
+				sum += v
+			case v := <-c3:
+				sum += v
+			case v := <-c4:
+				sum += v
+			case v := <-c5:
+				sum += v
+			case v := <-c6:
+				sum += v
+			case v := <-c7:
+				sum += v
+			}
 		}
 	}
-	return 0
+	ns := nsPer(t0, a.n)
+	wg.Wait()
+	check(sum == a.n*(a.n-1)/2, "select: wrong sum")
+	return ns
 }
 
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
+func yield(a *args) float64 {
+	g := a.param("goroutines")
+	each := a.n / g
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(g)
+	for k := 0; k < g; k++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				runtime.Gosched()
+			}
+			wg.Done()
+		}()
 	}
-	return out
+	wg.Wait()
+	return nsPer(t0, each*g)
 }
 
-func rss() float64 {
-	const n = 1000000
-	runtime.GC()
-	before := rssKiB()
-	var parked, gate sync.WaitGroup
-	gate.Add(1)
+func mpmc(a *args) float64 {
+	producers, consumers := a.param("producers"), a.param("consumers")
+	ch := make(chan int, a.param("cap"))
+	var items, exited sync.WaitGroup
+	sums := make([]int, consumers)
+	t0 := time.Now()
+	items.Add(a.n)
+	exited.Add(producers + consumers)
+	for p := 0; p < producers; p++ {
+		go func(p int) {
+			for i := p; i < a.n; i += producers {
+				ch <- i
+			}
+			exited.Done()
+		}(p)
+	}
+	for c := 0; c < consumers; c++ {
+		go func(c int) {
+			s := 0
+			for v := range ch {
+				s += v
+				items.Done()
+			}
+			sums[c] = s
+			exited.Done()
+		}(c)
+	}
+	items.Wait()
+	ns := nsPer(t0, a.n)
+	close(ch)
+	exited.Wait()
+	total := 0
+	for _, s := range sums {
+		total += s
+	}
+	check(total == a.n*(a.n-1)/2, "mpmc: lost items")
+	return ns
+}
+
+func hotchan(a *args) float64 {
+	senders := a.param("goroutines") / 2
+	receivers := senders
+	ch := make(chan int)
+	var sent, received sync.WaitGroup
+	var total int64
+	t0 := time.Now()
+	received.Add(receivers)
+	for r := 0; r < receivers; r++ {
+		go func() {
+			s := 0
+			for v := range ch {
+				s += v
+			}
+			atomic.AddInt64(&total, int64(s))
+			received.Done()
+		}()
+	}
+	sent.Add(senders)
+	for s := 0; s < senders; s++ {
+		go func(s int) {
+			for i := s; i < a.n; i += senders {
+				ch <- i
+			}
+			sent.Done()
+		}(s)
+	}
+	sent.Wait()
+	close(ch)
+	received.Wait()
+	ns := nsPer(t0, a.n)
+	check(total == int64(a.n)*int64(a.n-1)/2, "hotchan: lost items")
+	return ns
+}
+
+func mutex(a *args) float64 {
+	g := a.param("goroutines")
+	each := a.n / g
+	var m sync.Mutex
+	counter := 0
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(g)
+	for k := 0; k < g; k++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				m.Lock()
+				counter++
+				m.Unlock()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	ns := nsPer(t0, each*g)
+	check(counter == each*g, "mutex: lost increments")
+	return ns
+}
+
+func sleepers(a *args) float64 {
+	d := time.Duration(a.param("sleep_ms")) * time.Millisecond
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(a.n)
+	for i := 0; i < a.n; i++ {
+		go func() {
+			time.Sleep(d)
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	return msSince(t0)
+}
+
+// n goroutines parked on gate's receive; measure() runs once all are
+// parked, then they are released (close) and waited for.
+func parkAll(n int, measure func()) {
+	gate := make(chan struct{})
+	var parked, exited sync.WaitGroup
 	parked.Add(n)
+	exited.Add(n)
 	for i := 0; i < n; i++ {
 		go func() {
 			parked.Done()
-			gate.Wait()
+			<-gate
+			exited.Done()
 		}()
 	}
 	parked.Wait()
-	runtime.GC()
-	after := rssKiB()
-	gate.Done()
-	return float64(after-before) * 1024 / n
+	measure()
+	close(gate)
+	exited.Wait()
 }
 
-func mutexUncontended() float64 {
-	const n = 20000000
-	var m sync.Mutex
-	return perOp(n, func() {
-		for i := 0; i < n; i++ {
-			m.Lock()
-			m.Unlock()
-		}
-	})
+func spawnPark(a *args) float64 {
+	var ms float64
+	t0 := time.Now()
+	parkAll(a.n, func() { ms = msSince(t0) })
+	return ms
 }
 
-func mutexContended() float64 {
-	const n = 2000000
-	g := 2 * runtime.GOMAXPROCS(0)
-	return perOp(n, func() {
-		var m sync.Mutex
-		counter := 0
-		var wg sync.WaitGroup
-		for i := 0; i < g; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := 0; k < n/g; k++ {
-					m.Lock()
-					counter++
-					m.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-	})
-}
-
-func contextTree() float64 {
-	const trees = 50
-	return perOp(trees, func() {
-		for t := 0; t < trees; t++ {
-			root, cancel := context.WithCancel(context.Background())
-			level := []context.Context{root}
-			var cancels []context.CancelFunc
-			for d := 0; d < 4; d++ {
-				var next []context.Context
-				for _, c := range level {
-					for i := 0; i < 10; i++ {
-						child, cc := context.WithCancel(c)
-						cancels = append(cancels, cc)
-						next = append(next, child)
-					}
-				}
-				level = next
-			}
-			cancel()
-			for _, c := range level {
-				<-c.Done()
-			}
-			_ = cancels
-		}
-	}) / 1000 // us
-}
-
-// group is errgroup.Group written inline (no downloads here).
-type group struct {
-	wg      sync.WaitGroup
-	errOnce sync.Once
-	err     error
-	sem     chan struct{}
-}
-
-func (g *group) setLimit(n int) { g.sem = make(chan struct{}, n) }
-func (g *group) goTask(f func() error) {
-	if g.sem != nil {
-		g.sem <- struct{}{}
+// Resident memory plus page tables, in bytes.
+func rssPteBytes() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		panic(err)
 	}
-	g.wg.Add(1)
-	go func() {
-		defer func() {
-			if g.sem != nil {
-				<-g.sem
-			}
-			g.wg.Done()
-		}()
-		if err := f(); err != nil {
-			g.errOnce.Do(func() { g.err = err })
+	kib := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmPTE:") {
+			v, _ := strconv.Atoi(f[1])
+			kib += v
 		}
-	}()
+	}
+	return float64(kib) * 1024
 }
-func (g *group) wait() error { g.wg.Wait(); return g.err }
 
-func errgroupFanout(limit int) float64 {
-	const rounds = 50
-	return perOp(rounds, func() {
-		for r := 0; r < rounds; r++ {
-			var g group
-			if limit > 0 {
-				g.setLimit(limit)
-			}
-			for i := 0; i < 10000; i++ {
-				g.goTask(func() error { return nil })
-			}
-			if err := g.wait(); err != nil {
-				panic(err)
-			}
-		}
-	}) / 1000 // us
+func rssParked(a *args) float64 {
+	runtime.GC()
+	before, after := rssPteBytes(), 0.0
+	parkAll(a.n, func() { after = rssPteBytes() })
+	return (after - before) / float64(a.n)
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	s := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)*1e-6 }
+	return s(ru.Utime) + s(ru.Stime)
+}
+
+func idleCPU(a *args) float64 {
+	c0 := cpuSeconds()
+	time.Sleep(time.Duration(a.n) * time.Millisecond)
+	return cpuSeconds() - c0
+}
+
+type entry struct {
+	name string
+	run  func(*args) float64
+}
+
+var workloads = []entry{
+	{"skynet", skynet}, {"pingpong", pingpong}, {"spawn", spawn},
+	{"select2", selectN}, {"select8", selectN}, {"yield", yield},
+	{"mpmc", mpmc}, {"hotchan", hotchan}, {"mutex", mutex},
+	{"sleepers", sleepers}, {"spawn_park", spawnPark}, {"rss_parked", rssParked},
+	{"idle_cpu", idleCPU},
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: gobench <workload> <procs> <n> <reps> [key=value ...] | --list | --version")
+	os.Exit(2)
+}
+
+func positive(s string) int {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		usage()
+	}
+	return v
 }
 
 func main() {
-	all := []workload{
-		{"spawn", "ns/goroutine", spawn},
-		{"gosched", "ns/op", gosched},
-		{"gosched2", "ns/yield", gosched2},
-		{"pingpong", "ns/roundtrip", pingpong},
-		{"spsc", "ns/item", func() float64 { return pipe(1, 1) }},
-		{"mpmc", "ns/item", func() float64 { return pipe(4, 4) }},
-		{"select2", "ns/op", func() float64 { return selectN(2) }},
-		{"select8", "ns/op", func() float64 { return selectN(8) }},
-		{"timer", "ns/op", timerCreateStop},
-		{"sleepers", "ms", sleepers},
-		{"skynet", "ms", skynet},
-		{"rss", "bytes/goroutine", rss},
-		{"mutex_uncontended", "ns/op", mutexUncontended},
-		{"mutex_contended", "ns/op", mutexContended},
-		{"context_tree", "us/tree", contextTree},
-		{"errgroup", "us/fanout", func() float64 { return errgroupFanout(0) }},
-		{"errgroup_limit8", "us/fanout", func() float64 { return errgroupFanout(8) }},
-	}
-	want := map[string]bool{}
-	for _, a := range os.Args[1:] {
-		want[a] = true
-	}
-	for _, w := range all {
-		if len(want) > 0 && !want[w.name] {
-			continue
+	if len(os.Args) == 2 && os.Args[1] == "--list" {
+		for _, e := range workloads {
+			fmt.Println(e.name)
 		}
-		f := w.run
-		if w.name == "rss" {
-			fmt.Printf("go %s %.0f %s\n", w.name, f(), w.unit) // once: it is heavy
-			continue
+		return
+	}
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println(runtime.Version())
+		return
+	}
+	if len(os.Args) < 5 {
+		usage()
+	}
+	a := &args{workload: os.Args[1], procs: positive(os.Args[2]), n: positive(os.Args[3]), params: map[string]int{}}
+	reps := positive(os.Args[4])
+	for _, kv := range os.Args[5:] {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			fmt.Fprintf(os.Stderr, "go: bad parameter (want key=integer): %s\n", kv)
+			os.Exit(2)
 		}
-		fmt.Printf("go %s %.1f %s\n", w.name, median(f), w.unit)
+		a.params[k] = n
+	}
+	var run func(*args) float64
+	for _, e := range workloads {
+		if e.name == a.workload {
+			run = e.run
+		}
+	}
+	if run == nil {
+		fmt.Fprintf(os.Stderr, "go: unknown workload %s\n", a.workload)
+		os.Exit(2)
+	}
+	runtime.GOMAXPROCS(a.procs)
+	for r := 0; r < reps; r++ {
+		fmt.Printf("RESULT go %s %d %.6g\n", a.workload, a.procs, run(a))
 	}
 }

@@ -77,6 +77,8 @@ constexpr void check_blocking_fn() {
 }  // namespace detail
 
 template <class F>
+// Runs fn on the blocking pool and parks until it returns (see the top of
+// this file); returns its result or rethrows its exception.
 detail::blocking_result_t<F> blocking(F&& fn) {
     detail::check_blocking_fn<F>();
     using R = detail::blocking_result_t<F>;
@@ -90,6 +92,8 @@ detail::blocking_result_t<F> blocking(F&& fn) {
 }
 
 template <class F>
+// As blocking(fn), but stops waiting when ctx is done (see the top of
+// this file).
 detail::blocking_result_t<std::decay_t<F>> blocking(const context& ctx, F&& fn) {
     using D = std::decay_t<F>;
     static_assert(std::is_constructible_v<D, F>,

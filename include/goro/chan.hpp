@@ -73,14 +73,18 @@ class recv_chan;
 template <class T>
 class try_recv_result {
   public:
+    // value: a value was received; empty: the channel is open and had none
+    // ready; closed: it is closed and drained.
     enum class status : unsigned char { value, empty, closed };
 
+    // Whether a value was received; which failure it was otherwise.
     explicit operator bool() const noexcept { return value_.has_value(); }
     bool has_value() const noexcept { return value_.has_value(); }
     bool empty() const noexcept { return status_ == status::empty; }
     bool closed() const noexcept { return status_ == status::closed; }
     status state() const noexcept { return status_; }
 
+    // The value received. Requires: has_value().
     T& operator*() & { return *value_; }
     const T& operator*() const& { return *value_; }
     T&& operator*() && { return std::move(*value_); }
@@ -93,6 +97,7 @@ class try_recv_result {
     // The value as an optional (moved out).
     std::optional<T> take() && { return std::move(value_); }
 
+    // For goro's own code: a result of the given status.
     static try_recv_result make(status s, std::optional<T> v) {
         try_recv_result r;
         r.status_ = s;
@@ -277,6 +282,8 @@ class chan : public detail::chan_handle<T> {
     // Throws closed_channel_error on a closed or nil channel.
     void close() const { base::do_close(); }
 
+    // The channel as a range: `for (T v : ch)` receives until it is closed and
+    // drained (see Ranges at the top of this file).
     detail::chan_iterator<chan, T> begin() const { return detail::chan_iterator<chan, T>(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -293,8 +300,10 @@ class send_chan : public detail::chan_handle<T> {
     using base = detail::chan_handle<T>;
 
   public:
+    // The nil channel, or the sending end of a chan (implicit, as in Go).
     send_chan() = default;
     send_chan(const chan<T>& c) : base(c.core_) {}  // NOLINT: implicit, like Go
+    // As chan<T>'s send, try_send and close.
     void send(T v) const { base::do_send(std::move(v)); }
     bool try_send(T&& v) const { return base::do_try_send(v); }
     bool try_send(const T& v) const {
@@ -314,8 +323,10 @@ class recv_chan : public detail::chan_handle<T> {
     using base = detail::chan_handle<T>;
 
   public:
+    // The nil channel, or the receiving end of a chan (implicit, as in Go).
     recv_chan() = default;
     recv_chan(const chan<T>& c) : base(c.core_) {}  // NOLINT: implicit, like Go
+    // As chan<T>'s recv and try_recv, and a range like chan<T>.
     std::optional<T> recv() const { return base::do_recv(); }
     try_recv_result<T> try_recv() const { return base::do_try_recv(); }
     detail::chan_iterator<recv_chan, T> begin() const {

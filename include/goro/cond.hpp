@@ -23,20 +23,27 @@
 
 namespace goro {
 
+// Go's sync.Cond over a goro::mutex (see the top of this file).
 class cond {
   public:
+    // A condition variable whose waits hold m.
     explicit cond(mutex& m) noexcept : m_(&m) {}
     cond(const cond&) = delete;
     cond& operator=(const cond&) = delete;
 
+    // Unlocks lk's mutex, parks until signalled, and locks it again (a wakeup
+    // may be spurious: wait in a loop, or pass the predicate to wait for).
+    // Throws misuse_error unless lk holds this cond's mutex.
     void wait(std::unique_lock<mutex>& lk);
     template <class Pred>
     void wait(std::unique_lock<mutex>& lk, Pred pred) {
         while (!pred()) wait(lk);
     }
+    // Wakes one waiter (the longest waiting), or all of them.
     void signal();
     void broadcast();
 
+    // The mutex given at construction (Go's c.L).
     mutex& underlying() const noexcept { return *m_; }
 
   private:

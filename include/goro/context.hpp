@@ -63,6 +63,8 @@ class context_key {
 class cancel_cause {
   public:
     cancel_cause() = default;
+    // A cause with code ec and exception ex (either may be empty); true when
+    // either is set.
     cancel_cause(std::error_code ec, std::exception_ptr ex) : ec_(ec), ex_(std::move(ex)) {}
     explicit operator bool() const noexcept { return ec_ || ex_; }
     // The cause as an error code: the code given, the code of a
@@ -83,6 +85,8 @@ class cancel_cause {
     std::exception_ptr ex_;
 };
 
+// A context (Go's context.Context): a cheap copyable handle to a node of
+// the context tree, safe to share between goroutines.
 class context {
   public:
     // The background context (never cancelled, no values, no deadline).
@@ -105,6 +109,7 @@ class context {
 
     friend bool operator==(const context& a, const context& b) noexcept { return a.n_ == b.n_; }
 
+    // For goro's own code: the handle of a node, and the node.
     explicit context(std::shared_ptr<detail::context_node> n) : n_(std::move(n)) {}
     const std::shared_ptr<detail::context_node>& node() const noexcept { return n_; }
 
@@ -118,7 +123,10 @@ class context {
 class cancel_func {
   public:
     cancel_func() = default;
+    // For goro's own code: the cancel function of a node.
     explicit cancel_func(std::shared_ptr<detail::context_node> n) : n_(std::move(n)) {}
+    // Cancels with errc::canceled (the first cancel wins), or with the cause
+    // given, which goro::cause(ctx) returns.
     void operator()() const;
     void operator()(std::exception_ptr cause) const;
     void operator()(std::error_code cause) const;
@@ -128,6 +136,10 @@ class cancel_func {
     std::shared_ptr<detail::context_node> n_;
 };
 
+// The contexts: background() and todo() are never cancelled; with_cancel's
+// is cancelled by its cancel_func (with_cancel_cause's with a cause),
+// with_deadline's and with_timeout's also when the deadline passes; each
+// also when its parent is.
 context background();
 context todo();
 std::pair<context, cancel_func> with_cancel(const context& parent);
@@ -169,11 +181,13 @@ context with_value_erased(const context& parent, const void* key, std::shared_pt
 }
 
 template <class T, class U>
+// A child of parent carrying value (a T) under key; value(key) finds it.
 context with_value(const context& parent, const context_key<T>& key, U&& value) {
     return detail::with_value_erased(parent, &key,
                                      std::make_shared<const T>(std::forward<U>(value)));
 }
 
+// Why ctx was cancelled (Go's context.Cause); empty while it is live.
 cancel_cause cause(const context& ctx);
 
 // context.AfterFunc: runs fn in its own goroutine once ctx is cancelled (at
@@ -182,6 +196,7 @@ cancel_cause cause(const context& ctx);
 class after_func_stop {
   public:
     after_func_stop() = default;
+    // For goro's own code: the stop function f, and calling it.
     explicit after_func_stop(std::function<bool()> f) : f_(std::move(f)) {}
     bool operator()() const { return f_ ? f_() : false; }
 
@@ -192,6 +207,7 @@ namespace detail {
 after_func_stop context_after_func_erased(const context& ctx, std::function<void()> fn);
 }
 template <class F>
+// Runs fn in its own goroutine once ctx is cancelled (see after_func_stop).
 after_func_stop context_after_func(const context& ctx, F&& fn) {
     detail::require_callable(fn, "goro::context_after_func");
     // Shared so that std::function can copy it: fn itself may be move-only.

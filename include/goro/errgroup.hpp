@@ -94,6 +94,7 @@ constexpr void check_errgroup_task() {
 
 }  // namespace detail
 
+// Go's errgroup.Group (see the top of this file).
 class errgroup {
   public:
     // The first failure of a group, as wait_error() returns it: empty when
@@ -102,6 +103,7 @@ class errgroup {
     class failure {
       public:
         failure() = default;
+        // A failure with a returned code or a thrown exception.
         failure(std::error_code code, std::exception_ptr ex) noexcept
             : code_(code), ex_(std::move(ex)) {}
 

@@ -15,6 +15,7 @@
 
 namespace goro {
 
+// goro's error codes (std::error_code of goro_category()).
 enum class errc {
     canceled = 1,  // context.Canceled
     // context.DeadlineExceeded; also an I/O deadline (os.ErrDeadlineExceeded)
@@ -23,11 +24,30 @@ enum class errc {
     unexpected_eof = 4,  // io.ErrUnexpectedEOF: the stream ended inside a read_full
 };
 
+// The "goro" error category, and errc as an error_code of it.
 const std::error_category& goro_category() noexcept;
 
+// errc as a std::error_code (found by ADL: `ec == goro::errc::canceled`).
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), goro_category()};
 }
+
+// Thrown through a goroutine's stack when it must end without finishing:
+// at shutdown (run() returning unwinds the goroutines still blocked, each at
+// its next blocking call), so that its destructors run. Deliberately not a
+// std::exception: `catch (const std::exception&)` lets it pass. Code that
+// catches everything must rethrow it:
+//
+//   try { work(); }
+//   catch (const goro::goroutine_exit&) { throw; }
+//   catch (...) { log_and_retry(); }
+//
+// A goroutine that swallows it anyway is unwound again at its next blocking
+// call; if it keeps swallowing it while nothing else is left to finish
+// (0.5 s without any goroutine ending), shutdown reports it on stderr by id
+// and creation site and abandons it (never resumed, its stack leaked) so
+// that run() returns.
+struct goroutine_exit {};
 
 // Thrown by run() (options::detect_deadlock) and goro::testing::bubble when
 // every goroutine is blocked for good; what() is "goro: all goroutines are

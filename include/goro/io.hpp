@@ -18,6 +18,9 @@
 // Several goroutines may wait on one descriptor at once (all of them are
 // woken by readiness). Works on sockets, pipes, eventfds, terminals — what
 // epoll accepts; a regular file is always reported ready.
+// A goro::net conn's or listener's native_handle() may be waited on too: the
+// wait shares the socket's own registration (and returns errc::closed when
+// the socket is closed meanwhile).
 // Requires: fd stays open while waited on (closing it does not wake the
 // waiters; goro::net's connections do that for you).
 // Caution with errno in such a loop: after a wait the goroutine may run on
@@ -37,6 +40,8 @@
 
 namespace goro {
 
+// Parks until fd is readable (writable), the deadline passes or ctx is done
+// (see the top of this file); {} when ready, else why not.
 std::error_code wait_readable(int fd, clock::time_point deadline = clock::time_point::max());
 std::error_code wait_writable(int fd, clock::time_point deadline = clock::time_point::max());
 std::error_code wait_readable(int fd, const context& ctx);

@@ -32,6 +32,7 @@ namespace detail {
 struct waiter;
 }
 
+// Go's sync.Mutex (see the top of this file).
 class mutex {
   public:
     // Unlocked.

@@ -63,12 +63,14 @@ struct access;        // src/net/net.cpp: makes conns and listeners from states
 class conn {
   public:
     conn() noexcept = default;  // not a connection; operations throw misuse_error
+    // Move-only: the moved-from conn holds no connection.
     conn(conn&& o) noexcept;
     conn& operator=(conn&& o) noexcept;
     conn(const conn&) = delete;
     conn& operator=(const conn&) = delete;
     ~conn();  // close()
 
+    // Whether it holds a connection (it may have been closed since).
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
     // Reads up to n bytes, waiting until at least one is available. Returns
@@ -88,6 +90,8 @@ class conn {
     void write_all(const void* buf, std::size_t n, const context& ctx);
     void write_all(std::string_view s) { write_all(s.data(), s.size()); }
 
+    // Go's SetDeadline: a read or write (blocked or later) fails with
+    // errc::deadline_exceeded once t has passed; time_point::max() clears it.
     void set_deadline(clock::time_point t);  // both directions
     void set_read_deadline(clock::time_point t);
     void set_write_deadline(clock::time_point t);
@@ -116,12 +120,14 @@ class conn {
 class listener {
   public:
     listener() noexcept = default;
+    // Move-only: the moved-from listener holds no socket.
     listener(listener&& o) noexcept;
     listener& operator=(listener&& o) noexcept;
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;
     ~listener();  // close()
 
+    // Whether it holds a socket (it may have been closed since).
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
     // Waits for the next connection. Throws errc::closed once closed. Out

@@ -27,6 +27,7 @@ namespace detail {
 struct waiter;
 }
 
+// Go's sync.Once (see the top of this file).
 class once {
   public:
     once() = default;
@@ -34,6 +35,8 @@ class once {
     once& operator=(const once&) = delete;
 
     template <class F>
+    // Runs fn if no call has completed; concurrent callers wait for it. A
+    // call that throws does not count: the next call runs its fn.
     void call(F&& fn) {
         if (state_.load(std::memory_order_acquire) == done_state) return;
         if (!begin()) return;
@@ -45,6 +48,7 @@ class once {
         }
         finish(true);
     }
+    // Whether a call has completed.
     bool done() const noexcept { return state_.load(std::memory_order_acquire) == done_state; }
 
   private:

@@ -130,7 +130,10 @@ void require_once_callable(const F& f, const char* who) {
 template <class F>
 class once_function {
   public:
+    // Holds f until its first call; copies share it.
     explicit once_function(F f) : cell_(std::make_shared<detail::once_cell<F>>(std::move(f))) {}
+    // The first call runs f; later ones (from any copy) wait for it and
+    // return, or rethrow what it threw.
     void operator()() const { cell_->get("goro::once_func"); }
 
   private:
@@ -141,9 +144,13 @@ class once_function {
 template <class F>
 class once_value_function {
   public:
-    using value_type = typename detail::once_cell<F>::result;
+    using value_type = typename detail::once_cell<F>::result;  // f's result
+
+    // Holds f until its first call; copies share it.
     explicit once_value_function(F f)
         : cell_(std::make_shared<detail::once_cell<F>>(std::move(f))) {}
+    // The first call runs f; every call returns its value (or rethrows
+    // what it threw).
     const value_type& operator()() const { return cell_->get("goro::once_value"); }
 
   private:

@@ -73,12 +73,16 @@ class pool_core {
 
 }  // namespace detail
 
+// A cache of reusable T objects (Go's sync.Pool), with an optional New
+// function; the file's comment says what it keeps and for how long.
 template <class T>
 class pool {
   public:
     // Without New: get() returns nullptr when the pool is empty.
     pool() = default;
 
+    // With New: get() returns new_fn()'s result (a std::unique_ptr<T>, or a
+    // T to move into one) when the pool is empty.
     template <class F>
     requires std::is_invocable_v<F&>
     explicit pool(F new_fn) {

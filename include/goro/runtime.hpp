@@ -33,6 +33,7 @@
 
 namespace goro {
 
+// Settings of a runtime, for run(opts, fn).
 struct options {
     // Worker threads (GOMAXPROCS). 0: the GORO_MAXPROCS environment variable,
     // else std::thread::hardware_concurrency().

@@ -31,6 +31,7 @@ class wake_list;
 class spin_mutex;
 }  // namespace detail
 
+// Go's sync.RWMutex (see the top of this file).
 class rw_mutex {
   public:
     rw_mutex() = default;

@@ -136,6 +136,9 @@ detail::default_case_t<std::decay_t<F>> default_case(F&& fn = {}) {
 }
 
 template <class... Cases>
+// Go's select: runs one ready case (chosen at random among the ready ones)
+// and returns its index; parks until one is ready unless a default_case
+// is given (see the top of this file).
 std::size_t select(Cases&&... cases) {
     constexpr std::size_t n = sizeof...(Cases);
     constexpr std::size_t defaults =
@@ -183,6 +186,7 @@ std::size_t select(Cases&&... cases) {
 template <class T>
 class select_case {
   public:
+    // A receive from, or a send of v to, a chan<T> (or one of its views).
     static select_case recv(const detail::chan_handle<T>& ch) {
         select_case c;
         c.core_ = ch.core();
@@ -197,6 +201,7 @@ class select_case {
         return c;
     }
 
+    // Whether this is a send case.
     bool is_send() const noexcept { return is_send_; }
     // Recv case after it ran: the value, or nullopt if the channel was closed.
     // Send case: the value still to send (emptied once sent).

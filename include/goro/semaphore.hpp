@@ -33,17 +33,23 @@ struct waiter;
 class wake_list;
 }  // namespace detail
 
+// A weighted semaphore (Go's x/sync/semaphore; see the top of this file).
 class semaphore {
   public:
+    // Holds size permits. Throws misuse_error if size is negative.
     explicit semaphore(std::int64_t size);
     semaphore(const semaphore&) = delete;
     semaphore& operator=(const semaphore&) = delete;
 
+    // Takes n permits, parking until they are free (FIFO); with ctx, gives up
+    // when ctx is done (returns ctx.err()). try_acquire never waits. release
+    // gives n back. Throws misuse_error for a negative n or one over size().
     void acquire(std::int64_t n = 1);
     std::error_code acquire(const context& ctx, std::int64_t n = 1);
     bool try_acquire(std::int64_t n = 1);
     void release(std::int64_t n = 1);
 
+    // The permits it holds in all.
     std::int64_t size() const noexcept { return size_; }
 
   private:

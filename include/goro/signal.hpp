@@ -68,6 +68,7 @@ namespace detail {
 struct signal_subscription;
 }
 
+// Go's signal.Notify and signal.Stop (see the top of this file).
 void signal_notify(send_chan<int> ch, std::span<const int> signals);
 inline void signal_notify(send_chan<int> ch, std::initializer_list<int> signals) {
     signal_notify(std::move(ch), std::span<const int>(signals.begin(), signals.size()));
@@ -79,6 +80,7 @@ void signal_stop(const send_chan<int>& ch);
 class signal_stop_func {
   public:
     signal_stop_func() = default;
+    // For goro's own code: the stop function of a subscription, and calling it.
     explicit signal_stop_func(std::shared_ptr<detail::signal_subscription> s) : s_(std::move(s)) {}
     void operator()() const;
 
@@ -86,6 +88,8 @@ class signal_stop_func {
     std::shared_ptr<detail::signal_subscription> s_;
 };
 
+// Go's signal.NotifyContext: a child of parent cancelled when one of the
+// signals arrives.
 std::pair<context, signal_stop_func> signal_context(const context& parent,
                                                     std::span<const int> signals);
 inline std::pair<context, signal_stop_func> signal_context(const context& parent,

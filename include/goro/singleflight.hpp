@@ -61,10 +61,12 @@ namespace goro::singleflight {
 // one caller.
 template <class V>
 struct result {
-    V value;
-    bool shared = false;
+    V value;              // the call's value
+    bool shared = false;  // true when it went to more than one caller
 };
 
+// Duplicate suppression by key (Go's singleflight.Group); the file's comment
+// says how do_call and forget behave.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
 class group {
     static_assert(!std::is_void_v<V> && !std::is_reference_v<V>,
@@ -76,6 +78,8 @@ class group {
     group(const group&) = delete;
     group& operator=(const group&) = delete;
 
+    // Go's Do: runs fn for key, or waits for the call in flight for key and
+    // shares its value (or rethrows its exception).
     template <class F>
     result<V> do_call(const K& key, F&& fn) {
         static_assert(std::is_invocable_v<F&>,
@@ -89,6 +93,7 @@ class group {
         return {*c->value, c->shared};
     }
 
+    // Go's Forget: the next do_call for key runs fn anew.
     void forget(const K& key) {
         std::lock_guard lk(mu_);
         calls_.erase(key);

@@ -17,8 +17,10 @@
 
 namespace goro {
 
+// A place in the source: a file, function, line and column.
 class source_location {
   public:
+    // The place of the call (as a defaulted argument: of its caller).
     static constexpr source_location current(
         const char* file = __builtin_FILE(), const char* function = __builtin_FUNCTION(),
         std::uint_least32_t line = __builtin_LINE(),
@@ -31,6 +33,7 @@ class source_location {
         return l;
     }
     constexpr source_location() noexcept = default;
+    // The parts of the place.
     constexpr const char* file_name() const noexcept { return file_; }
     constexpr const char* function_name() const noexcept { return function_; }
     constexpr std::uint_least32_t line() const noexcept { return line_; }

@@ -20,6 +20,7 @@
 
 namespace goro {
 
+// One worker's counters, since its runtime started.
 struct worker_stats {
     unsigned index = 0;  // the worker's number (its track in a trace)
     // Where the goroutines it ran came from (scheduler.hpp's search order):
@@ -35,11 +36,13 @@ struct worker_stats {
     std::uint64_t wakes_spin = 0, wakes_recheck = 0, wakes_timeout = 0;
     std::uint64_t goroutines_run = 0;  // runs started (a goroutine run between two switches)
 
+    // Goroutines picked to run, from everywhere.
     std::uint64_t picks() const noexcept {
         return picks_runnext + picks_local + picks_global + picks_stolen;
     }
 };
 
+// A runtime's counters (goro::stats()).
 struct runtime_stats {
     bool running = false;               // false: no runtime, every figure 0
     std::vector<worker_stats> workers;  // by index

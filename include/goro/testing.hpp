@@ -34,10 +34,12 @@ namespace goro::testing {
 
 // Identities of the goroutines alive now (excluding the caller).
 struct goroutine_id {
+    // Its goro::this_goroutine::id().
     std::uint64_t id;
     const void* record;  // ids restart with each run(); the pair is unique
     friend bool operator==(const goroutine_id&, const goroutine_id&) = default;
 };
+// The goroutines alive now (excluding the caller).
 std::vector<goroutine_id> live_goroutines();
 
 // The goroutines leaked since `baseline` (empty: all but the caller), after
@@ -90,6 +92,7 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 // the bubble end with it. Returns fn's int result, as run() does; rethrows
 // an exception escaping fn.
 struct bubble_options {
+    // Seeds select's random choices: the same seed, the same run.
     std::uint64_t seed = 1;
     std::size_t stack_size = 0;  // as goro::options::stack_size
 };
@@ -103,6 +106,7 @@ int run_bubble(const testing::bubble_options& opts, void (*entry)(void*), void* 
 namespace goro::testing {
 
 template <class F>
+// Runs fn in a bubble (see above).
 int bubble(F&& fn, const bubble_options& opts = {}) {
     int result = 0;
     std::pair<std::remove_reference_t<F>*, int*> p{&fn, &result};

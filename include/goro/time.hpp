@@ -91,6 +91,7 @@ bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period
 class timer {
   public:
     template <class Rep, class Period>
+    // A timer that fires once, d from now.
     explicit timer(std::chrono::duration<Rep, Period> d)
         : s_(detail::make_timer_state(detail::saturating_duration(d), {}, nullptr, {})) {}
 

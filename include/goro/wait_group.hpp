@@ -37,12 +37,15 @@ namespace detail {
 struct waiter;
 }
 
+// Go's sync.WaitGroup (see the top of this file).
 class wait_group {
   public:
     wait_group() = default;
     wait_group(const wait_group&) = delete;
     wait_group& operator=(const wait_group&) = delete;
 
+    // Adds n to the counter (done() adds -1); wait() parks until it is zero.
+    // Throws negative_counter_error if it would go below zero.
     void add(std::int64_t n = 1);
     void done() { add(-1); }
     void wait();

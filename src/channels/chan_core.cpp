@@ -55,10 +55,13 @@ chan_ref make_chan_core(const elem_ops* ops, std::size_t capacity) {
 }
 
 void release_chan_ref(chan_core* c) noexcept {
+    // This handle's uses, before the free by whoever drops the last (TSan;
+    // the free follows a core_scope, an acquire of c).
+    san::tsan_release(c);
     if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     bool free_now;
     {
-        lock_scope lk(c->mu);
+        core_scope lk(c);
         free_now = c->recvq.empty() && c->sendq.empty();
         if (!free_now) c->orphaned = true;  // the last waiter to leave frees it
     }
@@ -79,10 +82,12 @@ void park_on(chan_core* c, wait_list& q, waiter& w, wait_reason r)
     GORO_RELEASE(c->mu) GORO_NO_THREAD_SAFETY_ANALYSIS {
     q.push_back(&w);
     begin_park(w.p);
+    // park() releases c (its `object`) for TSan before the switch: the
+    // unlock runs on the worker's fiber (sanitizers/hooks.hpp).
     if (park(r, &unlock_core, c, park_mode::unwinds, c) == wake::unwind) {
         bool free_core;
         {
-            lock_scope lk(c->mu);
+            core_scope lk(c);
             q.remove(&w);
             free_core = orphan_drained_locked(c);
         }
@@ -157,7 +162,7 @@ op_result chan_send(chan_core* c, void* value, bool block) {
         if (!block) return op_result::would_block;
         block_forever(wait_reason::chan_send_nil);
     }
-    c->mu.lock();
+    lock_core(c);
     if (c->closed) {
         unlock_checked(c);
         throw closed_channel_error("goro::chan::send: send on closed channel");
@@ -186,7 +191,7 @@ op_result chan_recv(chan_core* c, void* out, bool block) {
         if (!block) return op_result::would_block;
         block_forever(wait_reason::chan_recv_nil);
     }
-    c->mu.lock();
+    lock_core(c);
     waiter* wake = nullptr;
     bool received = false;
     if (recv_locked(c, out, &wake, &received)) {
@@ -209,7 +214,7 @@ void chan_close(chan_core* c) {
     if (!c) throw closed_channel_error("goro::chan::close: close of nil channel");
     wake_list woken;
     {
-        lock_scope lk(c->mu);
+        core_scope lk(c);
         if (c->closed) throw closed_channel_error("goro::chan::close: close of closed channel");
         c->closed = true;
         for (wait_list* q : {&c->recvq, &c->sendq})
@@ -224,7 +229,7 @@ void chan_close(chan_core* c) {
 
 std::size_t chan_size(chan_core* c) noexcept {
     if (!c || c->timer_chan) return 0;  // Go 1.23: len(t.C) is always 0
-    lock_scope lk(c->mu);
+    core_scope lk(c);
     return c->count;
 }
 

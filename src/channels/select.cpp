@@ -64,7 +64,7 @@ struct lock_set {
     chan_core** cores;  // distinct, in increasing address order
     std::size_t n;
     void lock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
-        for (std::size_t i = 0; i < n; ++i) cores[i]->mu.lock();
+        for (std::size_t i = 0; i < n; ++i) lock_core(cores[i]);
     }
     void unlock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
         for (std::size_t i = n; i-- > 0;) unlock_checked(cores[i]);
@@ -198,7 +198,7 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n,
     for (std::size_t k = 0; k < live; ++k) {  // step 2
         chan_core* c = ops[order[k]].core;
         auto unlock_one = [c]() GORO_NO_THREAD_SAFETY_ANALYSIS { unlock_checked(c); };
-        c->mu.lock();
+        lock_core(c);
         if (run_if_ready(ops[order[k]], unlock_one)) return order[k];
         unlock_one();
     }
@@ -224,6 +224,9 @@ std::ptrdiff_t select_impl(select_op* ops, std::size_t n,
         w.is_send = ops[i].is_send;
         queue_of(ops[i]).push_back(&w);
     }
+    // The unlocks run on the worker's fiber: release the cores as this
+    // goroutine (TSan: sanitizers/hooks.hpp).
+    for (std::size_t j = 0; j < ls.n; ++j) san::tsan_release(ls.cores[j]);
     wake how = park(wait_reason::select, &unlock_all, &ls);
 
     auto* fired = how == wake::unwind ? nullptr : static_cast<waiter*>(p->wake_token);

@@ -41,6 +41,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -66,6 +67,9 @@ struct deadline_link {
 };
 
 struct context_node : std::enable_shared_from_this<context_node> {
+    // Destroyed last: the destructor's bookkeeping, members included, is
+    // ignored by TSan (sanitizers/hooks.hpp).
+    san::ignore_until_destroyed teardown;
     enum class kind : unsigned char { root, cancel, value, without };
     kind k = kind::root;
     std::shared_ptr<context_node> parent;
@@ -113,6 +117,7 @@ void fire_heirs(std::vector<std::shared_ptr<heir>> work) {
 }
 
 void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_cause why) {
+    san::ignore_scope bookkeeping;  // goro's bookkeeping (TSan: sanitizers/hooks.hpp)
     std::vector<std::shared_ptr<context_node>> work{start};
     while (!work.empty()) {
         std::shared_ptr<context_node> n = std::move(work.back());
@@ -130,6 +135,8 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
             // node has none yet, so nothing is made after this read.
             done = n->done.get();
             n->why = why;
+            // The cancellation, to err() and cause() (TSan: sanitizers/hooks.hpp).
+            san::tsan_release(n.get());
             n->state.store(static_cast<int>(e), std::memory_order_release);
             children.swap(n->children);
             afters.swap(n->afters);
@@ -145,7 +152,16 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
         if (done) chan_close(done);
         if (stop_src) stop_src->request_stop();
         if (timer) timer->stop();
-        for (auto& [id, fn] : afters) spawn(std::move(fn), source_location::current());
+        // Each after-func's goroutine acquires n, which its registration
+        // released (TSan: a deadline's cancel runs on a worker's fiber, which
+        // does not acquire; sanitizers/hooks.hpp).
+        for (auto& [id, fn] : afters)
+            spawn(
+                [keep = san::release_ignored<std::shared_ptr<context_node>>(n), f = std::move(fn)] {
+                    san::tsan_acquire(keep.p.get());
+                    f();
+                },
+                source_location::current());
         fire_heirs(std::move(heirs));
         // Detach from the canceller above (the start node only: the others'
         // entries went with their parent's map).
@@ -160,6 +176,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
 }
 
 std::shared_ptr<context_node> new_cancel_node(const context& parent) {
+    san::ignore_scope bookkeeping;  // goro's bookkeeping (TSan: sanitizers/hooks.hpp)
     auto n = std::make_shared<context_node>();
     n->k = context_node::kind::cancel;
     n->parent = parent.node();
@@ -249,6 +266,7 @@ void add_heir(context_node& a, std::shared_ptr<heir> h) {
 // Runs when the last handle is gone, so nothing else touches this node's own
 // fields any more (its canceller above may still hold a dead weak entry).
 context_node::~context_node() {
+    san::tsan_ignore_begin();  // ended by `teardown`, the last member destroyed
     if (k != kind::cancel) return;
     stop_cb.reset();  // a concurrent stop request finds the node gone
     std::shared_ptr<heir> h;
@@ -292,6 +310,7 @@ context_node::~context_node() {
 }
 
 context with_value_erased(const context& parent, const void* key, std::shared_ptr<const void> v) {
+    san::ignore_scope bookkeeping;  // goro's bookkeeping (TSan: sanitizers/hooks.hpp)
     auto n = std::make_shared<context_node>();
     n->k = context_node::kind::value;
     n->parent = parent.node();
@@ -341,7 +360,9 @@ recv_chan<unit> context::done() const {
 std::error_code context::err() const {
     if (!n_ || !n_->canceller) return {};
     int s = n_->canceller->state.load(std::memory_order_acquire);
-    return s ? make_error_code(static_cast<errc>(s)) : std::error_code{};
+    if (!s) return {};
+    detail::san::tsan_acquire(n_->canceller);
+    return make_error_code(static_cast<errc>(s));
 }
 
 std::optional<clock::time_point> context::deadline() const {
@@ -410,6 +431,7 @@ namespace {
 // with_deadline, with `why` as the cause when the deadline passes.
 std::pair<context, cancel_func> deadline_node(const context& parent, clock::time_point d,
                                               cancel_cause why) {
+    detail::san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     if (auto pd = parent.deadline(); pd && *pd <= d)
         return with_cancel(parent);  // parent's is sooner
     auto n = detail::new_cancel_node(parent);
@@ -481,11 +503,13 @@ cancel_cause cause(const context& ctx) {
     if (!n || !n->canceller) return {};
     context_node* c = n->canceller;
     if (c->state.load(std::memory_order_acquire) == 0) return {};
+    detail::san::tsan_acquire(c);
     detail::lock_scope lk(c->mu);
     return c->why;
 }
 
 after_func_stop detail::context_after_func_erased(const context& ctx, std::function<void()> fn) {
+    detail::san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     const auto& n = ctx.node();
     if (!n || !n->canceller) return after_func_stop([] { return true; });  // never runs
     std::shared_ptr<context_node> c(n, n->canceller);  // aliasing: keeps the chain alive
@@ -495,15 +519,20 @@ after_func_stop detail::context_after_func_erased(const context& ctx, std::funct
         if (c->state.load(std::memory_order_relaxed) == 0) {
             id = c->next_after++;
             c->afters.emplace_back(id, std::move(fn));
-            return after_func_stop([c, id] {
-                detail::lock_scope lk2(c->mu);
-                for (auto it = c->afters.begin(); it != c->afters.end(); ++it)
-                    if (it->first == id) {
-                        c->afters.erase(it);
-                        return true;
-                    }
-                return false;
-            });
+            detail::san::tsan_release(c.get());  // fn, to the cancel that starts it (TSan)
+            // Its last release, and the erase, are goro's bookkeeping (TSan).
+            return after_func_stop(
+                [keep = detail::san::release_ignored<std::shared_ptr<context_node>>(c), id] {
+                    detail::san::ignore_scope bookkeeping;
+                    context_node* a = keep.p.get();
+                    detail::lock_scope lk2(a->mu);
+                    for (auto it = a->afters.begin(); it != a->afters.end(); ++it)
+                        if (it->first == id) {
+                            a->afters.erase(it);
+                            return true;
+                        }
+                    return false;
+                });
         }
     }
     detail::spawn(std::move(fn), source_location::current());  // already cancelled

@@ -12,7 +12,12 @@
 //     unlock, cancel). A plain thread that is outside goro right now but
 //     will call in later cannot be seen: that is why outside a bubble the
 //     check is opt-in (options::detect_deadlock) — a program whose plain
-//     threads feed its goroutines must not turn it on.
+//     threads feed its goroutines must not turn it on;
+//   - outside a bubble, no signal subscription exists (signal_notify,
+//     signal_context: a signal from outside the process may wake one, as in
+//     Go, whose checkdead never fires once signal.Notify is in use; the
+//     monitor checks it). In a bubble a signal is outside the bubble, as in
+//     Go's synctest: waiting for one there is a deadlock.
 // In a bubble (one worker, goro::testing::bubble) the worker itself checks
 // whenever it runs out of work, so detection is exact: either the virtual
 // clock jumps to the next timer, or it is a deadlock. Outside, the monitor

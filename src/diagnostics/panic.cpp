@@ -22,6 +22,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -143,9 +144,9 @@ namespace {
 // Whether the `bytes` just below lo are all zero. Sanitizers stay out: the
 // canary page may hold a dead frame's redzone (ASan), and this read is no
 // access to shared data (TSan).
-#if defined(GORO_ASAN)
+#if defined(GORO_INSTRUMENTED_ASAN)
 __attribute__((no_sanitize("address")))
-#elif defined(GORO_TSAN)
+#elif defined(GORO_INSTRUMENTED_TSAN)
 __attribute__((no_sanitize("thread")))
 #endif
 bool canary_intact(const goroutine* g, std::size_t bytes) noexcept {

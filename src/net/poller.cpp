@@ -56,6 +56,26 @@ void deadline_fired(timer_node* t) {
 constexpr std::size_t chunk_bits = 10, chunk_size = std::size_t{1} << chunk_bits;
 std::atomic<std::atomic<poll_desc*>*> fd_table[1024];
 
+// fd's entry in fd_table (its chunk made if missing and `make`), or null
+// when fd is out of the table's range (or its chunk is missing).
+std::atomic<poll_desc*>* table_entry(int fd, bool make = true) {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= chunk_size * 1024) return nullptr;
+    std::atomic<std::atomic<poll_desc*>*>& slot =
+        fd_table[static_cast<std::size_t>(fd) >> chunk_bits];
+    std::atomic<poll_desc*>* chunk = slot.load(std::memory_order_acquire);
+    if (!chunk) {
+        if (!make) return nullptr;
+        auto* fresh = new std::atomic<poll_desc*>[chunk_size];
+        for (std::size_t i = 0; i < chunk_size; ++i)
+            fresh[i].store(nullptr, std::memory_order_relaxed);
+        if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel))
+            chunk = fresh;
+        else
+            delete[] fresh;
+    }
+    return &chunk[static_cast<std::size_t>(fd) & (chunk_size - 1)];
+}
+
 }  // namespace
 
 // ---- poll_desc ----------------------------------------------------------
@@ -292,6 +312,20 @@ poll_desc* poller::open(int fd, bool persistent) {
             close(pd);
             throw std::system_error(e, std::generic_category(), "goro: epoll_ctl(ADD)");
         }
+        // wait_readable(fd) (io.cpp) finds this poll_desc from now on. A
+        // one-shot one left there for an earlier file with this number goes
+        // back to the pool (that file is closed: nobody may wait on it).
+        std::atomic<poll_desc*>* entry;
+        try {
+            entry = table_entry(fd);
+        } catch (...) {  // out of memory for the table's chunk
+            ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+            close(pd);
+            throw;
+        }
+        if (entry)
+            if (poll_desc* old = entry->exchange(pd, std::memory_order_acq_rel))
+                if (!old->persistent) close(old);
     }
     return pd;
 }
@@ -307,28 +341,25 @@ void poller::close(poll_desc* pd) noexcept {
     }
     woken.ready_all();
     for (poll_desc::side& s : pd->sides) timer_stop(&s.timer);
-    if (pd->persistent && fd >= 0) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (pd->persistent && fd >= 0) {
+        ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        if (std::atomic<poll_desc*>* entry = table_entry(fd, /*make=*/false)) {
+            poll_desc* mine = pd;
+            entry->compare_exchange_strong(mine, nullptr, std::memory_order_acq_rel);
+        }
+    }
     lock_scope lk(pool_mu_);
     pd->next_free = free_;
     free_ = pd;
 }
 
 poll_desc* poller::for_fd(int fd) {
-    if (fd < 0 || static_cast<std::size_t>(fd) >= chunk_size * 1024)
+    std::atomic<poll_desc*>* slot = table_entry(fd);
+    if (!slot)
         throw std::system_error(EBADF, std::generic_category(), "goro: descriptor out of range");
-    std::atomic<std::atomic<poll_desc*>*>& slot =
-        fd_table[static_cast<std::size_t>(fd) >> chunk_bits];
-    std::atomic<poll_desc*>* chunk = slot.load(std::memory_order_acquire);
-    if (!chunk) {
-        auto* fresh = new std::atomic<poll_desc*>[chunk_size];
-        for (std::size_t i = 0; i < chunk_size; ++i)
-            fresh[i].store(nullptr, std::memory_order_relaxed);
-        if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel))
-            chunk = fresh;
-        else
-            delete[] fresh;
-    }
-    std::atomic<poll_desc*>& entry = chunk[static_cast<std::size_t>(fd) & (chunk_size - 1)];
+    std::atomic<poll_desc*>& entry = *slot;
+    // A goro::net socket's own (persistent) poll_desc when fd is one: a
+    // one-shot arming of fd would replace the socket's registration.
     poll_desc* pd = entry.load(std::memory_order_acquire);
     if (pd) return pd;
     poll_desc* fresh = open(fd, false);

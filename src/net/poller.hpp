@@ -125,6 +125,10 @@ class poller {
     void close(poll_desc* pd) noexcept;
     // The poll_desc of a plain descriptor, for wait_readable/wait_writable
     // (one per fd number; see io.cpp for how reuse of the number is handled).
+    // For a goro::net socket's descriptor, the socket's own persistent
+    // poll_desc: open(fd, true) puts it in the fd table (sending a one-shot
+    // one left there for an earlier file back to the pool) and close takes
+    // it out, so a one-shot arming never replaces a socket's registration.
     poll_desc* for_fd(int fd);
 
     // True while some goroutine or thread waits on a descriptor.

@@ -9,6 +9,8 @@
 
 #include <system_error>
 
+#include "sanitizers/hooks.hpp"
+
 namespace goro::net::detail {
 
 // noinline and an opaque barrier: neither inlining nor an optimizer's
@@ -94,8 +96,10 @@ void socket_state::enter(const char* call) {
 }
 
 void socket_state::leave() noexcept {
-    // acq_rel: the destroyer must see every operation's use of the fd done.
+    // acq_rel: the destroyer must see every operation's use of the fd done
+    // (and TSan too: sanitizers/hooks.hpp; destroy acquires).
     // Our last touch of the state unless we destroy.
+    goro::detail::san::tsan_release(this);
     if (word_.fetch_sub(one_ref, std::memory_order_acq_rel) - one_ref == closed_bit) destroy();
 }
 
@@ -110,6 +114,7 @@ void socket_state::close() noexcept {
 }
 
 void socket_state::destroy() noexcept {
+    goro::detail::san::tsan_acquire(this);  // every operation's use of the fd (leave)
     goro::detail::poller::instance().close(pd);
     // As Go's UnixListener: the path goes before the socket, so a new
     // listener may bind it as soon as this one is closed.

@@ -13,6 +13,7 @@
 
 #include "goro/blocking.hpp"
 #include "offload/blocking_pool.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -66,6 +67,7 @@ call_end wait_shared(shared_call_base& c) GORO_NO_THREAD_SAFETY_ANALYSIS {
     }
     if (end != call_end::done) give_up_locked(c);
     c.mu.unlock();
+    if (end == call_end::done) san::tsan_acquire(&c);  // fn's outcome (TSan)
     return end;
 }
 
@@ -82,20 +84,23 @@ void blocking_submit(blocking_task* t) noexcept {
 // The task is submitted by the unlock callback, after the switch: the pool
 // thread cannot ready the goroutine before it is off its stack.
 void blocking_park_pinned(blocking_task* t) noexcept {
+    san::tsan_release(t);  // the submit runs on the worker's fiber (TSan)
     begin_park(current_parker());
     park(wait_reason::blocking, &submit_after_switch, t, park_mode::pinned, t);
 }
 
 void shared_call_base::execute_shared_call(blocking_task* t) noexcept {
     auto* c = static_cast<shared_call_base*>(t);
-    // The pool's reference: c may be destroyed when it goes, at the return.
-    const std::shared_ptr<shared_call_base> self = std::move(c->keep);
+    // The pool's reference: c may be destroyed when it goes, at the return
+    // (released ignored by TSan: its count is goro's; sanitizers/hooks.hpp).
+    const san::release_ignored<std::shared_ptr<shared_call_base>> self{std::move(c->keep)};
     {
         lock_scope lk(c->mu);
         if (c->state == call_state::abandoned) return;
         c->state = call_state::running;
     }
     c->produce(c);
+    san::tsan_release(c);  // the outcome, to the caller (TSan: sanitizers/hooks.hpp)
     parker* p = nullptr;
     {
         lock_scope lk(c->mu);
@@ -106,7 +111,10 @@ void shared_call_base::execute_shared_call(blocking_task* t) noexcept {
 }
 
 call_end run_shared_call(const context& ctx, const std::shared_ptr<shared_call_base>& call) {
-    after_func_stop stop = context_after_func(ctx, [call] { interrupt(*call); });
+    after_func_stop stop = context_after_func(
+        ctx, [keep = san::release_ignored<std::shared_ptr<shared_call_base>>(call)] {
+            interrupt(*keep.p);
+        });
     try {
         blocking_reserve();
     } catch (...) {

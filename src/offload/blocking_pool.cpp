@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "goro/errors.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -119,6 +120,7 @@ void blocking_pool::reserve() {
 }
 
 void blocking_pool::submit(blocking_task* t) noexcept {
+    san::tsan_release(t);  // the call, to the pool thread (TSan: sanitizers/hooks.hpp)
     t->next = nullptr;
     bool wake;
     {
@@ -168,6 +170,7 @@ void blocking_pool::thread_main() noexcept {
             --wanted_;
             --free_;
             mu_.unlock();
+            san::tsan_acquire(t);
             t->execute(t);  // the task may be gone once it returns
             finished_one();
             idle_since = now_ns();

@@ -4,7 +4,8 @@
 // wait may end early (EINTR, a spurious wake); futex_wait_for never ends
 // later than its timeout.
 //
-// Under ThreadSanitizer (GORO_TSAN) a sleep is cut into slices of
+// Under ThreadSanitizer (a program run with TSan, goro compiled with it or
+// not: sanitizers/hooks.hpp) a sleep is cut into slices of
 // `tsan_slice_ns`, each followed by an intercepted call (a clock read).
 // TSan runs a signal handler only when the thread that received the signal
 // is inside an intercepted blocking call, or when it next enters an
@@ -12,7 +13,7 @@
 // signal goes to the main thread first, which is typically asleep here in
 // goro::run, or to an idle worker: its handler (goro::signal_notify's, or
 // the program's own) would wait until that thread woke, maybe forever. The
-// slices bound that to a few milliseconds; other builds sleep in one go.
+// slices bound that to a few milliseconds; other programs sleep in one go.
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <ctime>
 
 #include "goro/detail/spin_mutex.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -50,7 +52,6 @@ timespec to_timespec(std::int64_t ns) noexcept {
     return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
-#if defined(GORO_TSAN)
 constexpr std::int64_t tsan_slice_ns = 5'000'000;
 
 // An intercepted call: TSan runs the signal handlers pending for this thread.
@@ -70,31 +71,30 @@ bool sleep_slice(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
     (void)monotonic_ns();
     return !timed_out || addr->load(std::memory_order_relaxed) != expected;
 }
-#endif
 
 }  // namespace
 
 void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected) noexcept {
     errno_guard keep;
-#if defined(GORO_TSAN)
-    while (!sleep_slice(addr, expected, tsan_slice_ns)) {
+    if (san::tsan()) [[unlikely]] {
+        while (!sleep_slice(addr, expected, tsan_slice_ns)) {
+        }
+        return;
     }
-#else
     futex_sleep(addr, expected, nullptr);
-#endif
 }
 
 void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                     std::int64_t timeout_ns) noexcept {
     errno_guard keep;
-#if defined(GORO_TSAN)
-    const std::int64_t deadline = monotonic_ns() + timeout_ns;
-    for (std::int64_t left = timeout_ns; left > 0; left = deadline - monotonic_ns())
-        if (sleep_slice(addr, expected, left)) return;
-#else
+    if (san::tsan()) [[unlikely]] {
+        const std::int64_t deadline = monotonic_ns() + timeout_ns;
+        for (std::int64_t left = timeout_ns; left > 0; left = deadline - monotonic_ns())
+            if (sleep_slice(addr, expected, left)) return;
+        return;
+    }
     const timespec ts = to_timespec(timeout_ns);
     futex_sleep(addr, expected, &ts);
-#endif
 }
 
 void futex_wake(std::atomic<std::uint32_t>* addr, int count) noexcept {

@@ -15,6 +15,7 @@
 #include "fibers/context_switch.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spin_mutex.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -37,6 +38,7 @@ wake park_thread(thread_parker* p, wait_reason reason, void (*unlock)(void*), vo
     if (unlock) unlock(arg);
     while (p->word.load(std::memory_order_acquire) == 0) futex_wait(&p->word, 0);
     p->word.store(0, std::memory_order_relaxed);
+    san::tsan_acquire(p);  // what the waker did before ready() (TSan)
     if (counted) plain_parked.fetch_sub(1, std::memory_order_seq_cst);
     return wake::normal;
 }
@@ -47,7 +49,14 @@ bool must_unwind_now() noexcept {
     return shutting_down() && this_goroutine_record() && running_uncaught_exceptions() == 0;
 }
 
+[[noreturn]] void abandon_swallower(goroutine* g) noexcept;  // runtime/lifecycle.cpp
+
 [[noreturn]] void throw_unwind() {
+    if (goroutine* g = this_goroutine_record())
+        if (++g->unwinds_thrown > 1 && shutting_down())
+            if (scheduler* s = current_scheduler();
+                s && s->abandon_swallowers.load(std::memory_order_acquire))
+                abandon_swallower(g);
     throw goroutine_unwind{};
 }
 
@@ -84,12 +93,17 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     g->waiting_on.store(object, std::memory_order_relaxed);
     g->parked_since.store(coarse_now_ns(), std::memory_order_relaxed);
     g->action = switch_action::park;
+    // TSan: what this goroutine did before parking on `object`, released as
+    // this goroutine; the unlock callback runs on the worker's fiber, which
+    // announces nothing (sanitizers/hooks.hpp).
+    if (object) san::tsan_release(object);
     std::uintptr_t sp = stack_pointer();
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
     worker* w = this_worker();
     switch_to(g->ctx, w->sched, nullptr);
     // Resumed, maybe on another worker.
+    san::tsan_acquire(static_cast<parker*>(g));  // what the waker did before ready() (TSan)
     g->reason.store(wait_reason::none, std::memory_order_relaxed);
     if (g->unwind_requested) {
         g->unwind_requested = false;
@@ -99,6 +113,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
 }
 
 void ready(parker* p) noexcept {
+    san::tsan_release(p);  // to the parker, when park() returns (TSan)
     if (p->is_goroutine) {
         if (this_worker()) {  // on a worker, its runtime is alive
             current_scheduler()->ready(static_cast<goroutine*>(p), false);

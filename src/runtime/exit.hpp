@@ -1,7 +1,7 @@
 // runtime/exit.hpp — goro::exit (runtime.Goexit) and watching goroutine
 // exits.
 //
-// goro::exit() throws goroutine_exit, a goroutine_unwind: the goroutine's
+// goro::exit() throws exit_unwind, a goroutine_unwind (goro::goroutine_exit): the goroutine's
 // stack unwinds exactly as shutdown unwinds a parked goroutine (destructors
 // run; code that lets goroutine_unwind pass lets it pass), and
 // goroutine_main ends the goroutine normally. run()'s main goroutine catches
@@ -23,7 +23,7 @@
 
 namespace goro::detail {
 
-struct goroutine_exit : goroutine_unwind {};
+struct exit_unwind : goroutine_unwind {};
 
 namespace exit_watch_bits {
 inline constexpr std::uint8_t shutdown = 1;

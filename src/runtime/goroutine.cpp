@@ -16,12 +16,9 @@
 #include "goro/errors.hpp"
 #include "goro/runtime.hpp"
 #include "runtime/exit.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_config.hpp"
-
-#if defined(GORO_ASAN)
-#include <sanitizer/asan_interface.h>
-#endif
 
 namespace goro::detail {
 
@@ -44,6 +41,8 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
 [[gnu::always_inline]] inline spawn_slot prepare_record(stack_slot* slot, std::size_t size,
                                                         std::size_t align) noexcept {
     goroutine* g = record_of(slot);
+    // After the last frames of the stack's previous goroutine (TSan).
+    san::tsan_acquire(g);
     if (!slot->has_record.load(std::memory_order_relaxed)) {
         ::new (g) goroutine;
         slot->has_record.store(true, std::memory_order_release);
@@ -54,6 +53,7 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
         g->next = nullptr;
         g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
+        g->unwinds_thrown = 0;
         g->park_bit = 0;
         g->waiting_on.store(nullptr, std::memory_order_relaxed);
         g->action = switch_action::exit;
@@ -124,11 +124,13 @@ void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_locatio
         w->spawned.fetch_add(1, std::memory_order_seq_cst);
     else
         s->external_spawned.fetch_add(1, std::memory_order_seq_cst);
+    san::tsan_release(g);  // the closure, to the goroutine (TSan)
     s->ready(g, true);
 }
 
 void goroutine_main(void* p) {
     auto* g = static_cast<goroutine*>(p);
+    san::tsan_acquire(g);  // the spawner's closure (TSan)
     try {
         g->entry(g->closure);
     } catch (const goroutine_unwind&) {
@@ -141,6 +143,11 @@ void goroutine_main(void* p) {
     check_stack_canary_on_exit(g);
     g->lock_count = 0;  // exiting unlocks (the record is reused)
     g->pinned_to = nullptr;
+    // TSan: this goroutine's frames, before the next closure on its stack
+    // (spawn_prepare acquires g); at shutdown, before run() returns.
+    san::tsan_release(g);
+    if (shutting_down()) [[unlikely]]
+        san::tsan_release(&g_shutting_down);
     g->action = switch_action::exit;
     set_state(g, state_bit(g_state::running), g_state::dead);
     worker* w = this_worker();
@@ -152,12 +159,12 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     destroy_fiber(g->ctx);
     stack_slot* slot = g->slot;
     std::uintptr_t low_water = g->low_water;
-#if defined(GORO_ASAN)
-    // Frames that never returned (the entry chain) left their redzones poisoned.
-    std::uintptr_t from =
-        slot->hi > slot->lo + hot_stack_bytes ? slot->hi - hot_stack_bytes : slot->lo;
-    __asan_unpoison_memory_region(reinterpret_cast<void*>(from), slot->hi - from);
-#endif
+    if (san::asan()) [[unlikely]] {
+        // Frames that never returned (the entry chain) left their redzones poisoned.
+        std::uintptr_t from =
+            slot->hi > slot->lo + hot_stack_bytes ? slot->hi - hot_stack_bytes : slot->lo;
+        san::asan_unpoison(reinterpret_cast<void*>(from), slot->hi - from);
+    }
     // Probe one release in 16 for deep use that never parked (see trim).
     // (An unguarded slot's canary was checked in goroutine_main, on exit.)
     stack_pool::trim(slot, low_water, (w->releases++ & 15) == 0);
@@ -259,7 +266,7 @@ void exit() {
         throw misuse_error(
             "goro::exit: called while an exception is in flight (in a destructor during "
             "unwinding)");
-    throw goroutine_exit{};
+    throw exit_unwind{};
 }
 
 bool in_goroutine() noexcept {

@@ -20,15 +20,14 @@
 #include <vector>
 
 #include "goro/errors.hpp"
-#if defined(GORO_ASAN)
-#include <sanitizer/lsan_interface.h>
-#endif
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "runtime/exit.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_config.hpp"
+#include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
 
@@ -196,13 +195,15 @@ constexpr bool parked_with(std::uint64_t v, std::uint64_t bit) {
     return (v & (park_bits::claimed | bit)) == bit;
 }
 
-void report_abandoned(goroutine* g) {
+void mark_abandoned(goroutine* g) noexcept {
     g->abandoned.store(true, std::memory_order_relaxed);
-#if defined(GORO_ASAN)
     // Its stack is never freed nor reused: what it refers to (an exception
     // in flight, say) is not a leak. Let LeakSanitizer look there.
-    __lsan_register_root_region(reinterpret_cast<void*>(g->slot->lo), g->slot->hi - g->slot->lo);
-#endif
+    san::lsan_root(reinterpret_cast<void*>(g->slot->lo), g->slot->hi - g->slot->lo);
+}
+
+void report_abandoned(goroutine* g) {
+    mark_abandoned(g);
     std::fprintf(stderr,
                  "goro: shutdown: abandoning goroutine %llu (created at %s:%u), blocked in "
                  "%s in a destructor during unwinding with nothing left to wake it; its "
@@ -267,7 +268,9 @@ bool resolve_stuck(scheduler* s, int quiet) {
     return true;
 }
 
-// Steps 2-3: until no goroutine is left.
+// Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
+// goroutines that swallowed the unwind (catch (...) in a retry loop) are
+// abandoned at their next blocking call (abandon_swallower).
 void unwind_all(scheduler* s) {
     int quiet = 0;
     for (;;) {
@@ -278,7 +281,8 @@ void unwind_all(scheduler* s) {
             quiet = 0;
             continue;
         }
-        if (resolve_stuck(s, ++quiet)) quiet = 0;
+        if (++quiet >= abandon_after) s->abandon_swallowers.store(true, std::memory_order_release);
+        if (resolve_stuck(s, quiet)) quiet = 0;
     }
 }
 
@@ -311,6 +315,12 @@ void shutdown_locked(scheduler* s) {
         if (s->live() <= 0) break;
         unwind_all(s);
     }
+    // What the goroutines that exited during shutdown did (their unwinding
+    // destructors), before run() returns (TSan: sanitizers/hooks.hpp).
+    san::tsan_acquire(&g_shutting_down);
+    // The rest is goro's teardown (timers, stacks, the scheduler): TSan
+    // ignores it (sanitizers/hooks.hpp).
+    san::ignore_scope teardown;
     std::vector<timer_node*> pending;
     s->take_timers(pending);
     std::vector<timer_node*> ended;
@@ -343,6 +353,30 @@ void shutdown_at_exit() {
 }
 
 }  // namespace
+
+// A goroutine that swallowed the shutdown unwind and blocks again after
+// shutdown gave up on such goroutines (throw_unwind, park.cpp): reported,
+// counted as abandoned (so that shutdown goes on), and parked pinned with
+// nobody to ready it — never resumed, its stack leaked, as report_abandoned.
+[[noreturn]] void abandon_swallower(goroutine* g) noexcept {
+    scheduler* s = current_scheduler();
+    mark_abandoned(g);
+    std::fprintf(stderr,
+                 "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it caught the "
+                 "shutdown unwind %u times without rethrowing it (catch (...) without "
+                 "`catch (const goro::goroutine_exit&) { throw; }` before it?) and blocked "
+                 "again; its stack is leaked\n",
+                 static_cast<unsigned long long>(g->id), g->where.file_name(),
+                 static_cast<unsigned>(g->where.line()), g->unwinds_thrown - 1);
+    begin_park(g);
+    // Counted before it parks: shutdown may go on meanwhile, and stops the
+    // workers only after this park has switched away (they are joined).
+    s->abandoned.fetch_add(1, std::memory_order_seq_cst);
+    s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&s->exit_seq, 1);
+    park(wait_reason::none, nullptr, nullptr, park_mode::pinned, nullptr);
+    std::abort();  // nothing readies it
+}
 
 scheduler* start_lazily_locked() {
     if (!atexit_hooked) {
@@ -441,15 +475,22 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         check_main_stack_size(opts);
         const unsigned procs = checked_procs(opts);
         const unsigned blocking_threads = read_blocking_threads(opts.blocking_threads);
+        // Here too (start_locked does it as well): an adopted runtime skips
+        // start_locked, and stack_size was neither checked nor applied. The
+        // pool takes a new size at any time (stacks of the old one stay
+        // valid until released).
+        stack_pool::instance().configure(opts.stack_size);
         s = g_sched.load(std::memory_order_acquire);
-        if (s &&
-            ((opts.procs != 0 && procs != s->active.load(std::memory_order_relaxed)) || mode)) {
+        if (s && ((opts.procs != 0 && procs != s->active.load(std::memory_order_relaxed)) || mode ||
+                  (opts.detect_deadlock && !s->detect_deadlock))) {
             // A lazily started runtime with another shape (or a bubble, which
-            // needs a runtime of its own): replace it.
+            // needs a runtime of its own, or deadlock detection, which the
+            // lazy runtime has off and its monitor reads unlocked): replace it.
             shutdown_locked(s);
             s = nullptr;
         }
         if (!s) s = start_locked(opts, mode);  // throws misuse_error on a bad stack setting
+        if (opts.dump_on_sigquit) install_sigquit_dump();  // an adopted runtime too (once)
         blocking_pool::instance().set_max(blocking_threads);
         run_active = true;
         run_active_flag.store(true, std::memory_order_release);
@@ -477,7 +518,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
             } on_exit{st};
             try {
                 st.entry(st.fn);
-            } catch (const goroutine_exit&) {
+            } catch (const exit_unwind&) {
                 st.exited.store(true, std::memory_order_release);
             } catch (const goroutine_unwind&) {
                 throw;

@@ -152,23 +152,36 @@ bool idle_workers::remove(worker* w) noexcept {
     return true;
 }
 
+// The spinning count is raised (CAS 0 -> 1) before an idle worker is
+// popped, so for a moment it counts a spinner that does not exist yet, and
+// other submitters, seeing it, wake nobody: they count on it to find their
+// work. If the pop then finds the list empty (every worker was busy), that
+// spinner never comes. A worker that went idle since has checked the queues
+// (B4), but maybe before such a submitter's work arrived: so after undoing
+// the count, look again — an idle worker now means one may sleep beside
+// work nobody will wake it for. (A submitter that skipped read the count
+// before the undo; the undo and the idle count's read are seq_cst, so the
+// read sees every worker that went idle before that submitter's work.)
+// This lost a wake-up once in ~200,000 blocking calls under load.
 void idle_workers::wake_one() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // A2
-    if (nidle_.load(std::memory_order_relaxed) == 0) return;
-    std::int32_t none = 0;
-    if (nspinning_.load(std::memory_order_relaxed) != 0 ||
-        !nspinning_.compare_exchange_strong(none, 1, std::memory_order_seq_cst))
-        return;
-    worker* v;
-    {
-        lock_scope lk(mu_);
-        v = pop_locked();
-    }
-    if (!v) {
+    for (;;) {
+        if (nidle_.load(std::memory_order_seq_cst) == 0) return;
+        std::int32_t none = 0;
+        if (nspinning_.load(std::memory_order_relaxed) != 0 ||
+            !nspinning_.compare_exchange_strong(none, 1, std::memory_order_seq_cst))
+            return;
+        worker* v;
+        {
+            lock_scope lk(mu_);
+            v = pop_locked();
+        }
+        if (v) {
+            v->wake.wake(wake_reason::spin);  // A3: it starts out spinning, counted above
+            return;
+        }
         nspinning_.fetch_sub(1, std::memory_order_seq_cst);
-        return;
     }
-    v->wake.wake(wake_reason::spin);  // A3: it starts out spinning, counted above
 }
 
 void idle_workers::timer_added(std::int64_t when) noexcept {

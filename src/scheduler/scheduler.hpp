@@ -135,6 +135,10 @@ struct scheduler {
     // Goroutines given up at shutdown (parked in a destructor with nothing
     // left to wake them): never resumed, not counted as live.
     std::atomic<std::int64_t> abandoned{0};
+    // Set by shutdown after 0.5 s in which no goroutine ended: a goroutine
+    // that swallowed the unwind and blocks again is abandoned instead of
+    // unwound again (throw_unwind, park.cpp), so run() can return.
+    std::atomic<bool> abandon_swallowers{false};
     // Bumped (and futex-woken) by every goroutine exit during shutdown; the
     // shutdown thread sleeps on it until no goroutine is left.
     alignas(64) std::atomic<std::uint32_t> exit_seq{0};

@@ -15,6 +15,7 @@
 #include <limits>
 #include <thread>
 
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -42,7 +43,10 @@ clock::time_point next_period(clock::time_point when, clock::duration period,
 
 }  // namespace
 
+// The heap's storage grows and shrinks under timer_mu: goro's bookkeeping,
+// ignored by TSan (sanitizers/hooks.hpp) in timer_add and timer_remove.
 void scheduler::timer_add(timer_node* t) {
+    san::ignore_scope bookkeeping;
     bool earliest;
     std::int64_t when = to_ns(t->when);
     {
@@ -59,6 +63,7 @@ void scheduler::timer_add(timer_node* t) {
 }
 
 bool scheduler::timer_remove(timer_node* t) noexcept {
+    san::ignore_scope bookkeeping;
     bool was_pending = false;
     {
         lock_scope lk(timer_mu);

@@ -12,6 +12,7 @@
 #include "diagnostics/trace.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -45,9 +46,16 @@ std::uint64_t next_random(std::uint64_t& s) noexcept {
 void scheduler::worker_main(worker* w) {
     set_this_worker(w);
     init_thread_fiber(w->sched);
+    // TSan over an uninstrumented goro: the worker's own fiber does
+    // bookkeeping only (sanitizers/hooks.hpp).
+    san::tsan_ignore_all_begin();
     install_alt_stack();
     while (goroutine* g = find_runnable(w)) execute(w, g);
     w->stacks.flush();
+    san::tsan_ignore_all_end();
+    // Every goroutine that ran here, before this thread's thread-local
+    // destructors (TSan; released at each switch back: context_switch.cpp).
+    san::tsan_acquire_at_exit(&w->sched);
     remove_alt_stack();
     set_this_worker(nullptr);
 }
@@ -341,12 +349,14 @@ void scheduler::park_worker(worker* w) noexcept {
     if (stopping.load(std::memory_order_acquire) || any_work(w) ||
         (deadline != no_deadline && deadline <= now_ns())) {
         idle.leave(w);
+        mon.poke();  // it may have seen every worker idle meanwhile
         return;
     }
     // The virtual clock never reaches a deadline by itself: sleep without
     // one (the monitor pokes an idle bubble worker every 2 ms).
     if (virtual_time) deadline = no_deadline;
     idle.sleep(w, deadline);  // B5
+    mon.poke();               // it may sleep deep while every worker is idle
 }
 
 }  // namespace goro::detail

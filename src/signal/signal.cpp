@@ -54,6 +54,8 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/errors.hpp"
 #include "parking/ranked_mutex.hpp"
+#include "signal/subscriptions.hpp"
+#include "sanitizers/hooks.hpp"
 
 namespace goro::detail {
 
@@ -70,6 +72,8 @@ namespace {
 
 std::atomic<int> wake_fd{-1};
 std::atomic<bool> pending[NSIG];
+// subs_.size(), mirrored for signals_subscribed (written under the lock).
+std::atomic<std::size_t> subscription_count{0};
 
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
               "the signal handler needs lock-free atomics");
@@ -170,6 +174,7 @@ class registry {
             if (added.test(static_cast<std::size_t>(sig))) ++refs_[sig];
         s->sigs |= added;
         if (fresh) subs_.push_back(s);
+        subscription_count.store(subs_.size(), std::memory_order_seq_cst);
     }
 
     // Removes s (all its signals), restoring dispositions nobody needs now.
@@ -179,6 +184,7 @@ class registry {
             if (s->sigs.test(static_cast<std::size_t>(sig)) && --refs_[sig] == 0) restore(sig);
         s->sigs.reset();
         std::erase(subs_, s);
+        subscription_count.store(subs_.size(), std::memory_order_seq_cst);
     }
 
     std::shared_ptr<signal_subscription> find(const send_chan<int>& ch) GORO_REQUIRES(mu) {
@@ -254,14 +260,20 @@ void forward_loop(int fd) noexcept {
 
 }  // namespace
 
+bool signals_subscribed() noexcept {
+    return subscription_count.load(std::memory_order_seq_cst) > 0;
+}
+
 }  // namespace goro::detail
 
 namespace goro {
 
 using detail::registry;
 
+// The registry's bookkeeping is ignored by TSan (sanitizers/hooks.hpp).
 void signal_notify(send_chan<int> ch, std::span<const int> signals) {
     if (ch.is_nil()) throw misuse_error("goro::signal_notify: nil channel");
+    detail::san::ignore_scope bookkeeping;
     const detail::signal_set want = detail::checked_signals(signals, "goro::signal_notify");
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);
@@ -276,6 +288,7 @@ void signal_notify(send_chan<int> ch, std::span<const int> signals) {
 
 void signal_stop(const send_chan<int>& ch) {
     if (ch.is_nil()) return;
+    detail::san::ignore_scope bookkeeping;
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);
     if (auto s = r.find(ch)) r.remove(s);
@@ -284,6 +297,7 @@ void signal_stop(const send_chan<int>& ch) {
 std::pair<context, signal_stop_func> signal_context(const context& parent,
                                                     std::span<const int> signals) {
     const detail::signal_set want = detail::checked_signals(signals, "goro::signal_context");
+    detail::san::ignore_scope bookkeeping;
     auto [ctx, cancel] = with_cancel(parent);
     auto s = std::make_shared<detail::signal_subscription>();
     s->cancel = cancel;
@@ -296,6 +310,7 @@ std::pair<context, signal_stop_func> signal_context(const context& parent,
 
 void signal_stop_func::operator()() const {
     if (!s_) return;
+    detail::san::ignore_scope bookkeeping;
     s_->cancel();
     registry& r = registry::instance();
     detail::lock_scope lk(r.mu);

@@ -13,6 +13,7 @@
 
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -22,12 +23,19 @@ namespace {}  // namespace
 void cond::wait(std::unique_lock<mutex>& lk) {
     if (!lk.owns_lock() || lk.mutex() != m_)
         throw misuse_error("goro::cond::wait: the lock must hold this cond's mutex");
+    detail::san::acquire_on_exit announce{this};
+    // The tickets (dead_tickets_ grows and shrinks under the wait lock):
+    // goro's bookkeeping, ignored by TSan.
+    detail::san::ignore_scope bookkeeping;
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     detail::waiter w;
     w.p = detail::current_parker();
     wl.lock();
     w.ticket = wait_ticket_++;
     wl.unlock();
+    // lk's unlock and lock run their inline fast paths here, inside goro:
+    // announce them (TSan; a mutex's address is its state word's, mutex.cpp).
+    detail::san::tsan_release(lk.mutex());
     lk.unlock();
     wl.lock();
     if (w.ticket < notify_ticket_) {
@@ -47,9 +55,15 @@ void cond::wait(std::unique_lock<mutex>& lk) {
         }
     }
     lk.lock();
+    detail::san::tsan_acquire(lk.mutex());
 }
 
+// signal and broadcast release *this, wait acquires it when it returns, for
+// TSan over an uninstrumented goro (sanitizers/hooks.hpp; the mutex orders
+// the rest).
 void cond::signal() {
+    detail::san::tsan_release(this);
+    detail::san::ignore_scope bookkeeping;
     detail::waiter* w = nullptr;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
@@ -77,6 +91,8 @@ void cond::signal() {
 }
 
 void cond::broadcast() {
+    detail::san::tsan_release(this);
+    detail::san::ignore_scope bookkeeping;
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));

@@ -16,10 +16,12 @@
 // it directly (the locked bit stays set, waiter.success = true).
 // Lock order: the wait lock is a leaf; ready() runs after releasing it.
 #include <chrono>
+#include <cstddef>
 
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/mutex.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -37,6 +39,12 @@ std::int64_t now_ns() noexcept {
 }  // namespace
 
 void mutex::lock_slow() {
+    // However it returns, it holds the lock after the unlocker's critical
+    // section (TSan: sanitizers/hooks.hpp; the inline fast paths' atomics on
+    // state_ are compiled into the program, and seen).
+    detail::san::acquire_on_exit announce{&state_};
+    // cond.cpp announces the mutex by its own address: the same.
+    static_assert(offsetof(mutex, state_) == 0);
     // Bounded spinning first: a short critical section often ends soon.
     for (int i = 0; i < 4; ++i) {
         for (int k = 0; k < 30; ++k) detail::cpu_relax();
@@ -87,6 +95,7 @@ void mutex::lock_slow() {
 
 void mutex::unlock_slow(std::uint32_t seen) {
     if (!(seen & locked_bit)) throw misuse_error("goro::mutex::unlock: unlock of unlocked mutex");
+    detail::san::tsan_release(&state_);  // to the next locker (TSan)
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     detail::waiter* w;
     {

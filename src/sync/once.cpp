@@ -10,6 +10,7 @@
 // to try again). Lock order: the wait lock is a leaf.
 #include "goro/once.hpp"
 #include "goro/detail/waiter.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -17,6 +18,9 @@ namespace goro {
 namespace {}  // namespace
 
 bool once::begin() {
+    // After a finished call (done: call() returns at once), or an aborted
+    // one (TSan: sanitizers/hooks.hpp; call()'s inline check is seen).
+    detail::san::acquire_on_exit announce{&state_};
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     for (;;) {
         std::uint32_t s = state_.load(std::memory_order_acquire);
@@ -51,6 +55,7 @@ bool once::begin() {
 }
 
 void once::finish(bool ok) noexcept {
+    detail::san::tsan_release(&state_);  // the call, to everyone who sees it done (TSan)
     if (state_.exchange(ok ? done_state : idle, std::memory_order_acq_rel) != running_waited)
         return;  // nobody parked: the exchange was the last touch
     detail::wake_list woken;

@@ -20,6 +20,7 @@
 #include "goro/errors.hpp"
 #include "goro/select.hpp"
 #include "goro/semaphore.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -78,7 +79,10 @@ void semaphore::abandon(detail::waiter& w) {
     woken.ready_all();
 }
 
+// Acquires acquire *this and releases release it, for TSan over an
+// uninstrumented goro (sanitizers/hooks.hpp).
 void semaphore::acquire(std::int64_t n) {
+    detail::san::acquire_on_exit announce{this};
     check(n, "goro::semaphore::acquire");
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     wl.lock();
@@ -101,6 +105,7 @@ void semaphore::acquire(std::int64_t n) {
 }
 
 std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
+    detail::san::acquire_on_exit announce{this};
     if (n < 0) throw misuse_error("goro::semaphore::acquire: negative count");
     // A context done before we hold the lock fails even if permits are free
     // (x/sync: its cancellation happened before the acquire). Checked under
@@ -155,6 +160,7 @@ std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
 }
 
 bool semaphore::try_acquire(std::int64_t n) {
+    detail::san::acquire_on_exit announce{this};
     if (n < 0) throw misuse_error("goro::semaphore::try_acquire: negative count");
     detail::lock_scope lk(detail::wait_lock_for(this));
     if (size_ - cur_ >= n && q_.empty()) {
@@ -165,6 +171,7 @@ bool semaphore::try_acquire(std::int64_t n) {
 }
 
 void semaphore::release(std::int64_t n) {
+    detail::san::tsan_release(this);
     if (n < 0) throw misuse_error("goro::semaphore::release: negative count");
     detail::wake_list woken;
     {

@@ -17,6 +17,7 @@
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/wait_group.hpp"
+#include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -32,23 +33,26 @@ std::int64_t counter_of(std::uint64_t s) noexcept {
 }  // namespace
 
 void wait_group::add(std::int64_t n) {
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
-    std::int64_t c;
-    for (;;) {
-        c = counter_of(s) + n;
-        if (c < 0)
-            throw negative_counter_error(
-                n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more done() "
-                          "than add())"
-                        : "goro::wait_group::add: negative counter");
-        if (c > std::numeric_limits<std::int32_t>::max())
-            throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
-        const std::uint64_t next = (static_cast<std::uint64_t>(c) << 32) | (s & waiter_mask);
-        if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed))
-            break;
+    detail::san::tsan_release(&state_);  // to wait() (TSan: sanitizers/hooks.hpp)
+    // One fetch_add, as Go's Add: a CAS loop retried under contention (every
+    // item of a 4x4 pipeline counted by one wait_group) costs more. A result
+    // out of range is undone and reported; until the undo, a concurrent
+    // add() may see the wrong counter — only when the program misuses it.
+    const char* what = n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more "
+                                 "done() than add())"
+                               : "goro::wait_group::add: negative counter";
+    constexpr std::int64_t limit = std::numeric_limits<std::int32_t>::max();
+    if (n < -limit) throw negative_counter_error(what);
+    if (n > limit) throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
+    const std::uint64_t delta = static_cast<std::uint64_t>(n) << 32;
+    const std::uint64_t s = state_.fetch_add(delta, std::memory_order_acq_rel);
+    const std::int64_t c = counter_of(s) + n;
+    if (c < 0 || c > limit) {
+        state_.fetch_sub(delta, std::memory_order_relaxed);
+        if (c < 0) throw negative_counter_error(what);
+        throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
     }
-    if (c != 0 || (s & waiter_mask) == 0) return;  // the CAS was the last touch
+    if (c != 0 || (s & waiter_mask) == 0) return;  // the RMW was the last touch
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
@@ -65,13 +69,17 @@ void wait_group::add(std::int64_t n) {
 }
 
 void wait_group::wait() {
-    if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
+    if (counter_of(state_.load(std::memory_order_acquire)) == 0) {
+        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
+        return;
+    }
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     wl.lock();
     std::uint64_t s = state_.load(std::memory_order_acquire);
     do {
         if (counter_of(s) == 0) {
             wl.unlock();
+            detail::san::tsan_acquire(&state_);
             return;
         }
     } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
@@ -96,6 +104,7 @@ void wait_group::wait() {
     // The counter reached zero. At shutdown this returns normally too (it
     // may be in a destructor, entered by a normal scope exit): the goroutine
     // unwinds at its next blocking call.
+    detail::san::tsan_acquire(&state_);
 }
 
 }  // namespace goro

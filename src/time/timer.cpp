@@ -33,6 +33,7 @@
 
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
+#include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -55,8 +56,14 @@ struct timer_arm : timer_node {
 
 namespace {
 
+// TSan: each reference's uses are released to whoever frees the arm
+// (sanitizers/hooks.hpp).
 void unref(timer_arm* a, int n = 1) noexcept {
-    if (a->refs.fetch_sub(n, std::memory_order_acq_rel) == n) delete a;
+    san::tsan_release(a);
+    if (a->refs.fetch_sub(n, std::memory_order_acq_rel) == n) {
+        san::tsan_acquire(a);
+        delete a;
+    }
 }
 
 // Empties the channel of a value nobody received. Requires s.mu held.
@@ -85,7 +92,16 @@ void fire(timer_node* n) {
             drop_state_ref = true;
         }
     }
-    if (run) spawn(std::move(run), s.where);
+    if (run) {
+        // The goroutine acquires fn's state as after_func's caller made it
+        // (TSan: a worker's fire does not acquire; sanitizers/hooks.hpp).
+        spawn(
+            [st = san::release_ignored<std::shared_ptr<timer_state>>(a->s), f = std::move(run)] {
+                san::tsan_acquire(st.p.get());
+                f();
+            },
+            s.where);
+    }
     if (drop_state_ref) unref(a);  // the runtime's reference keeps a alive
 }
 
@@ -121,6 +137,7 @@ timer_arm* arm(timer_state& s) GORO_REQUIRES(s.mu) {
     a->release = &release;
     a->period = s.period;
     s.current = a;
+    san::tsan_release(a);  // its making, to whoever frees it (TSan)
     return a;
 }
 
@@ -154,6 +171,7 @@ bool was_active(const timer_arm* a, bool drained) {
 std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration period,
                                               std::function<void()> fn,
                                               const source_location& where) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     auto s = std::make_shared<timer_state>();
     if (!fn) {
         s->ch = make_chan_core(&elem_ops_for<clock::time_point>, 1);
@@ -162,6 +180,7 @@ std::shared_ptr<timer_state> make_timer_state(clock::duration d, clock::duration
     s->fn = std::move(fn);
     s->where = where;
     s->period = period;
+    san::tsan_release(s.get());  // fn, to the fires that copy it (TSan: sanitizers/hooks.hpp)
     timer_arm* a;
     {
         lock_scope lk(s->mu);
@@ -177,6 +196,7 @@ recv_chan<clock::time_point> timer_channel(const std::shared_ptr<timer_state>& s
 }
 
 bool timer_state_stop(timer_state& s) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     timer_arm* a;
     bool drained;
     {
@@ -189,6 +209,7 @@ bool timer_state_stop(timer_state& s) {
 }
 
 bool timer_state_reset(timer_state& s, clock::duration d, clock::duration period) {
+    san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     timer_arm* old;
     timer_arm* fresh;
     bool drained;

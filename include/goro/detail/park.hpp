@@ -61,6 +61,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/errors.hpp"
+
 namespace goro::detail {
 
 enum class wait_reason : std::uint8_t {
@@ -146,9 +148,12 @@ void ready(parker* p) noexcept;
 wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode = park_mode::unwinds,
           const void* object = nullptr) noexcept;
 
-// Thrown out of a blocking call whose goroutine is being unwound at shutdown.
-// Deliberately not a std::exception: `catch (const std::exception&)` lets it pass.
-struct goroutine_unwind {};
+// Thrown out of a blocking call whose goroutine is being unwound at shutdown
+// (the public name is goro::goroutine_exit, goro/errors.hpp). A goroutine
+// that has swallowed it before, while shutdown abandons such goroutines
+// (scheduler::abandon_swallowers), is abandoned here instead: it never
+// returns.
+using goroutine_unwind = goro::goroutine_exit;
 [[noreturn]] void throw_unwind();
 
 // True while the runtime is unwinding goroutines at shutdown (blocking calls

@@ -24,9 +24,15 @@
 
 namespace goro::testing {
 
+// The GoogleTest listener install_leak_check installs: a test fails if it
+// leaves goroutines behind (after waiting `grace` for them to finish).
 class leak_check_listener : public ::testing::EmptyTestEventListener {
   public:
+    // Waits up to grace for a test's goroutines to finish before it counts
+    // them as leaked.
     explicit leak_check_listener(std::chrono::milliseconds grace) : grace_(grace) {}
+    // GoogleTest's hooks: note the goroutines alive as a test starts; fail
+    // the test if others are alive after it.
     void OnTestStart(const ::testing::TestInfo&) override { baseline_ = live_goroutines(); }
     void OnTestEnd(const ::testing::TestInfo&) override {
         const std::string leaks = find_leaks(baseline_, grace_);

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Compiles every ```cpp block of goro's Markdown docs, and runs the complete
+programs among them (tests/CMakeLists.txt: DocSnippets.*).
+
+A block is one of:
+  - a program: it defines `int main(`; compiled alone, linked against goro
+    (and GoogleTest when it includes a gtest header) and run; it must exit 0;
+  - top-level code: it starts a line with #include, #if, TEST(, struct,
+    class, namespace, template or a function definition; compiled in a
+    namespace of its own (its #include lines hoisted out);
+  - statements (the rest): compiled as the body of a function of their own,
+    which returns int (so a block may `return goro::run(...)`).
+Every block but the programs goes into one translation unit (the headers
+are parsed once), each in a namespace of its own, with goro/goro.hpp and
+common standard headers included and std::chrono_literals in scope; #line
+directives point compiler messages at the Markdown file and line.
+
+HTML comments on the lines just before a block steer it (they do not show
+when the Markdown is rendered):
+  <!-- doc-test: setup: CODE -->   CODE goes before the block, in the same
+                                   scope: the names a fragment uses without
+                                   declaring them (repeatable)
+  <!-- doc-test: skip: REASON -->  not compiled; keep these rare, and say why
+A fence written ```cpp skip is skipped too.
+
+Usage: doc_snippets.py --cxx C++ --out DIR --cxxflags "..." --ldflags "..."
+                       [--gtest-ldflags "..."] FILE.md...
+Exits non-zero if anything fails to compile or a program fails.
+"""
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+FENCE_OPEN = re.compile(r"^(\s*)```cpp\b(.*)$")
+FENCE_CLOSE = re.compile(r"^\s*```\s*$")
+STEER = re.compile(r"^\s*<!--\s*doc-test:\s*(setup|skip):\s*(.*?)\s*-->\s*$")
+TOP_LEVEL = re.compile(
+    r"^(#\s*include|#\s*if|TEST\(|TEST_F\(|struct\b|class\b|namespace\b|template\b"
+    r"|[A-Za-z_][\w:<>]*[\s*&]+[A-Za-z_]\w*\([^;]*\)\s*(const\s*)?\{\s*$)"
+)
+MAIN = re.compile(r"\bint\s+main\s*\(")
+
+HEADERS = [
+    "goro/goro.hpp",
+    "algorithm", "atomic", "chrono", "csignal", "cstdio", "cstdlib", "iostream",
+    "iterator", "optional", "ranges", "span", "string", "thread", "vector",
+    "netdb.h", "unistd.h",
+]
+
+
+class Block:
+    def __init__(self, path, line, code, setup, skip):
+        self.path, self.line, self.code, self.setup, self.skip = path, line, code, setup, skip
+
+    @property
+    def where(self):
+        return f"{self.path}:{self.line}"
+
+    def kind(self):
+        if MAIN.search(self.code):
+            return "program"
+        if any(TOP_LEVEL.match(l) for l in self.code.splitlines()):
+            return "top-level"
+        return "statements"
+
+
+def parse(path):
+    blocks = []
+    lines = open(path, encoding="utf-8").read().splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE_OPEN.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, info = m.group(1), m.group(2).split()
+        setup, skip = [], "skip" in info and "```cpp skip" or None
+        j = i - 1
+        while j >= 0 and STEER.match(lines[j]):
+            what, text = STEER.match(lines[j]).groups()
+            if what == "setup":
+                setup.insert(0, text)
+            else:
+                skip = text or "no reason given"
+            j -= 1
+        body, k = [], i + 1
+        while k < len(lines) and not FENCE_CLOSE.match(lines[k]):
+            body.append(lines[k][len(indent):] if lines[k].startswith(indent) else lines[k])
+            k += 1
+        blocks.append(Block(path, i + 2, "\n".join(body) + "\n", setup, skip))
+        i = k + 1
+    return blocks
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def fragments_unit(blocks, shown_path):
+    includes, parts = [], []
+    for n, b in enumerate(blocks):
+        code_lines = b.code.splitlines()
+        kept = []
+        for l in code_lines:
+            if re.match(r"^\s*#\s*include\b", l):
+                if l.strip() not in includes:
+                    includes.append(l.strip())
+                kept.append("")  # keeps the #line numbering
+            else:
+                kept.append(l)
+        code = "\n".join(kept)
+        name = f"doc_block_{n + 1}"
+        line = f'#line {b.line} "{shown_path(b)}"'
+        setup = "\n".join(b.setup)
+        if b.kind() == "top-level":
+            parts.append(f"// {b.where}\nnamespace {name} {{\n{setup}\n{line}\n{code}\n}}  // namespace {name}\n")
+        else:
+            parts.append(
+                f"// {b.where}\nnamespace {name} {{\n[[maybe_unused]] int snippet() {{\n{setup}\n"
+                f"{line}\n{code}\nreturn 0;\n}}\n}}  // namespace {name}\n")
+    head = "".join(f"#include <{h}>\n" for h in HEADERS) + "\n".join(includes) + "\n"
+    return ("// Generated by tests/docs/doc_snippets.py: every non-program ```cpp block\n"
+            + head + "using namespace std::chrono_literals;\n\n" + "\n".join(parts))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cxx", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cxxflags", default="")
+    ap.add_argument("--ldflags", default="")
+    ap.add_argument("--gtest-ldflags", default="-lgtest")
+    ap.add_argument("--root", default=None, help="paths in messages are shown relative to it")
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    cxx = shlex.split(a.cxx)
+    cxxflags, ldflags = shlex.split(a.cxxflags), shlex.split(a.ldflags)
+
+    def shown(b):
+        return os.path.relpath(b.path, a.root) if a.root else b.path
+
+    failures, compiled, ran, skipped = [], 0, 0, []
+    fragments, programs = [], []
+    for path in a.files:
+        for b in parse(path):
+            if b.skip:
+                skipped.append(f"{shown(b)}:{b.line}: {b.skip}")
+            elif b.kind() == "program":
+                programs.append(b)
+            else:
+                fragments.append(b)
+    if fragments:  # one translation unit: the headers are parsed once
+        src = os.path.join(a.out, "fragments.cpp")
+        open(src, "w").write(fragments_unit(fragments, shown))
+        r = run(cxx + cxxflags + ["-c", src, "-o", src + ".o"])
+        compiled += len(fragments)
+        if r.returncode != 0:
+            failures.append(f"fragments do not compile:\n{r.stdout}")
+    for n, b in enumerate(programs):
+        src = os.path.join(a.out, f"program_{n + 1}.cpp")
+        open(src, "w").write(f'#line {b.line} "{shown(b)}"\n' + b.code)
+        exe = src[:-4]
+        extra = shlex.split(a.gtest_ldflags) if "gtest" in b.code else []
+        r = run(cxx + cxxflags + [src, "-o", exe] + extra + ldflags)
+        compiled += 1
+        if r.returncode != 0:
+            failures.append(f"{shown(b)}:{b.line}: program does not build:\n{r.stdout}")
+            continue
+        try:
+            r = run([exe], cwd=a.out, timeout=120)
+            status = r.returncode
+        except subprocess.TimeoutExpired:
+            status, r = "a timeout (120 s)", None
+        ran += 1
+        if status != 0:
+            failures.append(f"{shown(b)}:{b.line}: program exited with {status}:\n"
+                            f"{r.stdout if r else ''}")
+    for s in skipped:
+        print(f"skipped {s}")
+    print(f"{compiled} blocks compiled, {ran} programs run, {len(skipped)} skipped, "
+          f"{len(failures)} failures ({' '.join(cxx)})")
+    for f in failures:
+        print("FAILED " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
