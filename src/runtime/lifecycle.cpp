@@ -378,12 +378,12 @@ void shutdown_at_exit() {
     std::abort();  // nothing readies it
 }
 
-scheduler* start_lazily_locked() {
+scheduler* start_lazily_locked(const options& opts = options{}) {
     if (!atexit_hooked) {
         std::atexit(&shutdown_at_exit);
         atexit_hooked = true;
     }
-    return start_locked(options{});
+    return start_locked(opts);
 }
 
 scheduler* current_scheduler() noexcept {
@@ -404,6 +404,17 @@ void start_if_none() {
 }
 
 }  // namespace
+
+// goro::set_procs with no runtime running: starts the process-wide one with
+// n workers. False if one runs (it started meanwhile).
+bool start_lazily_with_procs(unsigned n) {
+    lock_scope lk(lifecycle_mu);
+    if (g_sched.load(std::memory_order_acquire)) return false;
+    options opts;
+    opts.procs = n;
+    start_lazily_locked(opts);
+    return true;
+}
 
 runtime_use::runtime_use(bool start) {
     if (this_worker()) {  // a goroutine or a worker's own loop: its runtime is alive
@@ -562,24 +573,50 @@ unsigned get_procs() noexcept {
     return maxprocs();
 }
 
-unsigned set_procs(unsigned n) {
-    using detail::max_procs;
-    if (n == 0 || n > max_procs)
-        throw misuse_error("goro::set_procs: " + std::to_string(n) + " workers (expected 1.." +
-                           std::to_string(max_procs) + ")");
-    detail::runtime_use use(true);  // the running runtime, or one started lazily
-    detail::scheduler* s = use.get();
-    if (s->virtual_time)
-        throw misuse_error(
-            "goro::set_procs: inside goro::testing::bubble, which runs on one worker by design");
+namespace {
+
+unsigned set_procs_of(detail::scheduler* s, unsigned n) {
+    using namespace detail;
+    if (s->virtual_time) {
+        if (n == 1) return 1;
+        throw misuse_error("goro::set_procs(" + std::to_string(n) +
+                           "): inside goro::testing::bubble, which runs on one worker by design");
+    }
     if (n > s->nprocs)
-        throw misuse_error("goro::set_procs: " + std::to_string(n) + " workers: more than the " +
+        throw misuse_error("goro::set_procs(" + std::to_string(n) + "): more than the " +
                            std::to_string(s->nprocs) +
-                           " worker slots of this runtime (the larger of the count it started "
-                           "with and the hardware threads); start it with options::procs or "
-                           "GORO_MAXPROCS = " +
-                           std::to_string(n) + " instead");
-    return s->set_active(n);
+                           " worker slots of the running runtime (the larger of the worker "
+                           "count it started with and the hardware threads); start it with "
+                           "options::procs or GORO_MAXPROCS >= " +
+                           std::to_string(n) + " to go this high");
+    const unsigned old = s->set_active(n);
+    // Called from a goroutine on a worker it just retired: move to one that
+    // takes work, so that from here on at most n workers run goroutines.
+    if (goroutine* g = this_goroutine_record();
+        g && !g->pinned_to && this_worker()->index >= n && !shutting_down())
+        goro::yield();
+    return old;
+}
+
+}  // namespace
+
+unsigned set_procs(int n) {
+    using namespace detail;
+    if (n < 1) return get_procs();  // GOMAXPROCS(n < 1): a query
+    if (static_cast<unsigned>(n) > max_procs)
+        throw misuse_error("goro::set_procs(" + std::to_string(n) +
+                           "): too many workers (at most " + std::to_string(max_procs) + ")");
+    const auto want = static_cast<unsigned>(n);
+    for (;;) {
+        {
+            runtime_use use(false);  // the running runtime, kept alive meanwhile
+            if (scheduler* s = use.get()) return set_procs_of(s, want);
+        }
+        // None runs: start the process-wide one with n workers, as go()
+        // starts one (a goro::run then adopts it unless its options differ).
+        const unsigned before = default_procs();
+        if (start_lazily_with_procs(want)) return before;
+    }
 }
 
 std::size_t num_goroutines() noexcept {

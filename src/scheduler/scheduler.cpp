@@ -7,9 +7,10 @@
 namespace goro::detail {
 
 scheduler::scheduler(unsigned procs, unsigned slots)
-    : nprocs(slots), next_deadline(no_deadline), idle(slots, next_deadline), mon(*this) {
+    : nprocs(slots), next_deadline(no_deadline), idle(slots, active, next_deadline), mon(*this) {
     active.store(procs, std::memory_order_relaxed);
-    parked_workers.store(static_cast<std::int32_t>(slots - procs), std::memory_order_relaxed);
+    // Every slot is without a thread until launch() (procs.cpp) starts it.
+    parked_workers.store(static_cast<std::int32_t>(slots), std::memory_order_relaxed);
     workers.reserve(slots);
     for (unsigned i = 0; i < slots; ++i) {
         auto* w = new worker;
@@ -25,16 +26,19 @@ scheduler::~scheduler() {
 
 void scheduler::start() {
     const unsigned n = active.load(std::memory_order_relaxed);
-    for (unsigned i = 0; i < n; ++i) {
-        worker* w = workers[i];
-        w->started.store(true, std::memory_order_relaxed);
-        w->thread = std::thread([this, w] { worker_main(w); });
+    {
+        lock_scope lk(procs_mu);
+        for (unsigned i = 0; i < n; ++i) launch(workers[i]);
     }
     mon.start();
 }
 
 void scheduler::stop() {
-    stopping.store(true, std::memory_order_seq_cst);
+    {
+        // set_active launches no worker after this (it would never be joined).
+        lock_scope lk(procs_mu);
+        stopping.store(true, std::memory_order_seq_cst);
+    }
     mon.stop();
     idle.wake_all(workers);
     for (worker* w : workers) wake_retired(w);
