@@ -6,6 +6,10 @@
 //   - workers [0, active) take work as usual; [active, launched) are
 //     *retired*; [launched, nprocs) have no thread yet. 1 <= active <=
 //     nprocs; launched only grows, and [0, launched) all have threads.
+//   - worker::halt == (index >= active || stopping), up to a moment's lag
+//     (written under procs_mu after `active`): find_runnable's first step
+//     reads only the flag, as it read only `stopping` before set_procs
+//     existed, and then `active` to tell retired from active again.
 //   - a retired worker, at its next look for work (find_runnable's first
 //     step), hands its runnext and local queue to the global queue (and the
 //     search on, if it was the last spinner), gives its stack cache back,
@@ -58,9 +62,15 @@ unsigned scheduler::set_active(unsigned n) {
     const unsigned old = active.load(std::memory_order_relaxed);
     if (n == old || stopping.load(std::memory_order_seq_cst)) return old;
     for (unsigned i = launched.load(std::memory_order_relaxed); i < n; ++i) launch(workers[i]);
-    active.store(n, std::memory_order_seq_cst);                        // W1
-    for (unsigned i = old; i < n; ++i) wake_retired(workers[i]);       // back to work
-    for (unsigned i = n; i < old; ++i) idle.poke_if_idle(workers[i]);  // idle: retire now
+    active.store(n, std::memory_order_seq_cst);  // W1
+    for (unsigned i = old; i < n; ++i) {         // back to work
+        workers[i]->halt.store(false, std::memory_order_release);
+        wake_retired(workers[i]);
+    }
+    for (unsigned i = n; i < old; ++i) {  // at their next look; idle ones now
+        workers[i]->halt.store(true, std::memory_order_release);
+        idle.poke_if_idle(workers[i]);
+    }
     if (n > old) {
         wakep();     // work may wait in the global queue
         mon.poke();  // it may sleep deep, counting the woken ones as parked

@@ -16,6 +16,7 @@ scheduler::scheduler(unsigned procs, unsigned slots)
         auto* w = new worker;
         w->index = i;
         w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+        w->halt.store(i >= procs, std::memory_order_relaxed);  // launched retired, if ever
         workers.push_back(w);
     }
 }
@@ -38,6 +39,7 @@ void scheduler::stop() {
         // set_active launches no worker after this (it would never be joined).
         lock_scope lk(procs_mu);
         stopping.store(true, std::memory_order_seq_cst);
+        for (worker* w : workers) w->halt.store(true, std::memory_order_release);
     }
     mon.stop();
     idle.wake_all(workers);

@@ -75,6 +75,11 @@ namespace goro::detail {
 
 struct worker {
     unsigned index = 0;
+    // Set while this worker must leave the ordinary search (find_runnable's
+    // first step): it is retired (index >= active, goro::set_procs) or the
+    // scheduler stops. Written under procs_mu; one load per look for work,
+    // as the stopping flag it stands in for was.
+    std::atomic<bool> halt{false};
     run_queue rq;
     std::atomic<goroutine*> runnext{nullptr};
     fiber_context sched;  // the worker thread's own stack

@@ -238,10 +238,14 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
 // last spinner, wakes another: there may be more work).
 goroutine* scheduler::find_runnable(worker* w) {
     for (;;) {
-        if (stopping.load(std::memory_order_acquire)) return nullptr;
-        if (w->index >= active.load(std::memory_order_relaxed)) [[unlikely]] {
-            if (goroutine* g = retired_pick(w)) return g;  // goro::set_procs: procs.cpp
-            continue;
+        // Stopping, or retired by goro::set_procs (procs.cpp): one flag.
+        if (w->halt.load(std::memory_order_acquire)) [[unlikely]] {
+            if (stopping.load(std::memory_order_acquire)) return nullptr;
+            if (w->index >= active.load(std::memory_order_relaxed)) {
+                if (goroutine* g = retired_pick(w)) return g;
+                continue;
+            }
+            // Active again: the raise clears the flag right after.
         }
         ++w->tick;
         goroutine* g = take_global_periodically(w);                   // 1
