@@ -31,7 +31,11 @@ using goro_test::scaled;
 
 namespace {
 
-volatile int sink = 0;
+// A little work the compiler cannot drop (each caller its own: no race).
+void burn(int n) {
+    volatile unsigned sink = 0;
+    for (int k = 0; k < n; ++k) sink = sink + static_cast<unsigned>(k);
+}
 
 unsigned slots() {
     return goro::detail::current_scheduler()->nprocs;
@@ -72,7 +76,7 @@ int max_running(int n, int rounds) {
         wg.go([&] {
             for (int r = 0; r < rounds; ++r) {
                 raise_max(max, running.fetch_add(1, std::memory_order_seq_cst) + 1);
-                for (int k = 0; k < 2000; ++k) sink = sink + k;
+                burn(2000);
                 running.fetch_sub(1, std::memory_order_seq_cst);
                 goro::yield();
             }
@@ -300,7 +304,7 @@ TEST(SetProcs, LockedGoroutineOnRetiredWorkerStillRuns) {
             // the locked one has reported (and, if it has not started
             // meanwhile, stops at once).
             wg.go([&released, attempt] {
-                while (released.load() <= attempt) sink = sink + 1;
+                while (released.load() <= attempt) burn(1);
             });
             std::thread([&, where, keep, ping, pong]() mutable {
                 wg.go([&, where, keep, ping, pong]() mutable {
@@ -398,7 +402,7 @@ TEST(SetProcs, NoFalseDeadlockWithRetiredWorkers) {
                 goro::lock_os_thread();
                 locked.send(1);
                 const auto until = std::chrono::steady_clock::now() + 20ms;
-                while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+                while (std::chrono::steady_clock::now() < until) burn(1);
                 done.send(1);
             });
             locked.recv();
@@ -469,7 +473,7 @@ TEST(SetProcs, RaisingAboveTheStartStartsWorkers) {
         goro::wait_group wg;
         wg.go([&] {
             if (my_worker() != 0) other_ran.store(true);
-            while (!other_ran.load()) sink = sink + 1;
+            while (!other_ran.load()) burn(1);
         });
         for (int i = 0; i < 64 && !other_ran.load(); ++i) {
             wg.go([&] {

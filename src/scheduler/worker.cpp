@@ -326,10 +326,17 @@ goroutine* scheduler::find_runnable(worker* w) {
     goroutine* batch[32];
     std::size_t n = global.pop_batch(batch, 32);
     if (n == 0) return nullptr;
+    if (w->index >= active.load(std::memory_order_relaxed)) [[unlikely]] {
+        // Retired since its first step: all of it back (see unless_retired;
+        // the local queue must stay empty for the steal that may follow).
+        for (std::size_t i = 0; i < n; ++i) push_global(batch[i]);
+        wakep();
+        return nullptr;
+    }
     w->counters.picks_global.bump();
     for (std::size_t i = 1; i < n; ++i)
         if (!w->rq.push(batch[i])) push_global(batch[i]);
-    return unless_retired(w, batch[0]);
+    return batch[0];
 }
 
 // 6. Steal half of another worker's queue (in the last round also a runnext
@@ -344,10 +351,10 @@ goroutine* scheduler::steal_work(worker* w) noexcept {
     return nullptr;
 }
 
-// A goroutine taken from another worker or the global queue by a worker
-// that goro::set_procs retired since its look at `active` (find_runnable's
-// first step) goes back to the global queue (the rest of what it took, in
-// its local queue, moves when it retires). So a goroutine made runnable
+// A goroutine stolen from another worker by a worker that goro::set_procs
+// retired since its first step in find_runnable goes to the global queue
+// (the rest of what it took, in its local queue, moves when it retires; a
+// batch from the global queue goes back whole: take_global). So a goroutine made runnable
 // after set_procs(n) returned runs on workers [0, n) only (its pusher's
 // release, the taker's acquire, and coherence make the taker see the new
 // count); one made runnable here, by this worker, is covered by the first
