@@ -291,21 +291,20 @@ TEST(SetProcs, HostileConcurrentFlips) {
 TEST(SetProcs, LockedGoroutineOnRetiredWorkerStillRuns) {
     goro_test::watchdog dog("SetProcs.LockedGoroutineOnRetiredWorkerStillRuns", 60s);
     goro::run(procs(2), [&] {
-        // Get a goroutine locked to worker 1: spawn from a plain thread
-        // (the global queue, any worker takes it) until one lands there.
+        // Get a goroutine locked to worker 1: with this goroutine on worker
+        // 0 (set_procs(1) moves it there) blocking that worker's thread in a
+        // join, a plain thread spawns it (the global queue) and waits for it
+        // to report: only worker 1 can run it. Retried if this one moved.
         goro::chan<unsigned> where = goro::make_chan<unsigned>(1);
         goro::chan<int> ping = goro::make_chan<int>(), pong = goro::make_chan<int>();
         goro::chan<bool> keep = goro::make_chan<bool>();
         goro::wait_group wg;
-        std::atomic<int> released{0};  // spinners of attempts below this may stop
         bool placed = false;
         for (int attempt = 0; attempt < 1000 && !placed; ++attempt) {
-            // A worker busy: a goroutine that spins without yielding until
-            // the locked one has reported (and, if it has not started
-            // meanwhile, stops at once).
-            wg.go([&released, attempt] {
-                while (released.load() <= attempt) burn(1);
-            });
+            goro::set_procs(1);
+            goro::set_procs(2);
+            if (my_worker() != 0) continue;
+            unsigned w = 0;
             std::thread([&, where, keep, ping, pong]() mutable {
                 wg.go([&, where, keep, ping, pong]() mutable {
                     goro::lock_os_thread();
@@ -324,9 +323,8 @@ TEST(SetProcs, LockedGoroutineOnRetiredWorkerStillRuns) {
                     }
                     EXPECT_GT(rounds, 0);
                 });
-            }).join();
-            const unsigned w = *where.recv();
-            released.store(attempt + 1);
+                w = *where.recv();
+            }).join();  // blocks worker 0's thread, on purpose
             placed = w == 1;
             keep.send(placed);
         }
