@@ -36,7 +36,8 @@ namespace goro {
 // Settings of a runtime, for run(opts, fn).
 struct options {
     // Worker threads (GOMAXPROCS). 0: the GORO_MAXPROCS environment variable,
-    // else std::thread::hardware_concurrency().
+    // else std::thread::hardware_concurrency(). goro::set_procs changes it
+    // at run time, up to the larger of this and the hardware threads.
     unsigned procs = 0;
     // Virtual reservation per goroutine stack; pages are committed on first
     // touch. 0: the GORO_STACK_SIZE environment variable (bytes), else 1 MiB.
@@ -223,6 +224,32 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 std::size_t num_goroutines() noexcept;
 // GOMAXPROCS in force (of the running runtime, else what the next one would use).
 unsigned maxprocs() noexcept;
+// runtime.GOMAXPROCS(0): the worker count in force, the same as maxprocs().
+unsigned get_procs() noexcept;
+// runtime.GOMAXPROCS(n): from now on n workers run goroutines; returns the
+// previous count. n < 1 changes nothing (only returns the count, as in Go).
+// Safe from any goroutine or plain thread, concurrently, while goroutines
+// run. Applies to the running runtime; if none runs, starts the
+// process-wide one with n workers (as go() starts one lazily; a goro::run
+// adopts it unless its options::procs differs). A later runtime starts with
+// its own options again.
+//   Raising wakes workers retired before, or starts new ones. The ceiling is
+// the runtime's worker slots, fixed when it starts: the larger of its
+// starting count (options::procs, GORO_MAXPROCS) and the hardware threads.
+// Above that (or above 4096) goro::misuse_error naming goro::set_procs:
+// unlike Go, a running runtime cannot grow past its slots.
+//   Lowering retires the surplus workers (the highest-numbered ones), each
+// at its next look for work — a worker running a goroutine when the count
+// drops retires when that goroutine next parks, yields or exits (a caller
+// on such a worker yields before returning). A retiring worker hands its
+// queued goroutines to the others and sleeps, except that it still runs
+// the goroutines locked to it by lock_os_thread (they can run nowhere
+// else): those run beside the n workers, the one exception to "at most n
+// goroutines run at once". Retired workers count as idle for deadlock
+// detection and cost no CPU.
+//   Inside goro::testing::bubble (one worker by design) only n == 1 is
+// accepted; other values throw goro::misuse_error.
+unsigned set_procs(int n);
 // True when called from a goroutine.
 bool in_goroutine() noexcept;
 

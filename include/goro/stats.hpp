@@ -44,11 +44,14 @@ struct worker_stats {
 
 // A runtime's counters (goro::stats()).
 struct runtime_stats {
-    bool running = false;               // false: no runtime, every figure 0
-    std::vector<worker_stats> workers;  // by index
-    worker_stats total;                 // the sum (index 0)
-    std::int64_t goroutines_live = 0;   // spawned and not yet exited
-    std::size_t timers_pending = 0;     // in the timer heap
+    bool running = false;  // false: no runtime, every figure 0
+    // By index: every worker started so far, retired ones (index >= procs,
+    // goro::set_procs) included.
+    std::vector<worker_stats> workers;
+    worker_stats total;                // the sum (index 0)
+    std::int64_t goroutines_live = 0;  // spawned and not yet exited
+    std::size_t timers_pending = 0;    // in the timer heap
+    unsigned procs = 0;                // workers taking goroutines now (goro::get_procs())
 };
 
 // The counters of the running runtime (an empty runtime_stats if none

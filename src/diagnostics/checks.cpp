@@ -44,6 +44,8 @@ const char* name(lock_rank r) noexcept {
     switch (r) {
         case lock_rank::lifecycle:
             return "lifecycle";
+        case lock_rank::procs:
+            return "procs";
         case lock_rank::timer_state:
             return "timer_state";
         case lock_rank::context:

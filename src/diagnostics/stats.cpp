@@ -55,9 +55,12 @@ runtime_stats stats() {
     runtime_stats r;
     if (!s) return r;
     r.running = true;
-    r.workers.reserve(s->workers.size());
-    for (const detail::worker* w : s->workers) {
-        r.workers.push_back(read_worker(*w));
+    r.procs = s->active.load(std::memory_order_relaxed);
+    // Slots above `launched` have no thread yet (goro::set_procs).
+    const unsigned launched = s->launched.load(std::memory_order_acquire);
+    r.workers.reserve(launched);
+    for (unsigned i = 0; i < launched; ++i) {
+        r.workers.push_back(read_worker(*s->workers[i]));
         add(r.total, r.workers.back());
     }
     r.goroutines_live = s->live();

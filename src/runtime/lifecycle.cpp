@@ -127,7 +127,8 @@ scheduler* start_locked(const options& opts, const run_mode* mode = nullptr) {
     stack_pool::instance().configure(opts.stack_size);
     blocking_pool::instance().set_max(blocking_threads);
     install_overflow_handler();
-    auto* s = new scheduler(procs);
+    // Worker slots for goro::set_procs to raise the count into later.
+    auto* s = new scheduler(procs, mode ? 1 : std::max(procs, hardware_procs()));
     s->detect_deadlock = opts.detect_deadlock || mode;
     if (mode) {
         bubble_random_state.store(mode->seed * 0x9E3779B97F4A7C15ULL | 1,
@@ -469,12 +470,12 @@ void shutdown_at_exit() {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
-scheduler* start_lazily_locked() {
+scheduler* start_lazily_locked(const options& opts = options{}) {
     if (!atexit_hooked) {
         std::atexit(&shutdown_at_exit);
         atexit_hooked = true;
     }
-    return start_locked(options{});
+    return start_locked(opts);
 }
 
 scheduler* current_scheduler() noexcept {
@@ -495,6 +496,17 @@ void start_if_none() {
 }
 
 }  // namespace
+
+// goro::set_procs with no runtime running: starts the process-wide one with
+// n workers. False if one runs (it started meanwhile).
+bool start_lazily_with_procs(unsigned n) {
+    lock_scope lk(lifecycle_mu);
+    if (g_sched.load(std::memory_order_acquire)) return false;
+    options opts;
+    opts.procs = n;
+    start_lazily_locked(opts);
+    return true;
+}
 
 runtime_use::runtime_use(bool start) {
     if (this_worker()) {  // a goroutine or a worker's own loop: its runtime is alive
@@ -575,7 +587,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
         // valid until released).
         stack_pool::instance().configure(opts.stack_size);
         s = g_sched.load(std::memory_order_acquire);
-        if (s && ((opts.procs != 0 && procs != s->nprocs) || mode ||
+        if (s && ((opts.procs != 0 && procs != s->active.load(std::memory_order_relaxed)) || mode ||
                   (opts.detect_deadlock && !s->detect_deadlock))) {
             // A lazily started runtime with another shape (or a bubble, which
             // needs a runtime of its own, or deadlock detection, which the
@@ -646,8 +658,59 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
 namespace goro {
 
 unsigned maxprocs() noexcept {
-    if (detail::scheduler* s = detail::current_scheduler()) return s->nprocs;
+    if (detail::scheduler* s = detail::current_scheduler())
+        return s->active.load(std::memory_order_relaxed);
     return detail::default_procs();
+}
+
+unsigned get_procs() noexcept {
+    return maxprocs();
+}
+
+namespace {
+
+unsigned set_procs_of(detail::scheduler* s, unsigned n) {
+    using namespace detail;
+    if (s->virtual_time) {
+        if (n == 1) return 1;
+        throw misuse_error("goro::set_procs(" + std::to_string(n) +
+                           "): inside goro::testing::bubble, which runs on one worker by design");
+    }
+    if (n > s->nprocs)
+        throw misuse_error("goro::set_procs(" + std::to_string(n) + "): more than the " +
+                           std::to_string(s->nprocs) +
+                           " worker slots of the running runtime (the larger of the worker "
+                           "count it started with and the hardware threads); start it with "
+                           "options::procs or GORO_MAXPROCS >= " +
+                           std::to_string(n) + " to go this high");
+    const unsigned old = s->set_active(n);
+    // Called from a goroutine on a worker it just retired: move to one that
+    // takes work, so that from here on at most n workers run goroutines.
+    if (goroutine* g = this_goroutine_record();
+        g && !g->pinned_to && this_worker()->index >= n && !shutting_down())
+        goro::yield();
+    return old;
+}
+
+}  // namespace
+
+unsigned set_procs(int n) {
+    using namespace detail;
+    if (n < 1) return get_procs();  // GOMAXPROCS(n < 1): a query
+    if (static_cast<unsigned>(n) > max_procs)
+        throw misuse_error("goro::set_procs(" + std::to_string(n) +
+                           "): too many workers (at most " + std::to_string(max_procs) + ")");
+    const auto want = static_cast<unsigned>(n);
+    for (;;) {
+        {
+            runtime_use use(false);  // the running runtime, kept alive meanwhile
+            if (scheduler* s = use.get()) return set_procs_of(s, want);
+        }
+        // None runs: start the process-wide one with n workers, as go()
+        // starts one (a goro::run then adopts it unless its options differ).
+        const unsigned before = default_procs();
+        if (start_lazily_with_procs(want)) return before;
+    }
 }
 
 std::size_t num_goroutines() noexcept {

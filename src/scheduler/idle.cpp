@@ -124,8 +124,9 @@ void wake_slot::wake(wake_reason r) noexcept {
 
 // ---- idle_workers -------------------------------------------------------
 
-idle_workers::idle_workers(unsigned nprocs, const std::atomic<std::int64_t>& next_deadline)
-    : nprocs_(nprocs), next_deadline_(next_deadline) {
+idle_workers::idle_workers(unsigned nprocs, const std::atomic<unsigned>& active,
+                           const std::atomic<std::int64_t>& next_deadline)
+    : nprocs_(nprocs), active_(active), next_deadline_(next_deadline) {
     lock_scope lk(mu_);
     list_.reserve(nprocs);
 }
@@ -229,7 +230,8 @@ void idle_workers::poke_if_idle(worker* w) noexcept {
 
 bool idle_workers::try_start_spinning(worker* w) noexcept {
     if (w->spinning) return true;
-    const std::int32_t busy = static_cast<std::int32_t>(nprocs_) - nidle_.load();
+    const std::int32_t busy =
+        static_cast<std::int32_t>(active_.load(std::memory_order_relaxed)) - nidle_.load();
     if (2 * nspinning_.load() >= busy) return false;
     w->spinning = true;
     nspinning_.fetch_add(1, std::memory_order_seq_cst);

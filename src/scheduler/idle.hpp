@@ -89,7 +89,10 @@ class wake_slot {
 
 class idle_workers {
   public:
-    idle_workers(unsigned nprocs, const std::atomic<std::int64_t>& next_deadline);
+    // nprocs: the worker slots; active: how many of them take work
+    // (goro::set_procs), which bounds the spinners.
+    idle_workers(unsigned nprocs, const std::atomic<unsigned>& active,
+                 const std::atomic<std::int64_t>& next_deadline);
 
     // A2-A3: wake one idle worker to spin, unless one already spins.
     void wake_one() noexcept;
@@ -105,7 +108,8 @@ class idle_workers {
     // watcher sleeps in epoll_wait while anyone waits on one).
     void poller_needed() noexcept;
 
-    // w starts spinning if fewer than half the busy workers spin.
+    // w starts spinning if fewer than half the busy workers spin (of the
+    // active ones: retired workers neither spin nor count as busy).
     bool try_start_spinning(worker* w) noexcept;
     // w found work: it stops spinning; the last spinner wakes another.
     void found_work(worker* w) noexcept;
@@ -128,6 +132,7 @@ class idle_workers {
     bool become_watcher(worker* w, std::int64_t deadline) noexcept;
 
     const unsigned nprocs_;
+    const std::atomic<unsigned>& active_;
     const std::atomic<std::int64_t>& next_deadline_;
     alignas(64) std::atomic<std::int32_t> nspinning_{0};
     std::atomic<std::int32_t> nidle_{0};

@@ -50,15 +50,22 @@ void monitor::poke_slow() noexcept {
     futex_wake(&wake_word_, 1);
 }
 
+// Whether every worker slot is idle or parked: asleep in the idle list,
+// asleep retired (goro::set_procs), or not launched.
+bool monitor::all_asleep() const noexcept {
+    return s_.idle.idle_count() + s_.parked_workers.load(std::memory_order_seq_cst) ==
+           static_cast<std::int32_t>(s_.workers.size());
+}
+
 // Whether nothing can need the monitor until a worker wakes: every worker
-// idle (so none is stuck, and the timer watcher sleeps with the next
-// deadline), no deadlock check or bubble to drive, no dump asked for.
+// idle or parked (so none is stuck, and the timer watcher sleeps with the
+// next deadline), no deadlock check or bubble to drive, no dump asked for.
 bool monitor::can_sleep_deep() const noexcept {
     // Against a worker's wake: either its poke sees deep_, or this sees the
-    // idle count its waker lowered (deep_ is stored seq_cst before).
+    // idle count its waker lowered, or the parked count the retired worker
+    // lowered before it pokes (deep_ is stored seq_cst before).
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return !s_.detect_deadlock && !s_.virtual_time &&
-           s_.idle.idle_count() == static_cast<std::int32_t>(s_.workers.size()) &&
+    return !s_.detect_deadlock && !s_.virtual_time && all_asleep() &&
            !dump_requested.load(std::memory_order_relaxed);
 }
 
@@ -125,10 +132,9 @@ void monitor::check_deadlock() noexcept {
         return;
     std::uint64_t runs = 0;
     for (worker* w : s_.workers) runs += w->runs.load(std::memory_order_seq_cst);
-    const bool asleep =
-        !shutting_down() && s_.idle.idle_count() == static_cast<std::int32_t>(s_.workers.size()) &&
-        !s_.any_work(nullptr) && s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
-        s_.live() > 0 && s_.only_goroutines_can_wake() && !signals_subscribed();
+    const bool asleep = !shutting_down() && all_asleep() && !s_.any_work(nullptr) &&
+                        s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
+                        s_.live() > 0 && s_.only_goroutines_can_wake() && !signals_subscribed();
     if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
     was_asleep_ = asleep;
     asleep_runs_ = runs;

@@ -25,6 +25,9 @@
 //
 // While every worker is idle it sleeps deep (up to 200 ms, until a worker
 // wakes from an idle sleep and pokes it): an idle runtime costs no CPU.
+// Workers retired by goro::set_procs, and slots not launched, count as idle
+// here and in the deadlock check (`parked_workers`); a retired worker pokes
+// it when it wakes.
 //
 // Lock order: the monitor takes no lock but the idle list's (through
 // wake_one) and whatever ready() takes.
@@ -44,8 +47,9 @@ class monitor {
     explicit monitor(scheduler& s);
     void start();
     void stop() noexcept;  // joins
-    // A worker woke from an idle sleep: if the monitor sleeps deep (every
-    // worker was idle), wake it to watch again. One relaxed load otherwise.
+    // A worker woke from an idle (or retired) sleep: if the monitor sleeps
+    // deep (every worker was idle), wake it to watch again. One relaxed load
+    // otherwise.
     void poke() noexcept {
         if (deep_.load(std::memory_order_seq_cst)) poke_slow();  // a plain load on x86
     }
@@ -55,6 +59,7 @@ class monitor {
     void check_workers(std::int64_t now) noexcept;
     void check_deadlock() noexcept;
     void check_timers(std::int64_t now) noexcept;
+    bool all_asleep() const noexcept;
     bool can_sleep_deep() const noexcept;
     void poke_slow() noexcept;
 

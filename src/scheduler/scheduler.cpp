@@ -6,13 +6,17 @@
 
 namespace goro::detail {
 
-scheduler::scheduler(unsigned procs)
-    : nprocs(procs), next_deadline(no_deadline), idle(procs, next_deadline), mon(*this) {
-    workers.reserve(procs);
-    for (unsigned i = 0; i < procs; ++i) {
+scheduler::scheduler(unsigned procs, unsigned slots)
+    : nprocs(slots), next_deadline(no_deadline), idle(slots, active, next_deadline), mon(*this) {
+    active.store(procs, std::memory_order_relaxed);
+    // Every slot is without a thread until launch() (procs.cpp) starts it.
+    parked_workers.store(static_cast<std::int32_t>(slots), std::memory_order_relaxed);
+    workers.reserve(slots);
+    for (unsigned i = 0; i < slots; ++i) {
         auto* w = new worker;
         w->index = i;
         w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+        w->halt.store(i >= procs, std::memory_order_relaxed);  // launched retired, if ever
         workers.push_back(w);
     }
 }
@@ -22,14 +26,24 @@ scheduler::~scheduler() {
 }
 
 void scheduler::start() {
-    for (worker* w : workers) w->thread = std::thread([this, w] { worker_main(w); });
+    const unsigned n = active.load(std::memory_order_relaxed);
+    {
+        lock_scope lk(procs_mu);
+        for (unsigned i = 0; i < n; ++i) launch(workers[i]);
+    }
     mon.start();
 }
 
 void scheduler::stop() {
-    stopping.store(true, std::memory_order_seq_cst);
+    {
+        // set_active launches no worker after this (it would never be joined).
+        lock_scope lk(procs_mu);
+        stopping.store(true, std::memory_order_seq_cst);
+        for (worker* w : workers) w->halt.store(true, std::memory_order_release);
+    }
     mon.stop();
     idle.wake_all(workers);
+    for (worker* w : workers) wake_retired(w);
     for (worker* w : workers) {
         if (!w->thread.joinable()) continue;
         if (w->lost.load(std::memory_order_acquire))

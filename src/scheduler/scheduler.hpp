@@ -79,6 +79,11 @@ namespace goro::detail {
 
 struct worker {
     unsigned index = 0;
+    // Set while this worker must leave the ordinary search (find_runnable's
+    // first step): it is retired (index >= active, goro::set_procs) or the
+    // scheduler stops. Written under procs_mu; one load per look for work,
+    // as the stopping flag it stands in for was.
+    std::atomic<bool> halt{false};
     run_queue rq;
     std::atomic<goroutine*> runnext{nullptr};
     fiber_context sched;  // the worker thread's own stack
@@ -107,6 +112,10 @@ struct worker {
     // Runnable goroutines locked to this worker (goro::lock_os_thread): only
     // this worker takes them (steps 4a/4b); nobody steals from here.
     global_queue pinned;
+    // goro::set_procs (scheduler/procs.cpp): the worker sleeps retired
+    // (index >= active) on retire_word, which wakers bump.
+    std::atomic<bool> retired{false};
+    std::atomic<std::uint32_t> retire_word{0};
     bool in_idle = false;  // guarded by the idle list's lock
     // Its thread's tls_worker (parking/tls.cpp), and whether a shutdown gave
     // up on it: its goroutine ran on without blocking past the grace
@@ -121,8 +130,21 @@ struct worker {
 };
 
 struct scheduler {
+    // Worker slots: max(procs, hardware threads), fixed for the scheduler's
+    // life (`workers` never changes size). Workers [0, active) take work;
+    // [active, launched) are retired: they run only goroutines locked to
+    // them, else sleep; [launched, nprocs) have no thread yet
+    // (goro::set_procs, scheduler/procs.cpp).
     unsigned nprocs = 0;
     std::vector<worker*> workers;
+    // Read at every look for work: a line of their own, written only by
+    // set_active (launched only grows).
+    alignas(64) std::atomic<unsigned> active{0};
+    std::atomic<unsigned> launched{0};
+    // Slots asleep retired, or not launched: the monitor's "every worker
+    // idle" (deadlock check, deep sleep) counts them with the idle ones.
+    alignas(64) std::atomic<std::int32_t> parked_workers{0};
+    ranked_mutex procs_mu{lock_rank::procs};  // serializes set_active, and stop's flag
     global_queue global;
     std::atomic<bool> stopping{false};
     // Set by shutdown once no goroutine is left: plain threads no longer
@@ -162,10 +184,24 @@ struct scheduler {
     std::atomic<bool> deadlocked{false};
     std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
 
-    explicit scheduler(unsigned procs);
+    // procs workers take work; slots >= procs worker slots exist.
+    scheduler(unsigned procs, unsigned slots);
     ~scheduler();
 
     void start();
+    // goro::set_procs: workers [0, n) take work from now on (1 <= n <=
+    // nprocs); returns the previous count. Launches slots never launched
+    // (std::system_error if a thread cannot start: the count is then
+    // unchanged). Does nothing once the scheduler stops.
+    unsigned set_active(unsigned n);
+    // find_runnable's first step on a retired worker (index >= active):
+    // hands its queued goroutines on, runs goroutines locked to it, else
+    // sleeps until active again, stopping, or one of those arrives. Null:
+    // look again.
+    goroutine* retired_pick(worker* w) noexcept;
+    // Wakes w if it sleeps retired (it looks again).
+    void wake_retired(worker* w) noexcept;
+    void launch(worker* w);
     void stop();  // joins workers; requires no live goroutine
 
     // Makes g runnable. From a goroutine on a worker: runnext (the one it
@@ -202,6 +238,7 @@ struct scheduler {
     goroutine* take_pinned_first(worker* w) noexcept;
     goroutine* take_global(worker* w) noexcept;
     goroutine* steal_work(worker* w) noexcept;
+    goroutine* unless_retired(worker* w, goroutine* g) noexcept;
     void park_worker(worker* w) noexcept;
     goroutine* steal(worker* w, bool take_runnext) noexcept;
     goroutine* steal_runnext(worker* v) noexcept;

@@ -191,6 +191,7 @@ void scheduler::ready_pinned(goroutine* g) noexcept {
     if (this_worker() == p) return;  // p runs this: it looks before it sleeps
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (idle.idle_count() != 0) idle.poke_if_idle(p);
+    wake_retired(p);  // p may sleep retired (goro::set_procs) instead
 }
 
 void scheduler::push_local(worker* w, goroutine* g) noexcept {
@@ -240,8 +241,11 @@ goroutine* scheduler::steal_runnext(worker* v) noexcept {
     return nullptr;
 }
 
+// Every launched worker is a victim, retired ones too (goro::set_procs):
+// they hand their queues on when they retire, but one retired while it runs
+// a goroutine keeps its queue until that goroutine switches out.
 goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
-    const unsigned n = nprocs;
+    const unsigned n = launched.load(std::memory_order_relaxed);
     const unsigned start = static_cast<unsigned>(next_random(w->rng) % n);
     for (unsigned i = 0; i < n; ++i) {
         worker* v = workers[(start + i) % n];
@@ -265,7 +269,15 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
 // last spinner, wakes another: there may be more work).
 goroutine* scheduler::find_runnable(worker* w) {
     for (;;) {
-        if (stopping.load(std::memory_order_acquire)) return nullptr;
+        // Stopping, or retired by goro::set_procs (procs.cpp): one flag.
+        if (w->halt.load(std::memory_order_acquire)) [[unlikely]] {
+            if (stopping.load(std::memory_order_acquire)) return nullptr;
+            if (w->index >= active.load(std::memory_order_relaxed)) {
+                if (goroutine* g = retired_pick(w)) return g;
+                continue;
+            }
+            // Active again: the raise clears the flag right after.
+        }
         ++w->tick;
         goroutine* g = take_global_periodically(w);                   // 1
         if (!g) run_due_timers_sometimes(w);                          // 2
@@ -345,6 +357,13 @@ goroutine* scheduler::find_runnable(worker* w) {
     goroutine* batch[32];
     std::size_t n = global.pop_batch(batch, 32);
     if (n == 0) return nullptr;
+    if (w->index >= active.load(std::memory_order_relaxed)) [[unlikely]] {
+        // Retired since its first step: all of it back (see unless_retired;
+        // the local queue must stay empty for the steal that may follow).
+        for (std::size_t i = 0; i < n; ++i) push_global(batch[i]);
+        wakep();
+        return nullptr;
+    }
     w->counters.picks_global.bump();
     for (std::size_t i = 1; i < n; ++i)
         if (!w->rq.push(batch[i])) push_global(batch[i]);
@@ -356,10 +375,26 @@ goroutine* scheduler::find_runnable(worker* w) {
 goroutine* scheduler::steal_work(worker* w) noexcept {
     if (!idle.try_start_spinning(w)) return nullptr;
     for (int round = 0; round < steal_rounds; ++round) {
-        if (goroutine* g = steal(w, round == steal_rounds - 1)) return g;
+        if (goroutine* g = steal(w, round == steal_rounds - 1)) return unless_retired(w, g);
         if (goroutine* g = take_global(w)) return g;
         cpu_relax();
     }
+    return nullptr;
+}
+
+// A goroutine stolen from another worker by a worker that goro::set_procs
+// retired since its first step in find_runnable goes to the global queue
+// (the rest of what it took, in its local queue, moves when it retires; a
+// batch from the global queue goes back whole: take_global). So a goroutine made runnable
+// after set_procs(n) returned runs on workers [0, n) only (its pusher's
+// release, the taker's acquire, and coherence make the taker see the new
+// count); one made runnable here, by this worker, is covered by the first
+// step itself. Off the ping-pong path: only on picks from elsewhere.
+goroutine* scheduler::unless_retired(worker* w, goroutine* g) noexcept {
+    if (w->index < active.load(std::memory_order_relaxed)) [[likely]]
+        return g;
+    push_global(g);
+    wakep();
     return nullptr;
 }
 
@@ -372,7 +407,12 @@ void scheduler::park_worker(worker* w) noexcept {
     if (virtual_time && advance_virtual_clock(w)) return;
     idle.enter(w);                                                          // B1-B3
     std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
-    if (stopping.load(std::memory_order_acquire) || any_work(w) ||
+    // Retired meanwhile (goro::set_procs): do not sleep here, where a wake
+    // or the timer watcher's role would be wasted on it. set_active lowers
+    // `active` (seq_cst), then pokes the idle ones: it sees this worker
+    // listed (B1) or this sees its store.
+    if (stopping.load(std::memory_order_acquire) ||
+        w->index >= active.load(std::memory_order_seq_cst) || any_work(w) ||
         (deadline != no_deadline && deadline <= now_ns())) {
         idle.leave(w);
         mon.poke();  // it may have seen every worker idle meanwhile

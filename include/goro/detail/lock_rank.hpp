@@ -5,7 +5,8 @@
 // channel locks (several at once in select) may repeat their rank if taken
 // in increasing address order. Outer to inner:
 //
-//   signals -> lifecycle -> timer_state, context -> wait_lock -> poll_desc -> chan -> global_queue
+//   signals -> lifecycle -> procs -> timer_state, context -> wait_lock -> poll_desc -> chan
+//   -> global_queue
 //   -> idle
 //   -> timers -> poll_pool, stack_pool, blocking_call, blocking_pool, pool
 //
@@ -25,6 +26,7 @@ namespace goro::detail {
 enum class lock_rank : std::uint8_t {
     signals = 5,
     lifecycle = 10,
+    procs = 15,
     timer_state = 20,
     context = 21,
     deadline_link = 22,
