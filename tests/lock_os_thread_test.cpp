@@ -22,8 +22,6 @@ using goro_test::scaled;
 
 namespace {
 
-volatile int sink = 0;
-
 // The calling thread's id, read anew on every call: std::this_thread::get_id
 // (pthread_self, declared const) may be computed once per function by the
 // compiler and reused across a park — after which the goroutine may run on
@@ -37,8 +35,9 @@ volatile int sink = 0;
 void load_workers(std::atomic<bool>& stop, goro::wait_group& wg, int n) {
     for (int i = 0; i < n; ++i)
         wg.go([&] {
+            volatile unsigned sink = 0;  // the goroutine's own (no race, no overflow)
             while (!stop.load(std::memory_order_relaxed)) {
-                for (int k = 0; k < 200; ++k) sink = sink + k;
+                for (unsigned k = 0; k < 200; ++k) sink = sink + k;
                 goro::yield();
             }
         });

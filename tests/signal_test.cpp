@@ -299,6 +299,12 @@ TEST(SignalDeathTest, AfterTheLastStopTheDefaultActionIsBack) {
 // which sits in goro::run, asleep on a futex. It must still be delivered,
 // promptly, every time.
 TEST(Signal, ASignalToTheProcessReachesTheChannelWhileRunWaits) {
+    // TSan runs an async signal's handler only when the receiving thread
+    // next enters one of its interceptors; a thread asleep in a raw futex
+    // syscall (run()'s caller, an idle worker) holds it until it wakes.
+    // Seen: 1 run in 15 with three copies at once missed the 2 s.
+    if (goro_test::thread_sanitized)
+        GTEST_SKIP() << "TSan defers signals to sleeping threads (see comment)";
     auto ch = goro::make_chan<int>(1);
     goro::signal_notify(ch, {SIGUSR1});
     const int rounds = 20;

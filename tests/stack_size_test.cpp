@@ -126,7 +126,10 @@ TEST(StackSize, SizedStacksAreReused) {
                 wg.go(goro::spawn_options{.stack_size = 3 * mib}, [] { recurse(100, nullptr); });
             wg.wait();
         }
-        EXPECT_LE(pool.sized_slots() - before, 4u);
+        // 4 alive at once, plus up to 4 of the previous round: wait() returns
+        // at their done(), before they have exited and given their stacks
+        // back (TSan saw 5). Without reuse it would be 4 per round.
+        EXPECT_LE(pool.sized_slots() - before, 8u);
     });
 }
 

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "goro/runtime.hpp"
 #include "scheduler/scheduler.hpp"
@@ -72,9 +73,15 @@ namespace goro {
         out = "goroutine " + std::to_string(g->id) + " [running]:\n";
     else
         out = "plain thread [running] (not a goroutine):\n";
-    // frames[0] is this function.
+    // frames[0] is this function — or, under a sanitizer, its backtrace()
+    // interceptor, and this function frames[1]: left out too when its
+    // dynamic symbol says so (goro::stack[abi:cxx11]()).
     const int shown = n > detail::max_frames ? detail::max_frames : n;
-    for (int i = 1; i < shown; ++i) detail::append_frame(out, frames[i]);
+    int first = 1;
+    if (Dl_info info; first < shown && ::dladdr(frames[first], &info) != 0 && info.dli_sname &&
+                      std::string_view(info.dli_sname).starts_with("_ZN4goro5stackB"))
+        ++first;
+    for (int i = first; i < shown; ++i) detail::append_frame(out, frames[i]);
     if (n > detail::max_frames) out += "...additional frames elided...\n";
     if (g) {
         out += "created at ";
