@@ -159,3 +159,41 @@ TEST(SpinnerShutdown, ReplacingALazyRuntimeWithASpinner) {
     EXPECT_TRUE(contains(err, "without blocking")) << err;
     f.stop.store(true);
 }
+
+// One worker, taken by a spinner: nothing is left to unwind the goroutines
+// parked at shutdown. They are reported and abandoned too (their
+// destructors do not run), and run() returns.
+TEST(SpinnerShutdown, OneWorkerSpinningAbandonsTheParkedToo) {
+    static std::atomic<bool> stop{false};  // read by the spinner for ever
+    static std::atomic<bool> spinning{false};
+    std::atomic<int> unwound{0};
+    testing::internal::CaptureStderr();
+    const auto t0 = std::chrono::steady_clock::now();
+    goro::run(procs(1), [&] {
+        auto never = goro::make_chan<int>();
+        for (int i = 0; i < 3; ++i)
+            goro::go([never, &unwound] {
+                struct guard {
+                    std::atomic<int>& n;
+                    ~guard() { n.fetch_add(1); }
+                } g{unwound};
+                never.recv();
+            });
+        goro::yield();  // the three park
+        // Started last: it takes the worker once main returns.
+        goro::go([] {
+            spinning.store(true);
+            while (!stop.load(std::memory_order_relaxed)) {
+            }
+        });
+    });
+    const auto took = std::chrono::steady_clock::now() - t0;
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_LT(took, 10s) << "run() waited for goroutines that no worker could unwind";
+    EXPECT_TRUE(spinning.load());
+    EXPECT_TRUE(contains(err, "without blocking")) << err;
+    EXPECT_TRUE(contains(err, "no worker is left to unwind it")) << err;
+    EXPECT_EQ(unwound.load(), 0) << "abandoned goroutines' destructors do not run";
+    expect_second_run_works();
+    stop.store(true);
+}

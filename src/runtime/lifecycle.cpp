@@ -287,9 +287,9 @@ bool resolve_stuck(scheduler* s, int quiet) {
 // as a plain thread's; when its function returns, goroutine_main freezes the
 // thread (it has no worker to switch to); and should it have been switching
 // back just as it was tagged, execute() freezes it (lost_worker_switched_back).
-// Limitation: the lost worker is not replaced. Goroutines still to unwind
-// need another worker: with every worker lost (procs(1) and one spinner,
-// say) they never run, and the shutdown still waits for them.
+// The lost worker is not replaced: with every worker that takes work lost
+// (procs(1) and one spinner, say), the goroutines still to unwind can never
+// run, and abandon_unrunnable gives them up too.
 class spinner_watch {
   public:
     explicit spinner_watch(scheduler* s) : s_(s), seen_(s->workers.size()) {
@@ -348,6 +348,34 @@ class spinner_watch {
     std::vector<seen> seen_;
 };
 
+// Every worker that takes work ([0, active)) lost to a spinner: nothing can
+// run the goroutines still to unwind (runnable, or parked and claimed).
+// Each is reported and abandoned — its destructors never run, its stack is
+// never reused — so that run() returns. False while a worker is left.
+bool abandon_unrunnable(scheduler* s) {
+    const unsigned active = s->active.load(std::memory_order_seq_cst);
+    for (unsigned i = 0; i < active && i < s->workers.size(); ++i)
+        if (!s->workers[i]->lost.load(std::memory_order_seq_cst)) return false;
+    std::int64_t n = 0;
+    for_each_record([&](goroutine* g, std::uint64_t) {
+        const g_state st = g->state.load(std::memory_order_acquire);
+        if (st == g_state::free || st == g_state::dead || g->abandoned.load()) return;
+        mark_abandoned(g);
+        if (++n <= 10)
+            std::fprintf(stderr,
+                         "goro: shutdown: abandoning goroutine %llu (created at %s:%u), %s: no "
+                         "worker is left to unwind it (each runs a goroutine that never "
+                         "blocks); its destructors do not run\n",
+                         static_cast<unsigned long long>(g->id), g->where.file_name(),
+                         static_cast<unsigned>(g->where.line()), to_string(st));
+    });
+    if (n > 10)
+        std::fprintf(stderr, "goro: shutdown: ... and %lld more goroutines abandoned so\n",
+                     static_cast<long long>(n - 10));
+    s->abandoned.fetch_add(n, std::memory_order_seq_cst);
+    return n > 0;
+}
+
 // Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
 // goroutines that swallowed the unwind (catch (...) in a retry loop) are
 // abandoned at their next blocking call (abandon_swallower); goroutines that
@@ -358,7 +386,8 @@ void unwind_all(scheduler* s, spinner_watch& spinners) {
         const std::uint32_t seq = s->exit_seq.load(std::memory_order_seq_cst);
         if (s->live() <= 0) return;
         futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
-        if (spinners.abandon_spinners()) continue;
+        const bool spun = spinners.abandon_spinners();
+        if (abandon_unrunnable(s) || spun) continue;
         if (s->exit_seq.load(std::memory_order_seq_cst) != seq) {
             quiet = 0;
             continue;
