@@ -65,8 +65,9 @@ void append_frame(std::string& out, void* pc) {
 namespace goro {
 
 [[gnu::noinline]] std::string stack() {
-    void* frames[detail::max_frames + 1];
-    const int n = ::backtrace(frames, detail::max_frames + 1);
+    // One more than shown, plus the frames left out below.
+    void* frames[detail::max_frames + 2];
+    const int n = ::backtrace(frames, detail::max_frames + 2);
     detail::goroutine* g = detail::this_goroutine_record();
     std::string out;
     if (g)
@@ -76,13 +77,14 @@ namespace goro {
     // frames[0] is this function — or, under a sanitizer, its backtrace()
     // interceptor, and this function frames[1]: left out too when its
     // dynamic symbol says so (goro::stack[abi:cxx11]()).
-    const int shown = n > detail::max_frames ? detail::max_frames : n;
     int first = 1;
-    if (Dl_info info; first < shown && ::dladdr(frames[first], &info) != 0 && info.dli_sname &&
+    if (Dl_info info; first < n && ::dladdr(frames[first], &info) != 0 && info.dli_sname &&
                       std::string_view(info.dli_sname).starts_with("_ZN4goro5stackB"))
         ++first;
-    for (int i = first; i < shown; ++i) detail::append_frame(out, frames[i]);
-    if (n > detail::max_frames) out += "...additional frames elided...\n";
+    // max_frames - 1 frames at most, the caller's first.
+    const int end = n > first + detail::max_frames - 1 ? first + detail::max_frames - 1 : n;
+    for (int i = first; i < end; ++i) detail::append_frame(out, frames[i]);
+    if (n > end) out += "...additional frames elided...\n";
     if (g) {
         out += "created at ";
         out += g->where.file_name();
