@@ -75,7 +75,9 @@ TEST(Stats, PingPongMostlyPicksRunnext) {
         wg.wait();
         const std::uint64_t picks = after.total.picks() - before.total.picks();
         const std::uint64_t runnext = after.total.picks_runnext - before.total.picks_runnext;
-        EXPECT_GE(picks, 10000u);
+        // About two picks a round trip; fewer when a reply was already there
+        // (no park), and a worker's count may lag its last pick (TSan saw 9999).
+        EXPECT_GE(picks, 9000u);
         EXPECT_GT(runnext * 2, picks) << runnext << " of " << picks << " picks from runnext";
     });
 }
