@@ -29,9 +29,9 @@
 // or canary page lowest, record at the top) and guarded: a guard region,
 // else an mprotect page (outside the slabs' budget, which GORO_GUARDED_STACKS
 // sets: a sized stack costs a mapping of its own anyway), else — when even
-// that fails, out of mappings — the canary. Sized slots are kept for reuse by later goroutines of the same
-// size (LIFO) and never unmapped, like slabs: shutdown and diagnostics may
-// still read a dead goroutine's record.
+// that fails, out of mappings — the canary. Sized slots are kept for reuse by later goroutines of
+// the same size (LIFO) and never unmapped, like slabs: shutdown and diagnostics may still read a
+// dead goroutine's record.
 //
 // Invariants: a slot is on at most one free list (the shared one or one
 // worker's cache); slabs are never unmapped and guards never removed, so
