@@ -211,29 +211,38 @@ TEST(StackGuardDeathTest, OverflowWithTenAliveIsReported) {
 
 // A goroutine with a stack size of its own (goro::spawn_options) is guarded
 // like the others, and the report gives its size.
+namespace {
+
+// Overflows a goroutine spawned with a stack size of its own (in a child:
+// use inside EXPECT_DEATH); the report names the creation site `where`.
+void overflow_custom_size_stack(std::size_t stack_size, const goro::source_location& where) {
+    goro::options o;
+    o.procs = 1;
+    o.stack_size = test_stack;
+    goro::run(o, [&] {
+        goro::wait_group wg;
+        wg.go(
+            goro::spawn_options{.stack_size = stack_size},
+            [] {
+                std::fprintf(stderr, "id=%llu;\n",
+                             static_cast<unsigned long long>(goro::this_goroutine::id()));
+                overflow_to_guard();
+            },
+            where);
+        wg.wait();
+    });
+    std::_Exit(0);
+}
+
+}  // namespace
+
+// A goroutine with a stack size of its own (goro::spawn_options) is guarded
+// like the others, and the report gives its size.
 TEST(StackGuardDeathTest, OverflowOfACustomSizeStackIsReported) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     const auto where = goro::source_location::current();
-    EXPECT_DEATH(
-        {
-            goro::options o;
-            o.procs = 1;
-            o.stack_size = test_stack;
-            goro::run(o, [&] {
-                goro::wait_group wg;
-                wg.go(
-                    goro::spawn_options{.stack_size = 512 << 10},
-                    [] {
-                        std::fprintf(stderr, "id=%llu;\n",
-                                     static_cast<unsigned long long>(goro::this_goroutine::id()));
-                        overflow_to_guard();
-                    },
-                    where);
-                wg.wait();
-            });
-            std::_Exit(0);
-        },
-        report(where, "508 KiB stack " + guard_hit()));
+    EXPECT_DEATH(overflow_custom_size_stack(512 << 10, where),
+                 report(where, "508 KiB stack " + guard_hit()));
 }
 
 TEST(StackGuardDeathTest, ForcedFallbackGuardPageOnACustomSizeStack) {
@@ -242,22 +251,7 @@ TEST(StackGuardDeathTest, ForcedFallbackGuardPageOnACustomSizeStack) {
     EXPECT_DEATH(
         {
             force_fallback(nullptr);
-            goro::options o;
-            o.procs = 1;
-            o.stack_size = test_stack;
-            goro::run(o, [&] {
-                goro::wait_group wg;
-                wg.go(
-                    goro::spawn_options{.stack_size = 2 << 20},
-                    [] {
-                        std::fprintf(stderr, "id=%llu;\n",
-                                     static_cast<unsigned long long>(goro::this_goroutine::id()));
-                        overflow_to_guard();
-                    },
-                    where);
-                wg.wait();
-            });
-            std::_Exit(0);
+            overflow_custom_size_stack(2 << 20, where);
         },
         report(where, "2044 KiB stack (guard page hit)"));
 }

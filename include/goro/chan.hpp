@@ -166,6 +166,18 @@ class chan_handle {
             throw closed_channel_error("goro::chan::send: send on closed channel");
     }
     bool do_try_send(T& v) const { return chan_send(core_.get(), &v, false) == op_result::done; }
+    // try_send of an lvalue: a copy is offered, so v stays untouched either way.
+    bool do_try_send_copy(const T& v) const {
+        static_assert(std::is_copy_constructible_v<T>,
+                      "goro::chan::try_send: T is move-only and v is an lvalue; move it: "
+                      "try_send(std::move(v)) (v is left untouched when it returns false)");
+        if constexpr (std::is_copy_constructible_v<T>) {
+            T copy(v);
+            return do_try_send(copy);
+        } else {
+            return false;
+        }
+    }
     std::optional<T> do_recv() const {
         storage s;
         if (chan_recv(core_.get(), s.ptr(), true) != op_result::done) return std::nullopt;
@@ -272,17 +284,7 @@ class chan : public detail::chan_handle<T> {
     void send(T v) const { base::do_send(std::move(v)); }
     // Never blocks: true if sent. On false, v is untouched.
     bool try_send(T&& v) const { return base::do_try_send(v); }
-    bool try_send(const T& v) const {
-        static_assert(std::is_copy_constructible_v<T>,
-                      "goro::chan::try_send: T is move-only and v is an lvalue; move it: "
-                      "try_send(std::move(v)) (v is left untouched when it returns false)");
-        if constexpr (std::is_copy_constructible_v<T>) {
-            T copy(v);
-            return base::do_try_send(copy);
-        } else {
-            return false;
-        }
-    }
+    bool try_send(const T& v) const { return base::do_try_send_copy(v); }
     // Blocks until a value arrives; nullopt once closed and drained.
     std::optional<T> recv() const { return base::do_recv(); }
     try_recv_result<T> try_recv() const { return base::do_try_recv(); }
@@ -313,17 +315,7 @@ class send_chan : public detail::chan_handle<T> {
     // As chan<T>'s send, try_send and close.
     void send(T v) const { base::do_send(std::move(v)); }
     bool try_send(T&& v) const { return base::do_try_send(v); }
-    bool try_send(const T& v) const {
-        static_assert(std::is_copy_constructible_v<T>,
-                      "goro::chan::try_send: T is move-only and v is an lvalue; move it: "
-                      "try_send(std::move(v)) (v is left untouched when it returns false)");
-        if constexpr (std::is_copy_constructible_v<T>) {
-            T copy(v);
-            return base::do_try_send(copy);
-        } else {
-            return false;
-        }
-    }
+    bool try_send(const T& v) const { return base::do_try_send_copy(v); }
     void close() const { base::do_close(); }
 
   private:
