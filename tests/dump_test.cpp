@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "goro/goro.hpp"
 #include "test_util.hpp"
@@ -73,4 +78,49 @@ TEST(Dump, SigquitWritesTheDumpToStderrAndTheProgramGoesOn) {
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_NE(err.find("mutex lock"), std::string::npos) << err;
     EXPECT_NE(err.find("goroutine(s)"), std::string::npos) << err;
+}
+
+// With every worker asleep the monitor sleeps deep (up to 10 s): SIGQUIT
+// must wake it, not wait for the next goroutine to run. Here nothing runs
+// for 3 s after the signal; the dump must arrive well before that. (Before
+// the handler woke the monitor, it came when the sleeper's worker woke.)
+TEST(Dump, SigquitWakesTheMonitorOfAnIdleRuntime) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const int saved_stderr = ::dup(2);
+    ASSERT_GE(saved_stderr, 0);
+    std::fflush(stderr);
+    ASSERT_GE(::dup2(fds[1], 2), 0);
+    ::close(fds[1]);
+    using clock = std::chrono::steady_clock;
+    std::atomic<clock::rep> first_byte{0};
+    std::string text;
+    std::thread reader([&] {
+        char buf[4096];
+        for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+            if (text.empty()) first_byte.store(clock::now().time_since_epoch().count());
+            text.append(buf, static_cast<std::size_t>(n));
+        }
+    });
+    clock::time_point raised;
+    goro::options o = procs(2);
+    o.dump_on_sigquit = true;
+    goro::run(o, [&] {
+        std::thread signaller([&] {
+            std::this_thread::sleep_for(200ms);  // every worker asleep by then
+            raised = clock::now();
+            ::raise(SIGQUIT);
+        });
+        goro::sleep_for(3200ms);
+        signaller.join();
+    });
+    std::fflush(stderr);
+    ::dup2(saved_stderr, 2);  // closes the pipe's last write end: the reader ends
+    ::close(saved_stderr);
+    reader.join();
+    ::close(fds[0]);
+    ASSERT_NE(first_byte.load(), 0) << "no dump at all";
+    const auto waited = clock::time_point(clock::duration(first_byte.load())) - raised;
+    EXPECT_LT(waited, 1500ms) << "the dump waited for a goroutine to run";
+    EXPECT_NE(text.find("goroutine(s)"), std::string::npos) << text;
 }

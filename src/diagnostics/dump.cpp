@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -171,7 +172,10 @@ void dump_goroutines_to_stderr() noexcept {
 namespace {
 
 void on_sigquit(int) {
-    dump_requested.store(true, std::memory_order_release);  // the monitor dumps
+    const int saved = errno;
+    dump_requested.store(true, std::memory_order_release);  // the monitor dumps,
+    wake_monitors();  // even one asleep while every worker is idle
+    errno = saved;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // scheduler/monitor.cpp — the monitor thread; see monitor.hpp.
 #include "scheduler/monitor.hpp"
 
+#include <limits>
+
 #include "goro/detail/spin_mutex.hpp"
 #include "net/poller.hpp"
 #include "sanitizers/hooks.hpp"
@@ -10,6 +12,7 @@
 namespace goro::detail {
 
 std::atomic<std::int64_t> coarse_clock_ns{0};
+std::atomic<std::uint32_t> monitor_wake_word{0};
 
 void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                     std::int64_t timeout_ns) noexcept;
@@ -17,9 +20,9 @@ void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
 namespace {
 
 constexpr std::int64_t interval_ns = 2'000'000;  // 2 ms between looks
-// While every worker is idle: until a worker wakes, or this (a SIGQUIT dump
-// asked for meanwhile waits at most this long).
-constexpr std::int64_t deep_interval_ns = 200'000'000;
+// While every worker is idle: until a worker wakes or SIGQUIT asks for a
+// dump (both wake it), or this long — nothing else needs it meanwhile.
+constexpr std::int64_t deep_interval_ns = 10'000'000'000;
 constexpr std::int64_t stuck_after_ns = 10'000'000;  // Go's forcePreemptNS is 10 ms too
 constexpr std::int64_t poll_after_ns = 10'000'000;   // sysmon polls after 10 ms
 // A busy worker runs due timers every 4th pick (microseconds apart) and the
@@ -37,17 +40,23 @@ void monitor::start() {
     thread_ = std::thread([this] { loop(); });
 }
 
+void wake_monitors() noexcept {
+    monitor_wake_word.fetch_add(1, std::memory_order_release);
+    futex_wake(&monitor_wake_word, std::numeric_limits<int>::max());
+}
+
 void monitor::stop() noexcept {
     stopping_.store(true, std::memory_order_release);
-    wake_word_.fetch_add(1, std::memory_order_release);
-    futex_wake(&wake_word_, 1);
+    wake_monitors();
     if (thread_.joinable()) thread_.join();
 }
 
 void monitor::poke_slow() noexcept {
     if (!deep_.exchange(false, std::memory_order_acq_rel)) return;
-    wake_word_.fetch_add(1, std::memory_order_release);
-    futex_wake(&wake_word_, 1);
+    // Stale by as long as every worker slept: a goroutine this worker runs
+    // next may park and record it (before the monitor gets to run).
+    coarse_clock_ns.store(real_now_ns(), std::memory_order_relaxed);
+    wake_monitors();
 }
 
 // Whether every worker slot is idle or parked: asleep in the idle list,
@@ -76,7 +85,7 @@ void monitor::loop() noexcept {
         // After two checks in a row that found every worker idle, sleep
         // deep: until a worker wakes (park_worker pokes) or deep_interval.
         // The 2 ms checks cost ~1% of a core on an idle runtime otherwise.
-        const std::uint32_t seq = wake_word_.load(std::memory_order_acquire);
+        const std::uint32_t seq = monitor_wake_word.load(std::memory_order_acquire);
         std::int64_t interval = interval_ns;
         if (can_sleep_deep() && ++quiet_checks >= 2) {
             deep_.store(true, std::memory_order_seq_cst);
@@ -86,7 +95,7 @@ void monitor::loop() noexcept {
         } else if (!can_sleep_deep()) {
             quiet_checks = 0;
         }
-        futex_wait_for(&wake_word_, seq, interval);
+        futex_wait_for(&monitor_wake_word, seq, interval);
         deep_.store(false, std::memory_order_relaxed);
         const std::int64_t now = real_now_ns();
         coarse_clock_ns.store(now, std::memory_order_relaxed);

@@ -23,8 +23,14 @@
 // still for stuck_after while `current` is set. It records since when (for
 // goroutine dumps).
 //
-// While every worker is idle it sleeps deep (up to 200 ms, until a worker
-// wakes from an idle sleep and pokes it): an idle runtime costs no CPU.
+// While every worker is idle it sleeps deep (until a worker wakes from an
+// idle sleep and pokes it, or SIGQUIT asks for a dump; at most 10 s): an
+// idle runtime costs no CPU. Its futex word has static storage, so that the
+// SIGQUIT handler can bump it without racing a monitor's destruction (a
+// monitor left behind by a leaked runtime may share it: a wake is only a
+// reason to look again). Whoever ends a deep sleep refreshes the coarse
+// clock first, so a park right after a long idle spell does not record a
+// stale time.
 // Workers retired by goro::set_procs, and slots not launched, count as idle
 // here and in the deadlock check (`parked_workers`); a retired worker pokes
 // it when it wakes.
@@ -41,6 +47,11 @@
 namespace goro::detail {
 
 struct scheduler;
+
+// The monitors' futex word: bumped, then woken, to make every monitor look
+// again (monitor::poke, stop, and the SIGQUIT handler: async-signal-safe).
+extern std::atomic<std::uint32_t> monitor_wake_word;
+void wake_monitors() noexcept;
 
 class monitor {
   public:
@@ -72,8 +83,7 @@ class monitor {
     bool was_asleep_ = false;  // the last check saw every goroutine asleep
     std::uint64_t asleep_runs_ = 0;
     std::atomic<bool> stopping_{false};
-    std::atomic<bool> deep_{false};            // asleep for deep_interval (monitor.cpp)
-    std::atomic<std::uint32_t> wake_word_{0};  // bumped to wake it (futex word)
+    std::atomic<bool> deep_{false};  // asleep for deep_interval (monitor.cpp)
     std::thread thread_;
 };
 
