@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -109,4 +111,53 @@ TEST(WaitGroup, StressAddDoneRaces) {
                 w2.wait();
             }
         });
+}
+
+// A throw between go() and wait() destroys the wait_group while its
+// goroutines run: its destructor waits for them (their done() would write
+// freed memory otherwise). Each goroutine blocks until a channel closes 20 ms
+// after the throw, so without the wait the catch block runs first.
+TEST(WaitGroup, DestroyedByAThrowWaitsForItsGoroutines) {
+    goro::run(procs(2), [] {
+        for (int round = 0; round < 20; ++round) {
+            auto release = goro::make_chan<int>();
+            std::atomic<int> finished{0};
+            try {
+                goro::wait_group wg;
+                for (int i = 0; i < 10; ++i)
+                    wg.go([&] {
+                        (void)release.recv();
+                        goro::yield();
+                        finished.fetch_add(1);
+                    });
+                goro::go([release] {
+                    goro::sleep_for(std::chrono::milliseconds(20));
+                    release.close();
+                });
+                throw std::runtime_error("between go() and wait()");
+            } catch (const std::runtime_error&) {
+                EXPECT_EQ(finished.load(), 10) << "round " << round;
+            }
+        }
+    });
+}
+
+// In a normal scope exit a non-zero counter is an add() nobody balanced:
+// the destructor must not wait for it (that would hang the scope).
+TEST(WaitGroup, DestroyedWithAnUnbalancedAddDoesNotWait) {
+    goro::run(procs(1), [] {
+        goro::wait_group wg;
+        wg.add(1);
+        EXPECT_THROW(wg.add(-2), goro::negative_counter_error);
+        EXPECT_EQ(wg.count(), 1);
+    });
+    goro::wait_group outside;  // and with no runtime running, even unwinding
+    outside.add(1);
+    EXPECT_THROW(
+        {
+            goro::wait_group inner;
+            inner.add(1);
+            throw std::runtime_error("no runtime");
+        },
+        std::runtime_error);
 }

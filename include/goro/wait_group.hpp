@@ -14,7 +14,8 @@
 // (the goroutines it waits for are being unwound too, and their done()
 // calls still use this wait_group) and returns; the goroutine unwinds at its
 // next blocking call. Only if nothing is left that could call done() is it
-// unwound from wait().
+// unwound from wait(). A wait_group destroyed by an exception's unwinding
+// (a throw between go() and wait()) first waits as wait() does.
 // Requires: the counter never goes below zero — add()/done() that would
 // make it negative throw goro::negative_counter_error and leave the counter
 // unchanged; it stays below 2^31 (goro::misuse_error otherwise).
@@ -41,6 +42,12 @@ struct waiter;
 class wait_group {
   public:
     wait_group() = default;
+    // Destroyed by an exception's unwinding while goroutines still count
+    // (a throw between go() and wait()), it waits for the counter to reach
+    // zero first, as wait() does: their done() calls would touch freed
+    // memory otherwise. Destroyed with a non-zero counter in a normal scope
+    // exit, or with no runtime running, it does not wait.
+    ~wait_group();
     wait_group(const wait_group&) = delete;
     wait_group& operator=(const wait_group&) = delete;
 

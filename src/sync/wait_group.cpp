@@ -12,12 +12,14 @@
 // alive — unlinks the waiters it can claim, subtracts them from the count
 // (its last write), releases the lock and readies them.
 // Lock order: the wait lock is a leaf.
+#include <exception>
 #include <limits>
 
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
 #include "goro/wait_group.hpp"
 #include "sanitizers/hooks.hpp"
+#include "scheduler/scheduler.hpp"
 #include "sync/wait_lock.hpp"
 
 namespace goro {
@@ -66,6 +68,23 @@ void wait_group::add(std::int64_t n) {
         if (claimed) state_.fetch_sub(claimed, std::memory_order_release);
     }
     woken.ready_all();
+}
+
+wait_group::~wait_group() {
+    if (counter_of(state_.load(std::memory_order_acquire)) == 0) {
+        detail::san::tsan_acquire(&state_);  // every done(), before the memory goes (TSan)
+        return;
+    }
+    // A throw between go() and wait(): the goroutines go() started will call
+    // done() on this. (Not in a normal scope exit: there a non-zero counter
+    // is an add() nobody will balance, and waiting would hang the caller.)
+    if (std::uncaught_exceptions() == 0 || !detail::current_scheduler()) return;
+    try {
+        wait();  // parks as a destructor during unwinding: shutdown does not unwind it
+    } catch (...) {
+        // Unwound by a shutdown that found nothing left that could call
+        // done(): nothing will touch this any more.
+    }
 }
 
 void wait_group::wait() {
