@@ -65,7 +65,9 @@ class basic_run_queue {
                 // The next one's record will be needed soon, and is cold
                 // when the queue is long (hotchan, 1000 goroutines: the
                 // first store to a record was 82% of execute()). A
-                // prefetch never faults, even if a thief takes it.
+                // prefetch never faults, even if a thief takes it. (A/B on a
+                // quiet machine: skynet 5-10% faster with it; perf charges the
+                // TLB walk to the prefetch now. docs/performance.md.)
                 if (t - h > 1) {
                     const char* next = reinterpret_cast<const char*>(
                         slots_[(h + 1) % capacity].load(std::memory_order_relaxed));

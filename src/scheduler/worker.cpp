@@ -28,9 +28,13 @@ constexpr std::uint32_t global_check_period = 61;
 // runnext may pass the turn on this many times in a row (Tokio's LIFO cap).
 constexpr std::uint32_t runnext_cap = 3;
 // Rounds over all victims a spinning worker makes before going idle.
+// (Leaving short queues alone, to keep lock-bound work on one core, was
+// tried and rejected: spawn got 20-50% slower; docs/performance.md.)
 constexpr int steal_rounds = 4;
 // How long a goroutine must have sat in another worker's runnext before a
 // thief takes it (Go: 3 us, for the same reason; see steal_runnext).
+// Retuning it (0 to never) moved no workload beyond its noise
+// (docs/performance.md, findings of the second evening session).
 constexpr std::int64_t runnext_grace_ns = 3'000;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {
@@ -87,7 +91,9 @@ void scheduler::execute(worker* w, goroutine* g) {
     // Back on the worker's own stack: g is suspended (or finished). An
     // exchange, against a shutdown that gives up on g (it tags `current`
     // with a CAS, lifecycle.cpp): either it tagged g first, and this thread
-    // is lost, or this exchange came first, and its CAS fails.
+    // is lost, or this exchange came first, and its CAS fails. (A plain
+    // store measured no faster on ping-pong, yield or skynet, so no
+    // asymmetric fence replaces it: docs/performance.md.)
     if (w->current.exchange(nullptr, std::memory_order_acq_rel) != g) [[unlikely]]
         lost_worker_switched_back(g);
     if (tracing()) [[unlikely]]
