@@ -161,3 +161,24 @@ TEST(WaitGroup, DestroyedWithAnUnbalancedAddDoesNotWait) {
         },
         std::runtime_error);
 }
+
+// Go's idiom: add(n) up front, then a goroutine per item that calls done()
+// itself. A throw before any started leaves counts nobody will take back:
+// the destructor must not wait for them (it waits only after go()).
+TEST(WaitGroup, AddedUpFrontThenAThrowDoesNotWait) {
+    goro::run(procs(2), [] {
+        auto result = goro::make_chan<int>(1);
+        goro::go([result] {
+            try {
+                goro::wait_group wg;
+                wg.add(3);
+                throw std::runtime_error("bad item");
+            } catch (const std::runtime_error&) {
+                result.send(1);
+            }
+        });
+        const std::size_t i = goro::select(goro::recv_case(result),
+                                           goro::recv_case(goro::after(std::chrono::seconds(5))));
+        EXPECT_EQ(i, 0u) << "the wait_group's destructor waited for counts nobody takes back";
+    });
+}

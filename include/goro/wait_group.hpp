@@ -15,7 +15,7 @@
 // calls still use this wait_group) and returns; the goroutine unwinds at its
 // next blocking call. Only if nothing is left that could call done() is it
 // unwound from wait(). A wait_group destroyed by an exception's unwinding
-// (a throw between go() and wait()) first waits as wait() does.
+// after go() (a throw between go() and wait()) first waits as wait() does.
 // Requires: the counter never goes below zero — add()/done() that would
 // make it negative throw goro::negative_counter_error and leave the counter
 // unchanged; it stays below 2^31 (goro::misuse_error otherwise).
@@ -42,11 +42,13 @@ struct waiter;
 class wait_group {
   public:
     wait_group() = default;
-    // Destroyed by an exception's unwinding while goroutines still count
-    // (a throw between go() and wait()), it waits for the counter to reach
-    // zero first, as wait() does: their done() calls would touch freed
-    // memory otherwise. Destroyed with a non-zero counter in a normal scope
-    // exit, or with no runtime running, it does not wait.
+    // Destroyed by an exception's unwinding while its counter is not zero
+    // after go() started goroutines on it (a throw between go() and wait()),
+    // it waits for the counter to reach zero first, as wait() does: their
+    // done() calls would touch freed memory otherwise. It does not wait in a
+    // normal scope exit, nor if only add() counted (an add(n) up front that a
+    // throw left unbalanced: nothing would take those counts back), nor with
+    // no runtime running.
     ~wait_group();
     wait_group(const wait_group&) = delete;
     wait_group& operator=(const wait_group&) = delete;
@@ -62,6 +64,7 @@ class wait_group {
     template <class F>
     void go(F&& fn, goro::source_location where = goro::source_location::current()) {
         detail::require_callable(fn, "goro::wait_group::go");
+        spawned_.store(true, std::memory_order_relaxed);
         add(1);
         try {
             detail::spawn(task(std::forward<F>(fn)), where);
@@ -76,6 +79,7 @@ class wait_group {
             goro::source_location where = goro::source_location::current()) {
         if (opts.stack_size == 0) return go(std::forward<F>(fn), where);
         detail::require_callable(fn, "goro::wait_group::go");
+        spawned_.store(true, std::memory_order_relaxed);
         add(1);
         try {
             detail::spawn_sized(task(std::forward<F>(fn)), where, opts.stack_size,
@@ -109,6 +113,7 @@ class wait_group {
     // The waiter count changes only under the wait lock, together with q_.
     std::atomic<std::uint64_t> state_{0};
     detail::intrusive_list<detail::waiter> q_;  // guarded by the wait lock
+    std::atomic<bool> spawned_{false};          // go() has been called (the destructor)
 };
 
 }  // namespace goro

@@ -76,9 +76,13 @@ wait_group::~wait_group() {
         return;
     }
     // A throw between go() and wait(): the goroutines go() started will call
-    // done() on this. (Not in a normal scope exit: there a non-zero counter
-    // is an add() nobody will balance, and waiting would hang the caller.)
-    if (std::uncaught_exceptions() == 0 || !detail::current_scheduler()) return;
+    // done() on this. (Not in a normal scope exit, nor when only add()
+    // counted: there a non-zero counter may be an add() nobody will balance
+    // — wg.add(n) up front, then a throw before the n goroutines started —
+    // and waiting would hang the caller.)
+    if (std::uncaught_exceptions() == 0 || !spawned_.load(std::memory_order_relaxed) ||
+        !detail::current_scheduler())
+        return;
     try {
         wait();  // parks as a destructor during unwinding: shutdown does not unwind it
     } catch (...) {
