@@ -590,3 +590,37 @@ TEST(SetProcs, RetiredWorkersCountAsAsleep) {
         watcher.join();
     });
 }
+
+// Hostile round 13: retiring the idle timer watcher. A goroutine sleeps
+// 20 ms; meanwhile every worker goes idle, one of them the watcher (asleep
+// until the deadline), and a plain thread lowers the count to 1. When the
+// watcher was worker 1, it retired and nobody watched: worker 0 slept
+// without a timeout and the monitor slept deep (200 ms), so the sleep took
+// ~210 ms in about every other round. Now the retiring worker hands the
+// role on. The bound is loose (a late round is 10x the sleep); the test
+// fails only when a quarter of the rounds are that late.
+TEST(SetProcs, RetiringTheTimerWatcherHandsItOn) {
+    goro::run(procs(2), [] {
+        if (slots() < 2) GTEST_SKIP() << "one hardware thread: nothing to retire";
+        constexpr int rounds = 32;
+        int late = 0;
+        for (int round = 0; round < rounds; ++round) {
+            goro::set_procs(2);
+            auto done = goro::make_chan<std::chrono::steady_clock::duration>(1);
+            goro::go([done] {
+                const auto t0 = std::chrono::steady_clock::now();
+                goro::sleep_for(20ms);
+                done.send(std::chrono::steady_clock::now() - t0);
+            });
+            std::thread lower([] {
+                std::this_thread::sleep_for(5ms);
+                goro::set_procs(1);
+            });
+            const auto took = done.recv().value();
+            lower.join();
+            if (took > 170ms) ++late;
+        }
+        EXPECT_LT(late, rounds / 4)
+            << late << " of " << rounds << " 20 ms sleeps took over 170 ms after set_procs(1)";
+    });
+}
