@@ -6,6 +6,7 @@
 // real deadlock reported, none falsely), an idle runtime with retired
 // workers staying idle, raising above the starting count, bubbles, and
 // flipping while run() shuts down.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "goro/goro.hpp"
+#include "goro/io.hpp"
 #include "goro/stats.hpp"
 #include "goro/testing.hpp"
 #include "scheduler/scheduler.hpp"
@@ -588,5 +590,77 @@ TEST(SetProcs, RetiredWorkersCountAsAsleep) {
         });
         EXPECT_EQ(c.recv(), 1);  // parks: worker 0 idle, the others retired
         watcher.join();
+    });
+}
+
+// Hostile round 13: retiring the idle timer watcher. A goroutine sleeps
+// 20 ms; meanwhile every worker goes idle, one of them the watcher (asleep
+// until the deadline), and a plain thread lowers the count to 1. When the
+// watcher was worker 1, it retired and nobody watched: worker 0 slept
+// without a timeout and the monitor slept deep (200 ms), so the sleep took
+// ~210 ms in about every other round. Now the retiring worker hands the
+// role on. The bound is loose (a late round is 10x the sleep); the test
+// fails only when an eighth of the rounds are that late.
+TEST(SetProcs, RetiringTheTimerWatcherHandsItOn) {
+    goro::run(procs(2), [] {
+        if (slots() < 2) GTEST_SKIP() << "one hardware thread: nothing to retire";
+        constexpr int rounds = 32;
+        int late = 0;
+        for (int round = 0; round < rounds; ++round) {
+            goro::set_procs(2);
+            auto done = goro::make_chan<std::chrono::steady_clock::duration>(1);
+            goro::go([done] {
+                const auto t0 = std::chrono::steady_clock::now();
+                goro::sleep_for(20ms);
+                done.send(std::chrono::steady_clock::now() - t0);
+            });
+            std::thread lower([] {
+                std::this_thread::sleep_for(5ms);
+                goro::set_procs(1);
+            });
+            const auto took = done.recv().value();
+            lower.join();
+            if (took > 170ms) ++late;
+        }
+        EXPECT_LT(late, rounds / 8)
+            << late << " of " << rounds << " 20 ms sleeps took over 170 ms after set_procs(1)";
+    });
+}
+
+// The same for the worker that sleeps in the network poller while a
+// goroutine waits on a descriptor: retired, nobody polled, and a pipe's
+// readiness reached its reader ~180 ms late in most rounds (the monitor's
+// deep sleep), instead of within a millisecond.
+TEST(SetProcs, RetiringThePollerWatcherHandsItOn) {
+    goro::run(procs(2), [] {
+        if (slots() < 2) GTEST_SKIP() << "one hardware thread: nothing to retire";
+        constexpr int rounds = 32;
+        int late = 0;
+        for (int round = 0; round < rounds; ++round) {
+            goro::set_procs(2);
+            int fds[2];
+            ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+            std::atomic<std::chrono::steady_clock::time_point> wrote{};
+            auto done = goro::make_chan<std::chrono::steady_clock::duration>(1);
+            goro::go([&wrote, done, fd = fds[0]] {
+                EXPECT_FALSE(goro::wait_readable(fd));
+                while (wrote.load() == std::chrono::steady_clock::time_point{}) goro::yield();
+                done.send(std::chrono::steady_clock::now() - wrote.load());
+            });
+            std::thread writer([&wrote, fd = fds[1]] {
+                std::this_thread::sleep_for(5ms);
+                goro::set_procs(1);
+                std::this_thread::sleep_for(20ms);
+                wrote = std::chrono::steady_clock::now();
+                EXPECT_EQ(::write(fd, "x", 1), 1);
+            });
+            const auto took = done.recv().value();
+            writer.join();
+            ::close(fds[0]);
+            ::close(fds[1]);
+            if (took > 150ms) ++late;
+        }
+        EXPECT_LT(late, rounds / 8) << late << " of " << rounds
+                                    << " pipe wake-ups came over 150 ms late after set_procs(1)";
     });
 }

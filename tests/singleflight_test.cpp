@@ -205,6 +205,42 @@ TEST(Singleflight, UnwoundRunnerHandsOverToAWaiter) {
     EXPECT_EQ(thread_result, 2);
 }
 
+// Hostile round 13: a run that ends with no result (goro::exit in fn) left
+// its call in flight, and the next lone caller, joining it as a duplicate,
+// was told `shared` although nobody else got its value.
+TEST(Singleflight, LoneCallerAfterAnExitedRunIsNotShared) {
+    goro::run(procs(2), [] {
+        goro::singleflight::group<int, int> g;
+        goro::wait_group wg;
+        wg.go([&] { g.do_call(7, []() -> int { goro::exit(); }); });
+        wg.wait();
+        auto r = g.do_call(7, [] { return 42; });
+        EXPECT_EQ(r.value, 42);
+        EXPECT_FALSE(r.shared) << "one caller got the value";
+        // A duplicate that waited for the exiting run and then ran its own
+        // fn, alone: not shared either.
+        goro::chan<goro::unit> go_on = goro::make_chan<goro::unit>();
+        std::atomic<bool> running{false};
+        wg.go([&] {
+            g.do_call(8, [&]() -> int {
+                running = true;
+                go_on.recv();
+                goro::exit();
+            });
+        });
+        while (!running.load()) goro::sleep_for(1ms);
+        goro::singleflight::result<int> r2;
+        goro::wait_group dup;
+        dup.go([&] { r2 = g.do_call(8, [] { return 8; }); });
+        goro::sleep_for(10ms);  // the duplicate joins the call (else it runs its own: same result)
+        go_on.send(goro::unit{});
+        dup.wait();
+        wg.wait();
+        EXPECT_EQ(r2.value, 8);
+        EXPECT_FALSE(r2.shared) << "one caller got the value";
+    });
+}
+
 // Many keys, many callers, fn yielding: every caller gets its key's value,
 // and no key is left behind (a later call runs fn again).
 TEST(Singleflight, StressManyKeys) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "goro/goro.hpp"
+#include "scheduler/scheduler.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -194,6 +195,51 @@ TEST(SpinnerShutdown, OneWorkerSpinningAbandonsTheParkedToo) {
     EXPECT_TRUE(contains(err, "without blocking")) << err;
     EXPECT_TRUE(contains(err, "no worker is left to unwind it")) << err;
     EXPECT_EQ(unwound.load(), 0) << "abandoned goroutines' destructors do not run";
+    expect_second_run_works();
+    stop.store(true);
+}
+
+// Hostile round 13: the workers that take work all lost to a spinner, but a
+// retired one (set_procs) still runs the goroutines locked to it. Those
+// were reported as "no worker is left to unwind it" and abandoned while
+// they unwound there: their destructors stopped half-way when run()
+// returned. Now shutdown waits for them; one locked goroutine that sleeps
+// in its destructor (timers need a worker that takes work: none is left)
+// is still abandoned, so run() returns.
+TEST(SpinnerShutdown, GoroutinesLockedToARetiredWorkerStillUnwind) {
+    static std::atomic<bool> stop{false};  // read by the spinner for ever
+    std::atomic<int> unwound{0}, locked{0};
+    testing::internal::CaptureStderr();
+    goro::run(procs(2), [&] {
+        auto never = goro::make_chan<int>();
+        for (int i = 0; i < 3; ++i)
+            goro::go([never, &unwound, &locked, i] {
+                while (goro::detail::this_worker()->index != 1) goro::yield();
+                goro::lock_os_thread();
+                locked.fetch_add(1);
+                struct guard {
+                    std::atomic<int>& n;
+                    bool sleeps;
+                    ~guard() {
+                        if (sleeps) goro::sleep_for(1h);
+                        // Runs on past the spinner's 1 s grace, switching often.
+                        const auto until = std::chrono::steady_clock::now() + 1500ms;
+                        while (std::chrono::steady_clock::now() < until) goro::yield();
+                        n.fetch_add(1);
+                    }
+                } g{unwound, i == 0};
+                never.recv();
+            });
+        while (locked.load() < 3) goro::sleep_for(1ms);
+        goro::set_procs(1);  // main is on worker 0 from here; worker 1 retires
+        goro::go([] {
+            while (!stop.load(std::memory_order_relaxed)) {
+            }
+        });
+    });
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(contains(err, "without blocking")) << err;
+    EXPECT_EQ(unwound.load(), 2) << "the locked goroutines' destructors ran to the end\n" << err;
     expect_second_run_works();
     stop.store(true);
 }

@@ -102,7 +102,7 @@ class group {
   private:
     // One call in flight for a key. Invariants: dups changes only under the
     // group's mu_, and only while the call is in calls_; value, error and
-    // shared are written by the one caller that runs fn, inside done.call,
+    // shared (and lost) are written by the caller that runs fn, inside done.call,
     // and read after it; runner is that caller's parker while fn runs.
     struct call {
         goro::once done;
@@ -110,6 +110,9 @@ class group {
         std::exception_ptr error;
         bool shared = false;
         int dups = 0;
+        // Callers whose run ended with no result (unwound, goro::exit in
+        // fn): they got no value. Written by runners only, inside done.call.
+        int lost = 0;
         std::atomic<detail::parker*> runner{nullptr};
     };
 
@@ -144,6 +147,7 @@ class group {
         try {
             c.value.emplace(fn());
         } catch (const detail::goroutine_unwind&) {
+            ++c.lost;
             throw;  // no result: a waiting caller runs its fn instead
         } catch (...) {
             c.error = std::current_exception();
@@ -153,7 +157,9 @@ class group {
         std::lock_guard lk(mu_);
         auto it = calls_.find(key);
         if (it != calls_.end() && it->second.get() == &c) calls_.erase(it);
-        c.shared = c.dups > 0;
+        // Callers given the value: the first and every joiner, but those
+        // whose own run had no result.
+        c.shared = c.dups - c.lost > 0;
     }
 
     goro::mutex mu_;

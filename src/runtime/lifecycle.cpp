@@ -348,14 +348,25 @@ class spinner_watch {
     std::vector<seen> seen_;
 };
 
-// Every worker that takes work ([0, active)) lost to a spinner: nothing can
-// run the goroutines still to unwind (runnable, or parked and claimed).
+// Every worker that takes work ([0, active)) lost to a spinner, and every
+// retired one asleep with no locked goroutine queued: nothing can run the
+// goroutines still to unwind (runnable, or parked and claimed).
 // Each is reported and abandoned — its destructors never run, its stack is
 // never reused — so that run() returns. False while a worker is left.
 bool abandon_unrunnable(scheduler* s) {
     const unsigned active = s->active.load(std::memory_order_seq_cst);
     for (unsigned i = 0; i < active && i < s->workers.size(); ++i)
         if (!s->workers[i]->lost.load(std::memory_order_seq_cst)) return false;
+    // A retired worker (goro::set_procs) that is not lost still runs the
+    // goroutines locked to it (goro::lock_os_thread): while it is awake or
+    // has one queued, they unwind there (and may ready others). Only when
+    // each sleeps retired with nothing queued is nothing left to run.
+    const unsigned launched = s->launched.load(std::memory_order_seq_cst);
+    for (unsigned i = active; i < launched && i < s->workers.size(); ++i) {
+        worker* w = s->workers[i];
+        if (w->lost.load(std::memory_order_seq_cst)) continue;
+        if (!w->retired.load(std::memory_order_seq_cst) || !w->pinned.empty()) return false;
+    }
     std::int64_t n = 0;
     for_each_record([&](goroutine* g, std::uint64_t) {
         const g_state st = g->state.load(std::memory_order_acquire);

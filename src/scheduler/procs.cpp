@@ -40,6 +40,7 @@
 //
 // Lock order: procs_mu (set_active, and stop() around its flag; taken under
 // lifecycle at most) -> the idle list (poke_if_idle, wakep).
+#include "net/poller.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace goro::detail {
@@ -100,6 +101,13 @@ goroutine* scheduler::retired_pick(worker* w) noexcept {
     if (moved) wakep();
     if (goroutine* g = nullptr; w->pinned.pop_batch(&g, 1)) return g;
     w->stacks.flush();
+    // It may have been the idle timer watcher (or the poller's), poked out
+    // of that sleep by set_active: the active workers may all sleep without
+    // a timeout meanwhile, and the monitor sleeps deep when every worker
+    // does. Hand the role to an active one.
+    if (const std::int64_t d = next_deadline.load(std::memory_order_seq_cst); d != no_deadline)
+        poke_for_timer(d);
+    if (poller* p = poller::if_active(); p && p->has_waiters()) idle.poller_needed();
     w->retired.store(true, std::memory_order_seq_cst);  // R1
     std::atomic_thread_fence(std::memory_order_seq_cst);
     parked_workers.fetch_add(1, std::memory_order_seq_cst);

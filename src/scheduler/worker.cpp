@@ -411,6 +411,7 @@ goroutine* scheduler::unless_retired(worker* w, goroutine* g) noexcept {
 // the monitor (every 2 ms), and looks again.
 void scheduler::park_worker(worker* w) noexcept {
     if (virtual_time && advance_virtual_clock(w)) return;
+    const bool was_spinning = w->spinning;
     idle.enter(w);                                                          // B1-B3
     std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
     // Retired meanwhile (goro::set_procs): do not sleep here, where a wake
@@ -421,6 +422,11 @@ void scheduler::park_worker(worker* w) noexcept {
         w->index >= active.load(std::memory_order_seq_cst) || any_work(w) ||
         (deadline != no_deadline && deadline <= now_ns())) {
         idle.leave(w);
+        // A spinner retired meanwhile will not take the work whose
+        // submitters woke nobody because it spun (unless_retired and
+        // take_global's pushes among them): hand the search on, as the
+        // last spinner that finds work does.
+        if (was_spinning && w->index >= active.load(std::memory_order_seq_cst)) wakep();
         mon.poke();  // it may have seen every worker idle meanwhile
         return;
     }
