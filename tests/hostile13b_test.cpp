@@ -851,3 +851,28 @@ TEST(Hostile13b, AfterFuncStopTwiceOnAnUncancellableContext) {
         cancel();
     });
 }
+
+// Go's idiom wg.add(len(items)) up front, then one go per item: a throw
+// in the loop leaves counts no goroutine will ever take back. The
+// destructor, run by the unwinding, waits for them.
+TEST(Hostile13b, DISABLED_WaitGroupAddedUpFrontThenThrowDoesNotHang) {
+    goro::run(procs(2), [] {
+        auto result = goro::make_chan<int>(1);
+        goro::go([result] {
+            try {
+                goro::wait_group wg;
+                const int items[] = {1, 2, 3};
+                wg.add(3);
+                for (int item : items) {
+                    if (item == 2) throw std::runtime_error("bad item");
+                    goro::go([&wg] { wg.done(); });
+                }
+                wg.wait();
+            } catch (const std::runtime_error&) {
+                result.send(1);
+            }
+        });
+        std::size_t i = goro::select(goro::recv_case(result), goro::recv_case(goro::after(2s)));
+        EXPECT_EQ(i, 0u) << "the wait_group's destructor hangs after the throw";
+    });
+}
