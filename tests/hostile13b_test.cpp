@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "goro/goro.hpp"
+#include "goro/testing.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -998,4 +999,79 @@ TEST(Hostile13b, FarDeadlinesDoNotFire) {
                                      goro::default_case());
         EXPECT_EQ(i, 2u);
     });
+}
+
+// Context-aware acquires cancelled at random while others release: no
+// permit is lost or duplicated.
+TEST(Hostile13b, SemaphoreCancelledAcquiresLoseNoPermit) {
+    goro::run(procs(2), [] {
+        for (int round = 0; round < scaled(30, 5); ++round) {
+            goro::semaphore s(5);
+            std::atomic<long> held{0};
+            std::atomic<bool> over{false};
+            goro::wait_group wg;
+            for (int g = 0; g < 12; ++g)
+                wg.go([&, g] {
+                    for (int k = 0; k < 30; ++k) {
+                        const std::int64_t n = 1 + (g + k) % 3;
+                        auto [ctx, cancel] = goro::with_cancel(goro::background());
+                        if ((g + k) % 4 == 0) goro::go([cancel = cancel] { cancel(); });
+                        if ((g + k) % 4 == 1) cancel();
+                        if (!s.acquire(ctx, n)) {
+                            if (held.fetch_add(n) + n > 5) over = true;
+                            goro::yield();
+                            held.fetch_sub(n);
+                            s.release(n);
+                        }
+                        cancel();
+                    }
+                });
+            wg.wait();
+            EXPECT_FALSE(over.load());
+            EXPECT_TRUE(s.try_acquire(5)) << "permits lost";
+            EXPECT_FALSE(s.try_acquire(1));
+            s.release(5);
+        }
+    });
+}
+
+// A select parked on two channels whose handles another goroutine drops
+// while a third fires one of them: the orphaned channel is freed once, by
+// whoever leaves it last (ASan: no use after free, no leak). In a bubble,
+// so that the select is parked (testing::wait) before the handles go.
+TEST(Hostile13b, SelectOnChannelsWhoseLastHandlesGoAway) {
+    live_counted = 0;
+    goro::testing::bubble([] {
+        struct pair_of {
+            goro::chan<counted> a = goro::make_chan<counted>();
+            goro::chan<counted> b = goro::make_chan<counted>(1);
+        };
+        for (int i = 0; i < scaled(2000, 20); ++i) {
+            auto s = std::make_shared<pair_of>();
+            auto done = goro::make_chan<int>(1);
+            pair_of* raw = s.get();
+            goro::go([raw, done] {
+                int got = -1;
+                goro::select(
+                    goro::recv_case(raw->a, [&](std::optional<counted> v) { got = v ? v->v : -2; }),
+                    goro::recv_case(raw->b,
+                                    [&](std::optional<counted> v) { got = v ? v->v : -3; }));
+                done.send(got);
+            });
+            goro::testing::wait();  // the select is parked on a and b
+            auto a = s->a;          // keep one to fire
+            auto dropper = goro::make_chan<int>(1);
+            goro::go([s = std::move(s), dropper]() mutable {
+                if (s.use_count() == 1) goro::yield();
+                s.reset();  // b's last handle while the select waits on it
+                dropper.send(1);
+            });
+            if (i % 2) goro::yield();
+            if (i % 3 == 0) goro::testing::wait();
+            a.send(counted(i));
+            EXPECT_EQ(done.recv().value(), i);
+            (void)dropper.recv();
+        }
+    });
+    EXPECT_EQ(live_counted.load(), 0);
 }
