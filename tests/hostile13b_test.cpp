@@ -1075,3 +1075,26 @@ TEST(Hostile13b, SelectOnChannelsWhoseLastHandlesGoAway) {
     });
     EXPECT_EQ(live_counted.load(), 0);
 }
+
+// The same hang with go() only: a lock taken before the wait_group (so
+// released after its destructor) that its goroutines need. Unwinding
+// destroys the wait_group first, which waits for goroutines that wait for
+// the lock the unwinding goroutine still holds.
+TEST(Hostile13b, DISABLED_WaitGroupDestroyedByThrowUnderALockItsGoroutinesNeed) {
+    goro::run(procs(2), [] {
+        auto result = goro::make_chan<int>(1);
+        goro::mutex m;
+        goro::go([result, &m] {
+            try {
+                std::lock_guard lk(m);
+                goro::wait_group wg;
+                for (int i = 0; i < 2; ++i) wg.go([&m] { std::lock_guard l2(m); });
+                throw std::runtime_error("while holding the lock");
+            } catch (const std::runtime_error&) {
+                result.send(1);
+            }
+        });
+        std::size_t i = goro::select(goro::recv_case(result), goro::recv_case(goro::after(2s)));
+        EXPECT_EQ(i, 0u) << "the wait_group's destructor deadlocks with the lock_guard";
+    });
+}
