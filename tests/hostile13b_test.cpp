@@ -1098,3 +1098,76 @@ TEST(Hostile13b, DISABLED_WaitGroupDestroyedByThrowUnderALockItsGoroutinesNeed) 
         EXPECT_EQ(i, 0u) << "the wait_group's destructor deadlocks with the lock_guard";
     });
 }
+
+// Close wakes plain threads blocked in send and recv too, mixed with
+// goroutines.
+TEST(Hostile13b, CloseWakesPlainThreadsAndGoroutines) {
+    goro::run(procs(2), [] {
+        for (int round = 0; round < scaled(20, 4); ++round) {
+            auto s = goro::make_chan<std::string>();
+            auto r = goro::make_chan<std::string>(2);
+            std::atomic<int> woke{0};
+            std::vector<std::thread> threads;
+            for (int i = 0; i < 3; ++i) {
+                threads.emplace_back([&, s] {
+                    try {
+                        s.send(std::string(30, 't'));
+                    } catch (const goro::closed_channel_error&) {
+                        woke.fetch_add(1);
+                    }
+                });
+                threads.emplace_back([&, r] {
+                    if (!r.recv()) woke.fetch_add(1);
+                });
+            }
+            goro::wait_group wg;
+            for (int i = 0; i < 3; ++i) {
+                wg.go([&, s] {
+                    try {
+                        s.send(std::string(30, 'g'));
+                    } catch (const goro::closed_channel_error&) {
+                        woke.fetch_add(1);
+                    }
+                });
+                wg.go([&, r] {
+                    if (!r.recv()) woke.fetch_add(1);
+                });
+            }
+            goro::sleep_for(2ms);
+            s.close();
+            r.close();
+            wg.wait();
+            for (auto& t : threads) t.join();
+            EXPECT_EQ(woke.load(), 12);
+        }
+    });
+}
+
+// rw_mutex, semaphore, cond and wait_group freed as soon as the caller
+// returns from its wait, while the waker may still be in its call (ASan).
+TEST(Hostile13b, SyncObjectsFreedRightAfterTheWakersLastTouch) {
+    goro::run(procs(2), [] {
+        for (int i = 0; i < scaled(5000, 20); ++i) {
+            auto* rw = new goro::rw_mutex;
+            rw->lock();
+            goro::go([rw] { rw->unlock(); });
+            rw->lock_shared();  // granted by the unlock above
+            rw->unlock_shared();
+            delete rw;
+
+            auto* sem = new goro::semaphore(2);
+            sem->acquire(2);
+            goro::go([sem] { sem->release(2); });
+            sem->acquire(2);
+            sem->release(2);
+            delete sem;
+
+            auto* wg = new goro::wait_group;
+            wg->add(2);
+            goro::go([wg] { wg->done(); });
+            goro::go([wg] { wg->done(); });
+            wg->wait();
+            delete wg;
+        }
+    });
+}
