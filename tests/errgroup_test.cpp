@@ -317,3 +317,38 @@ TEST(ErrgroupWaitError, TaskReturningGoroErrcFails) {
         EXPECT_TRUE(g.wait_error() == goro::errc::deadline_exceeded);
     });
 }
+
+// "changing the limit while tasks run throws misuse_error": also when the
+// group had no limit yet. Accepting it let the running tasks go uncounted,
+// so more than n ran at once under set_limit(n).
+TEST(Errgroup, SetLimitWhileUnlimitedTasksRunIsMisuse) {
+    goro::run(procs(2), [] {
+        goro::errgroup g;
+        auto gate = goro::make_chan<goro::unit>();
+        std::atomic<int> running{0}, peak{0};
+        auto task = [&, gate] {
+            int r = running.fetch_add(1) + 1;
+            int p = peak.load();
+            while (r > p && !peak.compare_exchange_weak(p, r)) {
+            }
+            (void)gate.recv();
+            running.fetch_sub(1);
+        };
+        g.go(task);
+        while (running.load() == 0) goro::yield();
+        try {
+            g.set_limit(1);
+            ADD_FAILURE() << "set_limit accepted while a task runs";
+            g.try_go(task);  // accepted: a second task beside the first
+            for (int i = 0; i < 100 && running.load() < 2; ++i) goro::sleep_for(100us);
+        } catch (const goro::misuse_error& e) {
+            EXPECT_NE(std::string(e.what()).find("goro::errgroup::set_limit"), std::string::npos);
+        }
+        gate.close();
+        g.wait();
+        EXPECT_EQ(peak.load(), 1) << "more tasks ran at once than the limit";
+        g.set_limit(1);  // nothing runs now: allowed
+        EXPECT_TRUE(g.try_go([] {}));
+        g.wait();
+    });
+}

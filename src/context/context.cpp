@@ -523,7 +523,13 @@ std::size_t detail::context_after_func_count(const context& ctx) {
 after_func_stop detail::context_after_func_erased(const context& ctx, std::function<void()> fn) {
     detail::san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     const auto& n = ctx.node();
-    if (!n || !n->canceller) return after_func_stop([] { return true; });  // never runs
+    if (!n || !n->canceller) {
+        // Never runs. As Go's stop: true once (the call that stopped fn), then
+        // false ("f was already stopped"), copies of the stop included.
+        return after_func_stop([stopped = std::make_shared<std::atomic<bool>>(false)] {
+            return !stopped->exchange(true, std::memory_order_acq_rel);
+        });
+    }
     std::shared_ptr<context_node> c(n, n->canceller);  // aliasing: keeps the chain alive
     std::uint64_t id;
     {

@@ -14,7 +14,10 @@ chan<unit> errgroup::limit_chan() const {
 
 void errgroup::set_limit(std::int64_t n) {
     std::lock_guard lk(s_->mu);
-    if (!s_->sem.is_nil() && s_->sem.size() != 0)
+    // A task holds a token (limited) or counts in wg (either way; an
+    // unlimited group's tasks hold no token, and a new limit would not count
+    // them).
+    if (s_->wg.count() != 0 || (!s_->sem.is_nil() && s_->sem.size() != 0))
         throw misuse_error("goro::errgroup::set_limit: modify limit while tasks are active");
     s_->sem = n < 0 ? chan<unit>() : make_chan<unit>(static_cast<std::size_t>(n));
 }
