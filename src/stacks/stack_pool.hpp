@@ -60,9 +60,9 @@ namespace goro::detail {
 struct stack_config;
 
 inline constexpr std::size_t page_size = 4096;
-// 1 MiB apart, every two stacks cost a page-table page: smaller defaults
-// measured much faster for a million parked goroutines (docs/performance.md,
-// "Stack spacing is what..."), and were not taken: this is the depth users count on.
+// 1 MiB apart, every two stacks cost a page-table page. Smaller defaults
+// measured much faster for a million parked goroutines and were not taken:
+// this is the depth users count on (docs/performance.md, "Stack spacing").
 inline constexpr std::size_t default_stack_size = 1 << 20;
 // Pages below this distance from the top stay committed across reuse.
 inline constexpr std::size_t hot_stack_bytes = 64 << 10;
