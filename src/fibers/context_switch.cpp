@@ -32,16 +32,17 @@ namespace bctx = boost::context::detail;
 namespace {
 
 // Saves the running fiber's thread state into `from` and installs `to`'s.
-// Every switch is between a goroutine and its worker's own context
-// (thread_side), and the worker's own state is always clean (no exception
-// in flight or caught: its loop throws nothing), so: towards the worker,
-// save the goroutine's state and leave a clean one; towards a goroutine,
-// install its state (the exception fields only when it has some).
+// A worker's own context (thread_side) always leaves a clean state behind
+// (no exception in flight or caught: its loop throws nothing), so: from a
+// goroutine, save its state; towards the worker, leave a clean one; towards
+// a goroutine, install its state — from the worker only when it has some
+// (the fields are clean already), from another goroutine (a direct switch,
+// scheduler::switch_out) always.
 [[gnu::always_inline]] inline void carry_thread_state(fiber_context& from,
                                                       fiber_context& to) noexcept {
     thread_globals& t = this_thread_globals();
     auto* eh = static_cast<eh_globals*>(t.eh);
-    if (to.thread_side) {
+    if (!from.thread_side) {
         from.carried.caught_exceptions = eh->caught;
         from.carried.uncaught_exceptions = eh->uncaught;
         from.carried.error_number = *t.err;
@@ -49,20 +50,22 @@ namespace {
         from.carried.propagating_exceptions = eh->propagating;
         eh->propagating = nullptr;
 #endif
+    }
+    if (to.thread_side) {
         if (eh->caught || eh->uncaught) [[unlikely]] {
             eh->caught = nullptr;
             eh->uncaught = 0;
         }
-    } else {
-        if (to.carried.caught_exceptions || to.carried.uncaught_exceptions) [[unlikely]] {
-            eh->caught = to.carried.caught_exceptions;
-            eh->uncaught = to.carried.uncaught_exceptions;
-        }
-#if defined(__ARM_EABI_UNWINDER__)
-        eh->propagating = to.carried.propagating_exceptions;
-#endif
-        *t.err = to.carried.error_number;
+        return;
     }
+    if (!from.thread_side || to.carried.caught_exceptions || to.carried.uncaught_exceptions) {
+        eh->caught = to.carried.caught_exceptions;
+        eh->uncaught = to.carried.uncaught_exceptions;
+    }
+#if defined(__ARM_EABI_UNWINDER__)
+    eh->propagating = to.carried.propagating_exceptions;
+#endif
+    *t.err = to.carried.error_number;
 }
 
 struct packet {

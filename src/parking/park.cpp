@@ -101,7 +101,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
     worker* w = this_worker();
-    switch_to(g->ctx, w->sched, nullptr);
+    switched_in(w->owner->switch_out(w, g, false));
     // Resumed, maybe on another worker.
     san::tsan_acquire(static_cast<parker*>(g));  // what the waker did before ready() (TSan)
     g->reason.store(wait_reason::none, std::memory_order_relaxed);

@@ -128,8 +128,9 @@ void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_locatio
     s->ready(g, true);
 }
 
-void goroutine_main(void* p) {
-    auto* g = static_cast<goroutine*>(p);
+void goroutine_main(void* prev) {
+    switched_in(prev);
+    goroutine* g = this_goroutine_record();
     san::tsan_acquire(g);  // the spawner's closure (TSan)
     try {
         g->entry(g->closure);
@@ -156,7 +157,7 @@ void goroutine_main(void* p) {
     g->action = switch_action::exit;
     set_state(g, state_bit(g_state::running), g_state::dead);
     worker* w = this_worker();
-    switch_to(g->ctx, w->sched, nullptr, /*from_exiting=*/true);
+    w->owner->switch_out(w, g, /*exiting=*/true);
     __builtin_unreachable();
 }
 
@@ -213,7 +214,7 @@ void spawn_yield_point() noexcept {
     auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
-    switch_to(g->ctx, w->sched, nullptr);
+    switched_in(w->owner->switch_out(w, g, false));
 }
 
 }  // namespace goro::detail
@@ -232,7 +233,8 @@ void yield() {
     auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
-    switch_to(g->ctx, this_worker()->sched, nullptr);
+    worker* w = this_worker();
+    switched_in(w->owner->switch_out(w, g, false));
 }
 
 void sleep_until(clock::time_point tp) {

@@ -15,6 +15,7 @@ scheduler::scheduler(unsigned procs, unsigned slots)
     for (unsigned i = 0; i < slots; ++i) {
         auto* w = new worker;
         w->index = i;
+        w->owner = this;
         w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
         w->halt.store(i >= procs, std::memory_order_relaxed);  // launched retired, if ever
         workers.push_back(w);

@@ -77,8 +77,11 @@
 
 namespace goro::detail {
 
+struct scheduler;
+
 struct worker {
     unsigned index = 0;
+    scheduler* owner = nullptr;  // the scheduler it belongs to
     // Set while this worker must leave the ordinary search (find_runnable's
     // first step): it is retired (index >= active, goro::set_procs) or the
     // scheduler stops. Written under procs_mu; one load per look for work,
@@ -244,7 +247,14 @@ struct scheduler {
     goroutine* steal_runnext(worker* v) noexcept;
     bool any_work(const worker* self) const noexcept;
     void execute(worker* w, goroutine* g);
-    void finish_switch(worker* w, goroutine* g);
+    // A goroutine g leaving worker w (park, yield, exit; g->action says
+    // which): switches straight to the goroutine the loop would run next,
+    // when it is at hand without any of the loop's periodic duties
+    // (pick_next_directly), else to the worker's loop. Returns what the
+    // switch that resumes g passes: for switched_in.
+    void* switch_out(worker* w, goroutine* g, bool exiting) noexcept;
+    goroutine* pick_next_directly(worker* w, bool& loop) noexcept;
+    void finish_switch(worker* w, goroutine* g) noexcept;
     void finish_park(goroutine* g) noexcept;
     // Shutdown: claims g's finished park (word value `parked`) and readies g
     // to unwind. False if a waker claimed it first.
@@ -336,6 +346,15 @@ void install_sigquit_dump();
 extern std::atomic<std::int64_t> coarse_clock_ns;
 inline std::int64_t coarse_now_ns() noexcept {
     return coarse_clock_ns.load(std::memory_order_relaxed);
+}
+
+// First thing a goroutine does when switched in (at every return from
+// scheduler::switch_out, and at its start): `prev`, when not null, is the
+// goroutine that switched straight to it, whose park, yield or exit this
+// one finishes on its own stack, as the worker's loop would have.
+void finish_direct_switch(goroutine* prev) noexcept;
+[[gnu::always_inline]] inline void switched_in(void* prev) noexcept {
+    if (prev) finish_direct_switch(static_cast<goroutine*>(prev));
 }
 
 // Goroutine lifecycle (runtime/goroutine.cpp).

@@ -87,18 +87,104 @@ void scheduler::execute(worker* w, goroutine* g) {
     w->runs.store(++w->runs_local, std::memory_order_relaxed);
     if (tracing()) [[unlikely]]
         trace_run_begin(w, g);
-    switch_to(w->sched, g->ctx, g);
-    // Back on the worker's own stack: g is suspended (or finished). An
-    // exchange, against a shutdown that gives up on g (it tags `current`
-    // with a CAS, lifecycle.cpp): either it tagged g first, and this thread
+    // Back on the worker's own stack when a goroutine switches to it: g, or
+    // the last of the goroutines that g and its successors switched to
+    // directly (switch_out). It is suspended (or finished). An exchange,
+    // against a shutdown that gives up on it (it tags `current` with a CAS,
+    // lifecycle.cpp): either it tagged the goroutine first, and this thread
     // is lost, or this exchange came first, and its CAS fails. (A plain
     // store measured no faster on ping-pong, yield or skynet, so no
     // asymmetric fence replaces it: docs/performance.md.)
-    if (w->current.exchange(nullptr, std::memory_order_acq_rel) != g) [[unlikely]]
-        lost_worker_switched_back(g);
+    auto* back = static_cast<goroutine*>(switch_to(w->sched, g->ctx, nullptr));
+    if (w->current.exchange(nullptr, std::memory_order_acq_rel) != back) [[unlikely]]
+        lost_worker_switched_back(back);
     if (tracing()) [[unlikely]]
-        trace_run_end(w, g);
-    finish_switch(w, g);
+        trace_run_end(w, back);
+    finish_switch(w, back);
+}
+
+namespace {
+
+// Direct switches are off under TSan over an uninstrumented goro: there a
+// goroutine acquires its worker's clock as it is switched in, and goro's
+// bookkeeping after a switch (finish_switch) runs on the worker's fiber,
+// which TSan ignores (sanitizers/hooks.hpp); on the next goroutine's fiber
+// it would be seen, without the locks that order it.
+inline bool direct_switch_allowed() noexcept {
+#if defined(GORO_INSTRUMENTED_TSAN)
+    return true;
+#else
+    return !san::tsan();
+#endif
+}
+
+}  // namespace
+
+// What find_runnable would return right now, when its periodic steps (1, 2
+// and the network poll) have nothing to do at this pick: steps 3 and 4,
+// runnext and the local and pinned queues. `loop`: the pick is the loop's
+// to make (a periodic step is due, or the worker is halted: retired or
+// stopping); otherwise null when nothing is at hand here.
+goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
+    loop = true;
+    if (!direct_switch_allowed()) [[unlikely]]
+        return nullptr;
+    if (w->halt.load(std::memory_order_acquire)) [[unlikely]]
+        return nullptr;
+    const std::uint32_t tick = w->tick + 1;
+    if (tick % global_check_period == 0 || (tick & 63) == 0) return nullptr;
+    if ((tick & 3) == 0 && next_deadline.load(std::memory_order_relaxed) != no_deadline)
+        return nullptr;
+    loop = false;
+    w->tick = tick;
+    goroutine* g = take_runnext(w);                               // 3
+    if (!g) g = take_pinned_first(w);                             // 4a
+    if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
+    if (!g) g = take_pinned(w);                                   // 4b
+    return g;
+}
+
+// g leaves w: straight to the next goroutine n when one is at hand, which
+// then finishes g's switch on its own stack (finish_direct_switch), else to
+// the worker's loop. A ping-pong hand-off is then one jump instead of two,
+// without a pass through find_runnable (Go's park_m calls schedule() on
+// the g0 stack instead: two jumps). `current` moves from g to n with a CAS
+// against a shutdown that gives up on g (execute): if it tagged g first,
+// this thread is lost, n goes to the global queue for another worker, and
+// g switches to the loop, which freezes the thread.
+// A yield with nothing else at hand and no periodic step due does not
+// switch at all: the loop would pick g again, from the local queue.
+void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
+    bool loop;
+    if (goroutine* n = pick_next_directly(w, loop)) {
+        goroutine* expected = g;
+        if (w->current.compare_exchange_strong(expected, n, std::memory_order_acq_rel)) [[likely]] {
+            set_state(n, state_bit(g_state::runnable), g_state::running);
+            w->runs.store(++w->runs_local, std::memory_order_relaxed);
+            if (tracing()) [[unlikely]] {
+                trace_run_end(w, g);
+                trace_run_begin(w, n);
+            }
+            return switch_to(g->ctx, n->ctx, g, exiting);
+        }
+        push_global(n);
+        wakep();
+    } else if (!loop && g->action == switch_action::yield && !tracing()) {
+        // Counted as the loop's pick from the local queue would be.
+        w->counters.picks_local.bump();
+        w->runs.store(++w->runs_local, std::memory_order_relaxed);
+        return nullptr;
+    }
+    return switch_to(g->ctx, w->sched, g, exiting);
+}
+
+// On the stack of the goroutine switched in, before anything else: what
+// execute does after its switch, for the goroutine that switched here
+// directly (a direct switch never leaves its thread, so this_worker() is
+// the worker both ran on).
+void finish_direct_switch(goroutine* prev) noexcept {
+    worker* w = this_worker();
+    w->owner->finish_switch(w, prev);
 }
 
 // Finishes g's park on its worker's stack (park.hpp, step 5):
@@ -131,17 +217,27 @@ bool scheduler::claim_for_unwind(goroutine* g, std::uint64_t parked) noexcept {
     return true;
 }
 
-void scheduler::finish_switch(worker* w, goroutine* g) {
+void scheduler::finish_switch(worker* w, goroutine* g) noexcept {
     switch (g->action) {
         case switch_action::park:
             finish_park(g);
             break;
         case switch_action::yield:
             set_state(g, state_bit(g_state::running), g_state::runnable);
-            if (g->pinned_to) [[unlikely]]
+            if (g->pinned_to) [[unlikely]] {
                 w->pinned.push(g);  // locked to this worker (lock_os_thread)
-            else if (!w->rq.push(g))
-                push_global(g);
+                break;
+            }
+            if (!w->rq.push(g)) push_global(g);
+            // Others wait here besides the goroutine about to run (the one
+            // switched in directly, or one the loop will pick): if a worker
+            // sleeps, wake one to take some. Without it two goroutines
+            // yielding on one worker stayed there while another slept (the
+            // spinner woken by their spawn had looked too early): yield at
+            // procs=2 ran at 40 ns or at 6 ns per yield, by luck.
+            if (idle.idle_count() != 0 &&
+                w->rq.size() > (w->current.load(std::memory_order_relaxed) ? 0u : 1u))
+                wakep();
             break;
         case switch_action::exit:
             release_goroutine(w, g);
