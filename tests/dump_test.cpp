@@ -47,13 +47,16 @@ TEST(Dump, GroupsGoroutinesWaitingOnTheSameChannelFromTheSameSite) {
 
 TEST(Dump, ShowsWhenASleeperWakes) {
     goro::run(procs(1), [] {
-        goro::wait_group done;
-        done.go([] { goro::sleep_for(10s); });
+        // A plain go(): shutdown unwinds the sleeper after this function
+        // has returned, so it must not touch anything of this frame (a
+        // wait_group here, whose done() it called from its unwinding
+        // guard, was read after its scope ended: the exit path's deeper
+        // frames overwrote it, and done() saw a negative counter).
+        goro::go([] { goro::sleep_for(10s); });
         goro::sleep_for(5ms);
         const std::string s = dump_text();
         EXPECT_NE(s.find("[waiting, sleep"), std::string::npos) << s;
         EXPECT_NE(s.find("wakes in "), std::string::npos) << s;
-        // Shutdown unwinds the sleeper.
     });
 }
 

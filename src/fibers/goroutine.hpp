@@ -55,9 +55,10 @@ struct goroutine : parker {
     std::atomic<g_state> state{g_state::free};
     std::atomic<wait_reason> reason{wait_reason::none};  // relaxed: read racily by diagnostics
     bool unwind_requested = false;
-    // Times the shutdown unwind was thrown through this goroutine (its own
-    // field): more than one means it swallowed one (catch (...)).
-    std::uint32_t unwinds_thrown = 0;
+    // Times the shutdown unwind was thrown through this goroutine (written
+    // by it; relaxed, read by the shutdown's spinner watch): more than one
+    // means it swallowed one (catch (...)).
+    std::atomic<std::uint32_t> unwinds_thrown{0};
     std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
     // Given up by shutdown (a hopeless wait in a destructor): its stack is
     // leaked and the slot never reused. Diagnostics only.

@@ -1,9 +1,11 @@
 // parking/park.cpp — park() and ready(): the one parking primitive.
 //
-// For a goroutine, park() records the unlock callback and switches to its
-// worker, which runs the callback after the switch and then marks the park
-// finished (worker.cpp, finish_park): the goroutine is fully suspended before
-// any waker can find it, and fully parked before shutdown may claim it.
+// For a goroutine, park() records the unlock callback and switches away:
+// to its worker's loop, or straight to the next goroutine (switch_out in
+// worker.cpp). Whichever side is switched in runs the callback after the
+// switch and then marks the park finished (worker.cpp, finish_park): the
+// goroutine is fully suspended before any waker can find it, and fully
+// parked before shutdown may claim it.
 // ready() puts it back on a run queue.
 //
 // For a plain thread, park() runs the callback and sleeps on a futex word in
@@ -53,7 +55,7 @@ bool must_unwind_now() noexcept {
 
 [[noreturn]] void throw_unwind() {
     if (goroutine* g = this_goroutine_record())
-        if (++g->unwinds_thrown > 1 && shutting_down())
+        if (g->unwinds_thrown.fetch_add(1, std::memory_order_relaxed) + 1 > 1 && shutting_down())
             if (scheduler* s = current_scheduler();
                 s && s->abandon_swallowers.load(std::memory_order_acquire))
                 abandon_swallower(g);

@@ -53,7 +53,7 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
         g->next = nullptr;
         g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
-        g->unwinds_thrown = 0;
+        g->unwinds_thrown.store(0, std::memory_order_relaxed);
         g->park_bit = 0;
         g->waiting_on.store(nullptr, std::memory_order_relaxed);
         g->action = switch_action::exit;

@@ -311,6 +311,19 @@ class spinner_watch {
                 continue;
             }
             if (now - seen_[i].since < spin_grace_ns) continue;
+            // Not a spinner but a retry loop that swallows the unwind: each
+            // of its blocking calls throws at once, without a switch. It is
+            // abandoned at its next one (abandon_swallower, with the
+            // message that says so) once abandon_swallowers is set, which
+            // the quiet rounds of unwind_all do after about 0.5 s — later
+            // than this grace when the shutdown thread gets little CPU.
+            // Set it now and give it one more grace; after that it is
+            // abandoned as a spinner (it may have swallowed and then spun).
+            if (g->unwinds_thrown.load(std::memory_order_relaxed) > 1 &&
+                !s_->abandon_swallowers.exchange(true, std::memory_order_acq_rel)) {
+                seen_[i].since = now;
+                continue;
+            }
             if (abandon(w, g, now - seen_[i].since)) any = true;
         }
         return any;
@@ -495,7 +508,8 @@ void shutdown_at_exit() {
                  "`catch (const goro::goroutine_exit&) { throw; }` before it?) and blocked "
                  "again; its stack is leaked\n",
                  static_cast<unsigned long long>(g->id), g->where.file_name(),
-                 static_cast<unsigned>(g->where.line()), g->unwinds_thrown - 1);
+                 static_cast<unsigned>(g->where.line()),
+                 g->unwinds_thrown.load(std::memory_order_relaxed) - 1);
     begin_park(g);
     // Counted before it parks: shutdown may go on meanwhile, and stops the
     // workers only after this park has switched away (they are joined).

@@ -1,6 +1,8 @@
 // scheduler/worker.cpp — the worker loop: find a goroutine, switch to it,
 // finish what it asked for when it switches back (park, yield, exit), and
-// sleep when there is nothing to do. The search order is in scheduler.hpp,
+// sleep when there is nothing to do; and the direct switch from one
+// goroutine to the next that skips the loop when it has nothing else to do
+// (switch_out). The search order is in scheduler.hpp,
 // one call per step in find_runnable; the idle protocol's step labels
 // (A1.., B1..) refer to scheduler/idle.hpp.
 #include <signal.h>
@@ -187,7 +189,8 @@ void finish_direct_switch(goroutine* prev) noexcept {
     w->owner->finish_switch(w, prev);
 }
 
-// Finishes g's park on its worker's stack (park.hpp, step 5):
+// Finishes g's park off g's stack, on its worker's or on the goroutine g
+// switched to directly (park.hpp, step 5):
 //   1. read g's park word (episode e) and mode while g is surely suspended;
 //   2. run the unlock callback: from here a waker may claim and ready g, and
 //      g may run elsewhere — g's fields other than its word are off limits;

@@ -15,8 +15,10 @@
 //         then unlock(arg) runs off the        per episode; a loser leaves the
 //         parked stack, so no waker can        waiter where it is (only the
 //         see p before it is really parked     winner or the owner unlinks it)
-//      -- then the worker marks the park    c. fill in the waiter's result, unlink
-//         finished (parked bit, below)         it, unlock
+//      -- then the side switched in (the    c. fill in the waiter's result, unlink
+//         worker's loop or the next            it, unlock
+//         goroutine) marks the park
+//         finished (parked bit, below)
 //                                           d. ready(p)  (never under the lock)
 //   6. park returns wake::normal, or wake::unwind when the runtime is shutting
 //      down and unwinds parked goroutines: the caller removes its waiters (under
