@@ -100,22 +100,33 @@ TEST(GoTimer, AfterFunc) {
 // keeps the scheduler busy (Go: runtime.GC(); here sleeps of 1 ns).
 TEST(GoTimer, TickerStress) {
     goro::run(procs(2), [] {
+        // The busy goroutine reads `stop` in this frame: it must be gone
+        // before the frame is (busy.wait() below; TSan saw the exit path's
+        // frames overwrite `stop` while it still read it).
         std::atomic<bool> stop{false};
-        goro::go([&] {
+        goro::wait_group busy;
+        busy.go([&] {
             while (!stop.load()) goro::sleep_for(1ns);
         });
         goro::ticker ticker(1ns);
-        for (int i = 0; i < 100; ++i) ASSERT_TRUE(ticker.c().recv().has_value());
+        for (int i = 0; i < 100; ++i) {
+            if (!ticker.c().recv().has_value()) {
+                ADD_FAILURE() << "tick " << i << " missing";
+                break;
+            }
+        }
         ticker.stop();
         stop.store(true);
+        busy.wait();
     });
 }
 
 // TestTickerConcurrentStress: ten goroutines read 100 ticks each.
 TEST(GoTimer, TickerConcurrentStress) {
     goro::run(procs(2), [] {
-        std::atomic<bool> stop{false};
-        goro::go([&] {
+        std::atomic<bool> stop{false};  // read by `busy` (see TickerStress)
+        goro::wait_group busy;
+        busy.go([&] {
             while (!stop.load()) goro::sleep_for(1ns);
         });
         goro::ticker ticker(1ns);
@@ -129,6 +140,7 @@ TEST(GoTimer, TickerConcurrentStress) {
         wg.wait();
         ticker.stop();
         stop.store(true);
+        busy.wait();
         EXPECT_EQ(got.load(), 1000);
     });
 }
