@@ -353,8 +353,15 @@ recv_chan<unit> context::done() const {
     context_node* c = n_->canceller;
     detail::lock_scope lk(c->mu);
     if (!c->done) {
-        if (c->state.load(std::memory_order_relaxed) != 0)
+        if (c->state.load(std::memory_order_relaxed) != 0) {
+            // The cancellation, to this caller (TSan: sanitizers/hooks.hpp).
+            // The shared closed channel carries nothing of it (it was
+            // closed once, long ago), and c->mu is goro's, unseen: without
+            // this a goroutine whose first done() comes after the cancel
+            // would not be ordered after what the canceller did before it.
+            detail::san::tsan_acquire(c);
             return detail::chan_access::make<recv_chan<unit>>(closed_done());
+        }
         c->done = detail::make_chan_core(&detail::elem_ops_for<unit>, 0);
     }
     return detail::chan_access::make<recv_chan<unit>>(c->done);

@@ -39,7 +39,9 @@
 //      * each sync primitive (mutex, rw_mutex, once, semaphore, cond,
 //        wait_group) and context: what it publishes releases it, what
 //        observes that acquires it, on the address the primitive's inline
-//        atomics use;
+//        atomics use (where goro observes a release that TSan makes inside
+//        such an inline atomic — a mutex's inline unlock — by
+//        tsan_acquire_inline_release, below);
 //      * goro::blocking's call record (to the pool thread and back), an
 //        after_func's state (its creator, to the goroutine that runs it), a
 //        context's after-funcs (registration, to the cancel that starts them).
@@ -225,6 +227,27 @@ struct acquire_on_exit {
     const void* a;
     ~acquire_on_exit() { tsan_acquire(a); }
 };
+
+// An acquire of a release that TSan itself made inside one of goro's inline
+// atomics (compiled into the program, so seen: goro::mutex::unlock's fast
+// path), after goro saw that atomic's new value with its own, unseen one.
+// TSan's atomic publishes the value first and then, still holding the lock
+// of `a`'s sync object, stores the releaser's clock there; an acquire takes
+// that lock, so normally waits for the release in flight. But the TSan of
+// LLVM 14 (__tsan::Acquire) looks for the sync object's clock *before*
+// taking the lock and returns at once when there is none, i.e. until the
+// first release on `a` has stored one: the first hand-off through such an
+// atomic, seen in that instant, was lost (a race reported between the two
+// sides of a goro::mutex, flaking Sanitizer.ThreadProgramOver*Goro at the
+// end of run(), where fresh mutexes first change hands under contention).
+// A release first takes the lock (waiting for the one in flight) and leaves
+// a clock, so the acquire after it cannot miss. It publishes the caller's
+// clock too: call this only where that orders nothing new, i.e. where the
+// caller holds what `a` guards (its own next release will publish more).
+inline void tsan_acquire_inline_release(const void* a) noexcept {
+    tsan_release(a);
+    tsan_acquire(a);
+}
 
 // Marks memory that instrumented frames left poisoned as addressable again
 // (a stack about to be reused).

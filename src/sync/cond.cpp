@@ -55,7 +55,9 @@ void cond::wait(std::unique_lock<mutex>& lk) {
         }
     }
     lk.lock();
-    detail::san::tsan_acquire(lk.mutex());
+    // Holding it again: as lock_slow does, for an unlock whose release TSan
+    // may still be making (sanitizers/hooks.hpp, tsan_acquire_inline_release).
+    detail::san::tsan_acquire_inline_release(lk.mutex());
 }
 
 // signal and broadcast release *this, wait acquires it when it returns, for

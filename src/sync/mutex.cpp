@@ -41,8 +41,22 @@ std::int64_t now_ns() noexcept {
 void mutex::lock_slow() {
     // However it returns, it holds the lock after the unlocker's critical
     // section (TSan: sanitizers/hooks.hpp; the inline fast paths' atomics on
-    // state_ are compiled into the program, and seen).
-    detail::san::acquire_on_exit announce{&state_};
+    // state_ are compiled into the program, and seen). Holding the lock, by
+    // tsan_acquire_inline_release: the unlock this saw with goro's own
+    // atomic (try_lock below, or the registering CAS) may be the inline fast
+    // path's, whose release TSan may still be making — on a mutex never
+    // released before, LLVM 14's TSan lost that hand-off. Unwound at
+    // shutdown (not holding it), a plain acquire.
+    struct announce_t {
+        const void* a;
+        bool held = true;
+        ~announce_t() {
+            if (held)
+                detail::san::tsan_acquire_inline_release(a);
+            else
+                detail::san::tsan_acquire(a);
+        }
+    } announce{&state_};
     // cond.cpp announces the mutex by its own address: the same.
     static_assert(offsetof(mutex, state_) == 0);
     // Bounded spinning first: a short critical section often ends soon.
@@ -84,6 +98,7 @@ void mutex::lock_slow() {
                 state_.fetch_sub(waiter_unit, std::memory_order_relaxed);
             }
             wl.unlock();
+            announce.held = false;
             detail::throw_unwind();
         }
         if (w.success) return;  // handed over: we hold it

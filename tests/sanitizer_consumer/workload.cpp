@@ -8,8 +8,9 @@
 // goroutine to another through each of goro's hand-offs, on several worker
 // threads, so that without the hand-offs announced TSan would see the value
 // written on one thread and read on another with nothing in between:
-// unbuffered and buffered channels, select, spawn (the closure), mutex,
-// rw_mutex, wait_group, once, cond, semaphore, context cancellation, timers,
+// unbuffered and buffered channels, select, spawn (the closure), mutex (the
+// first hand-off of many fresh ones too), rw_mutex, wait_group, once, cond,
+// semaphore, context cancellation (done() called after the cancel too), timers,
 // goro::blocking, errgroup, plain threads, select with a timeout, a TCP
 // connection, errno read by goroutines on every worker, and the unwinding
 // of parked goroutines at the end of run(). Exceptions thrown and caught on
@@ -18,6 +19,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -104,6 +106,48 @@ void buffered_select(int producers, int per_producer) {
     expect(sum > 0, "buffered values read");
 }
 
+// The first hand-off of many fresh mutexes, each from a holder that unlocks
+// by the inline fast path to a goroutine spinning in goro's lock_slow
+// meanwhile. The first release TSan sees on such a mutex is then the one it
+// makes inside the unlock's atomic, which the locker observes with goro's
+// own (unseen) atomic: lost under LLVM 14's TSan without goro's
+// announcement for that case (sanitizers/hooks.hpp,
+// tsan_acquire_inline_release). The holder is a plain thread; the two step
+// through the mutexes in lockstep with relaxed atomics (no happens-before
+// for TSan). The locker comes only while the holder is seen running (its
+// heartbeat moves), so that both surely run at once, and the holder then
+// unlocks after a delay that sweeps the locker's spin.
+void first_mutex_handoffs(int mutexes) {
+    std::vector<goro::mutex> ms(static_cast<std::size_t>(mutexes));
+    std::vector<std::string> values(ms.size());
+    std::atomic<int> step{0};  // 2k + 1: ms[k] is held; 2k + 2: its locker comes
+    std::atomic<unsigned> heartbeat{0};
+    goro::wait_group wg;
+    wg.go([&] {
+        for (int k = 0; k < mutexes; ++k) {
+            while (step.load(std::memory_order_relaxed) < 2 * k + 1) std::this_thread::yield();
+            for (unsigned h = heartbeat.load(std::memory_order_relaxed);
+                 heartbeat.load(std::memory_order_relaxed) == h;)
+                std::this_thread::yield();
+            step.store(2 * k + 2, std::memory_order_relaxed);
+            std::lock_guard lk(ms[std::size_t(k)]);
+            expect(values[std::size_t(k)] == payload(k), "fresh mutex: the holder's value");
+        }
+    });
+    std::thread holder([&] {
+        for (int k = 0; k < mutexes; ++k) {
+            std::unique_lock lk(ms[std::size_t(k)]);
+            values[std::size_t(k)] = payload(k);
+            step.store(2 * k + 1, std::memory_order_relaxed);
+            while (step.load(std::memory_order_relaxed) < 2 * k + 2)
+                heartbeat.fetch_add(1, std::memory_order_relaxed);
+            for (int i = 0; i < k % 64; ++i) (void)step.load(std::memory_order_relaxed);
+        }
+    });
+    wg.wait();
+    holder.join();  // done: the locker took the last mutex after its unlock
+}
+
 // Shared state guarded by goro's locks, changed from many goroutines.
 void locks(int goroutines, int rounds) {
     goro::mutex m;
@@ -178,6 +222,27 @@ void once_and_cond() {
     c.broadcast();
     wg.wait();
     expect(consumed == 200, "cond queue drained");
+}
+
+// Goroutines whose first done() comes after the cancel (they sleep through
+// it): done() then hands out the shared closed channel, which carries
+// nothing of this cancel; the cancel itself must order what the canceller
+// wrote before it (context.cpp, done()).
+void done_after_cancel(int contexts, int goroutines) {
+    for (int k = 0; k < contexts; ++k) {
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        std::string note;
+        goro::wait_group wg;
+        for (int g = 0; g < goroutines; ++g)
+            wg.go([&, c = ctx] {
+                goro::sleep_for(1ms);
+                c.done().recv();
+                expect(note == "written before cancel", "done() after the cancel");
+            });
+        note = "written before cancel";
+        cancel();
+        wg.wait();
+    }
 }
 
 // Context cancellation and values; timers; after_func.
@@ -338,8 +403,10 @@ int main(int argc, char** argv) {
             ping_pong(2000);
             buffered_select(4, 300);
             locks(8, 100);
+            first_mutex_handoffs(1000);
             once_and_cond();
             contexts_and_time();
+            done_after_cancel(20, 4);
             blocking_and_errgroup();
             threads_select_net();
             errno_after_failed_calls(16);
