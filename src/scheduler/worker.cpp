@@ -175,6 +175,11 @@ goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
 void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
     bool loop;
     if (goroutine* n = pick_next_directly(w, loop)) {
+        // From the CAS to the jump this stack is still g's while `current`
+        // says n: a stack overflow there (the switch's frames are the
+        // park's deepest) is g's, for the SIGSEGV handler. Cleared by n,
+        // first thing (finish_direct_switch), or below.
+        w->leaving.store(g, std::memory_order_relaxed);
         goroutine* expected = g;
         if (w->current.compare_exchange_strong(expected, n, std::memory_order_acq_rel)) [[likely]] {
             set_state(n, state_bit(g_state::runnable), g_state::running);
@@ -185,6 +190,7 @@ void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
             }
             return switch_to(g->ctx, n->ctx, g, exiting);
         }
+        w->leaving.store(nullptr, std::memory_order_relaxed);
         w->runnext.store(n, std::memory_order_release);
     } else if (!loop && g->action == switch_action::yield && !tracing()) {
         // Counted as the loop's pick from the local queue would be.
@@ -201,6 +207,7 @@ void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
 // the worker both ran on).
 void finish_direct_switch(goroutine* prev) noexcept {
     worker* w = this_worker();
+    w->leaving.store(nullptr, std::memory_order_relaxed);  // this stack is ours now
     w->owner->finish_switch(w, prev);
 }
 
