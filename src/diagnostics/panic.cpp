@@ -85,10 +85,13 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
     // In a direct switch, between its CAS and its jump, `current` already
     // names the next goroutine while the leaving one's stack runs (its
     // park's deepest frames: worker::leaving). The fault is the leaving
-    // one's when the stack pointer is still in its slot, or just below it.
+    // one's when the stack pointer is not in the next one's slot (which
+    // runs from the jump on) but in the leaving one's, or just below it.
     if (worker* w = this_worker())
         if (goroutine* l = w->leaving.load(std::memory_order_relaxed); l && l->slot)
-            if (sp < l->slot->hi && sp + below_guard_window >= l->slot->lo) g = l;
+            if (!(g && g->slot && sp >= g->slot->lo && sp < g->slot->hi) && sp < l->slot->hi &&
+                sp + below_guard_window >= l->slot->lo)
+                g = l;
     if (g && g->slot) {
         auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
         const std::uintptr_t lo = g->slot->lo;
