@@ -76,16 +76,25 @@ void append_u(char* buf, std::size_t cap, std::size_t& len, unsigned long long v
 
 void on_segv(int sig, siginfo_t* info, void* uctx) {
     goroutine* g = this_goroutine_record();
+    std::uintptr_t sp = 0;
+#if defined(__x86_64__)
+    sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
+#endif
+    // In a direct switch, between its CAS and its jump, `current` already
+    // names the next goroutine while the leaving one's stack runs (its
+    // park's deepest frames: worker::leaving). The fault is the leaving
+    // one's when the stack pointer is not in the next one's slot (which
+    // runs from the jump on) but in the leaving one's, or just below it.
+    if (worker* w = this_worker())
+        if (goroutine* l = w->leaving.load(std::memory_order_relaxed); l && l->slot)
+            if (!(g && g->slot && sp >= g->slot->lo && sp < g->slot->hi) && sp < l->slot->hi &&
+                sp + below_guard_window >= l->slot->lo)
+                g = l;
     if (g && g->slot) {
         auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
         const std::uintptr_t lo = g->slot->lo;
-        std::uintptr_t sp = 0;
-#if defined(__x86_64__)
-        sp =
-            static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
-#elif defined(__aarch64__)
-        sp = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
-#endif
         // The guard page (lo - page_size .. lo, or a frame so large it
         // jumped a little past it), or a stack pointer below the stack
         // (unguarded slots: through the canary page and beyond). lo - addr

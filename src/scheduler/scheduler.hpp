@@ -97,6 +97,13 @@ struct worker {
     fiber_context sched;  // the worker thread's own stack
     // The goroutine it runs (written by the owner; relaxed: the monitor reads it).
     std::atomic<goroutine*> current{nullptr};
+    // During a direct switch (scheduler::switch_out), from the moment
+    // `current` names the next goroutine until that one runs: the goroutine
+    // leaving, whose stack is still the one running. Null otherwise. Read
+    // only by the SIGSEGV handler on this worker's own thread (a stack
+    // overflow in the switch's deepest frames is the leaving one's:
+    // diagnostics/panic.cpp).
+    std::atomic<goroutine*> leaving{nullptr};
     stack_cache stacks;
     std::uint32_t tick = 0;
     std::uint32_t runnext_streak = 0;

@@ -72,11 +72,17 @@ namespace {
 // past the grace) just as g switched back after all: g is abandoned and
 // counted so, and this thread is detached, no worker any more. It never runs anything again: a
 // park's unlock callback runs (with g's park claimed first when possible,
-// so that no waker readies it), an exit never gives the stack back.
-[[noreturn]] void lost_worker_switched_back(goroutine* g) noexcept {
+// so that no waker readies it), an exit never gives the stack back. Then
+// (with no lock held) the goroutine switch_out had picked to run next, put
+// back in runnext, goes to the global queue for another worker.
+[[noreturn]] void lost_worker_switched_back(scheduler* s, worker* w, goroutine* g) noexcept {
     if (g->action == switch_action::park) {
         claim(g);
         if (g->unlock) g->unlock(g->unlock_arg);
+    }
+    if (goroutine* n = w->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+        s->push_global(n);
+        s->wakep();
     }
     freeze_lost_thread();
 }
@@ -99,7 +105,7 @@ void scheduler::execute(worker* w, goroutine* g) {
     // asymmetric fence replaces it: docs/performance.md.)
     auto* back = static_cast<goroutine*>(switch_to(w->sched, g->ctx, nullptr));
     if (w->current.exchange(nullptr, std::memory_order_acq_rel) != back) [[unlikely]]
-        lost_worker_switched_back(back);
+        lost_worker_switched_back(this, w, back);
     if (tracing()) [[unlikely]]
         trace_run_end(w, back);
     finish_switch(w, back);
@@ -124,9 +130,16 @@ inline bool direct_switch_allowed() noexcept {
 
 // What find_runnable would return right now, when its periodic steps (1, 2
 // and the network poll) have nothing to do at this pick: steps 3 and 4,
-// runnext and the local and pinned queues. `loop`: the pick is the loop's
-// to make (a periodic step is due, or the worker is halted: retired or
-// stopping); otherwise null when nothing is at hand here.
+// runnext and the local queue. `loop`: the pick is the loop's to make (a
+// periodic step is due, the worker is halted — retired or stopping — or
+// the pick would take a lock); otherwise null when nothing is at hand here.
+// It takes no lock: it runs before the leaving goroutine's switch, while
+// that one may still hold the lock its park's unlock callback releases
+// after the switch — a leaf such as goro::blocking(ctx, fn)'s call lock
+// (lock_rank.hpp), under which the pinned queue's or the global queue's
+// lock may not be taken. So a pinned goroutine queued here (steps 4a/4b),
+// or a runnext that must go to a full local queue's overflow (step 3 at
+// its cap), leaves the pick to the loop.
 goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
     loop = true;
     if (!direct_switch_allowed()) [[unlikely]]
@@ -137,12 +150,15 @@ goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
     if (tick % global_check_period == 0 || (tick & 63) == 0) return nullptr;
     if ((tick & 3) == 0 && next_deadline.load(std::memory_order_relaxed) != no_deadline)
         return nullptr;
+    if (!w->pinned.empty()) [[unlikely]]
+        return nullptr;
+    if (w->runnext_streak >= runnext_cap && w->rq.size() >= run_queue::capacity &&
+        w->runnext.load(std::memory_order_relaxed)) [[unlikely]]
+        return nullptr;  // only this thread pushes: the push in take_runnext cannot fail
     loop = false;
     w->tick = tick;
     goroutine* g = take_runnext(w);                               // 3
-    if (!g) g = take_pinned_first(w);                             // 4a
     if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
-    if (!g) g = take_pinned(w);                                   // 4b
     return g;
 }
 
@@ -152,13 +168,20 @@ goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
 // without a pass through find_runnable (Go's park_m calls schedule() on
 // the g0 stack instead: two jumps). `current` moves from g to n with a CAS
 // against a shutdown that gives up on g (execute): if it tagged g first,
-// this thread is lost, n goes to the global queue for another worker, and
-// g switches to the loop, which freezes the thread.
+// this thread is lost, n goes back to runnext (empty after the pick; no
+// lock here: see pick_next_directly), and g switches to the loop, which
+// runs g's unlock callback, hands n to the global queue for another worker
+// and freezes the thread (lost_worker_switched_back).
 // A yield with nothing else at hand and no periodic step due does not
 // switch at all: the loop would pick g again, from the local queue.
 void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
     bool loop;
     if (goroutine* n = pick_next_directly(w, loop)) {
+        // From the CAS to the jump this stack is still g's while `current`
+        // says n: a stack overflow there (the switch's frames are the
+        // park's deepest) is g's, for the SIGSEGV handler. Cleared by n,
+        // first thing (finish_direct_switch), or below.
+        w->leaving.store(g, std::memory_order_relaxed);
         goroutine* expected = g;
         if (w->current.compare_exchange_strong(expected, n, std::memory_order_acq_rel)) [[likely]] {
             set_state(n, state_bit(g_state::runnable), g_state::running);
@@ -169,8 +192,8 @@ void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
             }
             return switch_to(g->ctx, n->ctx, g, exiting);
         }
-        push_global(n);
-        wakep();
+        w->leaving.store(nullptr, std::memory_order_relaxed);
+        w->runnext.store(n, std::memory_order_release);
     } else if (!loop && g->action == switch_action::yield && !tracing()) {
         // Counted as the loop's pick from the local queue would be.
         w->counters.picks_local.bump();
@@ -186,6 +209,7 @@ void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
 // the worker both ran on).
 void finish_direct_switch(goroutine* prev) noexcept {
     worker* w = this_worker();
+    w->leaving.store(nullptr, std::memory_order_relaxed);  // this stack is ours now
     w->owner->finish_switch(w, prev);
 }
 
