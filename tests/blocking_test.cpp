@@ -455,7 +455,10 @@ TEST(Blocking, ShutdownUnwindsContextCallersButStillWaitsForTheirFunctions) {
                 auto [ctx, cancel] = goro::with_cancel(goro::background());
                 goro::blocking(ctx, [&] {
                     ++started;
-                    ::usleep(50'000);
+                    // Far longer than the 20 ms before run() ends: a call
+                    // that finished first would let its caller return (50
+                    // ms failed once on a loaded machine: 4 returned).
+                    ::usleep(400'000);
                     ++finished;
                 });
                 ++returned;
