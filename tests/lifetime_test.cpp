@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -287,6 +289,27 @@ TEST_P(Lifetime, SelectKeepsItsOtherChannelAlive) {
     });
 }
 
+namespace {
+
+// Waits (at most 10 s) until n goroutines wait in a channel receive, each on
+// its own channel, as goro::dump_goroutines lists them.
+bool wait_for_receivers(int n) {
+    for (int tries = 0; tries < 100000; ++tries) {
+        std::ostringstream os;
+        goro::dump_goroutines(os);
+        const std::string s = os.str();
+        int found = 0;
+        for (auto at = s.find(", chan receive"); at != std::string::npos;
+             at = s.find(", chan receive", at + 1))
+            ++found;
+        if (found >= n) return true;
+        goro::sleep_for(100us);
+    }
+    return false;
+}
+
+}  // namespace
+
 // A receiver blocked on a channel whose last handle is dropped while it
 // waits: the channel stays alive for it, and shutdown unwinds it cleanly.
 TEST_P(Lifetime, BlockedReceiverOutlivesTheLastHandle) {
@@ -310,7 +333,9 @@ TEST_P(Lifetime, BlockedReceiverOutlivesTheLastHandle) {
                 ADD_FAILURE() << "received from a channel nobody can send on";
             });
             parked.wait();
-            goro::sleep_for(100us);
+            // Parked, not just about to be: a receiver that reached recv()
+            // only after the delete would read a freed handle.
+            ASSERT_TRUE(wait_for_receivers(i + 1)) << "receiver " << i << " never parked";
             delete ch;
         }
         goro::sleep_for(5ms);
