@@ -271,8 +271,10 @@ TEST(Runtime, SpawnsFromManyPlainThreads) {
 }
 
 TEST(Runtime, DumpListsGoroutines) {
-    goro::run(procs(2), [] {
-        goro::wait_group gate, started;
+    // Outside run(): a goroutine may still be on its way into gate.wait()
+    // when the main goroutine has returned; run() waits for every goroutine.
+    goro::wait_group gate, started;
+    goro::run(procs(2), [&] {
         gate.add(1);
         started.add(3);
         for (int i = 0; i < 3; ++i)

@@ -430,10 +430,13 @@ TEST(StackGuard, EveryStackGuardedWithoutSplittingMappings) {
     auto& pool = goro::detail::stack_pool::instance();
     goro::options o = goro_test::procs(2);
     o.stack_size = test_stack;
+    // Outside run(): a goroutine may still be on its way into gate.wait()
+    // (after its started.done()) when the main goroutine has returned; run()
+    // returns only once every goroutine has ended.
+    goro::wait_group gate, started;
     goro::run(o, [&] {
         EXPECT_EQ(pool.scheme(), goro::detail::guard_scheme::regions);
         const int n = 20000;  // more than max_map_count / 8 stacks at once
-        goro::wait_group gate, started;
         gate.add(1);
         started.add(n);
         for (int i = 0; i < n; ++i)

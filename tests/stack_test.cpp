@@ -81,9 +81,10 @@ TEST(Stack, ParkedGoroutineCostsAboutOnePage) {
     // only in a process that has not run goroutines yet (ctest's case).
     if (goro::detail::stack_pool::instance().total_slots() > 0)
         GTEST_SKIP() << "stacks already pooled in this process (e.g. --gtest_repeat)";
-    goro::run(procs(2), [] {
+    // Outside run(): see GuardBudgetThenUnguardedSlabs.
+    goro::wait_group gate, started;
+    goro::run(procs(2), [&] {
         const int n = 20000;
-        goro::wait_group gate, started;
         gate.add(1);
         started.add(n);
         long before = rss_kib();
@@ -102,10 +103,13 @@ TEST(Stack, ParkedGoroutineCostsAboutOnePage) {
 
 TEST(Stack, GuardBudgetThenUnguardedSlabs) {
     auto& pool = goro::detail::stack_pool::instance();
+    // Outside run(): a goroutine may still be on its way into gate.wait()
+    // (after its started.done()) when the main goroutine has returned; run()
+    // returns only once every goroutine has ended.
+    goro::wait_group gate, started;
     goro::run(procs(2), [&] {
         // More goroutines than the guard budget (max_map_count / 8) at once.
         const int n = goro_test::sanitized ? 3000 : 12000;
-        goro::wait_group gate, started;
         gate.add(1);
         started.add(n);
         for (int i = 0; i < n; ++i)
