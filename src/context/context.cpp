@@ -190,6 +190,9 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
         {
             lock_scope lk(a->mu);
             if (int s = a->state.load(std::memory_order_relaxed)) {
+                // The cancellation above, to this node's observers (TSan:
+                // a->mu is goro's, unseen; the cancel below releases n).
+                san::tsan_acquire(a);
                 cancelled = true;
                 e = static_cast<errc>(s);
                 why = a->why;
@@ -560,7 +563,10 @@ after_func_stop detail::context_after_func_erased(const context& ctx, std::funct
                 });
         }
     }
-    detail::spawn_quiet(std::move(fn), source_location::current());  // already cancelled
+    // Already cancelled: the cancellation, to fn through the spawn (TSan:
+    // c->mu is goro's, unseen).
+    detail::san::tsan_acquire(c.get());
+    detail::spawn_quiet(std::move(fn), source_location::current());
     return after_func_stop([] { return false; });
 }
 

@@ -10,11 +10,11 @@
 // written on one thread and read on another with nothing in between:
 // unbuffered and buffered channels, select, spawn (the closure), mutex (the
 // first hand-off of many fresh ones too), rw_mutex, wait_group, once, cond,
-// semaphore, context cancellation (done() called after the cancel too), timers,
-// goro::blocking, errgroup, plain threads, select with a timeout, a TCP
-// connection, errno read by goroutines on every worker, and the unwinding
-// of parked goroutines at the end of run(). Exceptions thrown and caught on
-// goroutine stacks exercise ASan's view of those stacks.
+// semaphore, context cancellation (also seen late), timers, goro::blocking,
+// errgroup, plain threads, select with a timeout, a TCP connection, errno
+// read by goroutines on every worker, and the unwinding of parked
+// goroutines at the end of run(). Exceptions thrown and caught on goroutine
+// stacks exercise ASan's view of those stacks.
 #include <goro/goro.hpp>
 
 #include <unistd.h>
@@ -224,20 +224,40 @@ void once_and_cond() {
     expect(consumed == 200, "cond queue drained");
 }
 
-// Goroutines whose first done() comes after the cancel (they sleep through
-// it): done() then hands out the shared closed channel, which carries
-// nothing of this cancel; the cancel itself must order what the canceller
-// wrote before it (context.cpp, done()).
-void done_after_cancel(int contexts, int goroutines) {
+// Goroutines that first look at a context after its cancel (they sleep
+// through it): done() (the shared closed channel, which carries nothing of
+// this cancel), a child context (cancelled at birth) and context_after_func
+// (started at once). The cancel itself must order what the canceller wrote
+// before it (context.cpp). Nothing else orders them: a child made before
+// the cancel, or a sleep, announces nothing from the canceller.
+void cancel_seen_late(int contexts, int goroutines) {
     for (int k = 0; k < contexts; ++k) {
         auto [ctx, cancel] = goro::with_cancel(goro::background());
         std::string note;
         goro::wait_group wg;
         for (int g = 0; g < goroutines; ++g)
-            wg.go([&, c = ctx] {
+            wg.go([&, g, c = ctx] {
                 goro::sleep_for(1ms);
-                c.done().recv();
-                expect(note == "written before cancel", "done() after the cancel");
+                if (g % 3 == 0) {
+                    c.done().recv();
+                    expect(note == "written before cancel", "done() after the cancel");
+                } else if (g % 3 == 1) {
+                    for (;;) {  // until one is born cancelled (a slow spawner)
+                        auto [child, stop] = goro::with_cancel(c);
+                        const bool born_cancelled = child.err() == goro::errc::canceled;
+                        stop();
+                        if (born_cancelled) break;
+                        goro::sleep_for(1ms);
+                    }
+                    expect(note == "written before cancel", "a child made after the cancel");
+                } else {
+                    auto ran = goro::make_chan<goro::unit>();
+                    goro::context_after_func(c, [&, ran] {
+                        expect(note == "written before cancel", "after_func after the cancel");
+                        ran.close();
+                    });
+                    ran.recv();
+                }
             });
         note = "written before cancel";
         cancel();
@@ -406,7 +426,7 @@ int main(int argc, char** argv) {
             first_mutex_handoffs(1000);
             once_and_cond();
             contexts_and_time();
-            done_after_cancel(20, 4);
+            cancel_seen_late(20, 6);
             blocking_and_errgroup();
             threads_select_net();
             errno_after_failed_calls(16);
