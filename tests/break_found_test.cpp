@@ -384,14 +384,6 @@ TEST(BreakFound, TimersFromAPlainThreadWhileRunReturns) {
 // waiter announces its futex sleep; the same result (errno 11) showed up
 // once in ~45 TSan runs of a plain send/recv stress with 64 goroutines.
 // Fails every run here (usually within a second).
-namespace {
-[[gnu::noinline]] int read_errno_now() {
-    return errno;
-}
-[[gnu::noinline]] void write_errno_now(int v) {
-    errno = v;
-}
-}  // namespace
 
 TEST(BreakFound, ErrnoClobberedByAContendedInternalLock) {
     auto ch = goro::make_chan<int>(1);
@@ -421,10 +413,10 @@ TEST(BreakFound, ErrnoClobberedByAContendedInternalLock) {
                 // Until the first clobber, or 5 s (the contenders need CPU).
                 const auto until = std::chrono::steady_clock::now() + 5s;
                 while (clobbered.load() == 0 && std::chrono::steady_clock::now() < until) {
-                    write_errno_now(1000 + g);
+                    goro_test::write_errno(1000 + g);
                     ch.send(g);
                     ch.recv();
-                    if (int e = read_errno_now(); e != 1000 + g) {
+                    if (int e = goro_test::read_errno(); e != 1000 + g) {
                         ++clobbered;
                         seen = e;
                     }

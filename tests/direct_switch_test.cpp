@@ -23,17 +23,10 @@
 
 using namespace std::chrono_literals;
 using goro_test::procs;
+using goro_test::read_errno;
+using goro_test::write_errno;
 
 namespace {
-
-[[gnu::noinline]] int read_errno() {
-    asm volatile("" ::: "memory");
-    return errno;
-}
-[[gnu::noinline]] void write_errno(int v) {
-    asm volatile("" ::: "memory");
-    errno = v;
-}
 
 // The message of the exception being handled, or "" if none.
 std::string handled() {

@@ -15,11 +15,13 @@
 #include <thread>
 
 #include "goro/goro.hpp"
+#include "stack_util.hpp"
 #include "stacks/stack_pool.hpp"
 #include "test_util.hpp"
 #include "watchdog.hpp"
 
 using namespace std::chrono_literals;
+using goro_test::current_slot_lo;
 using goro_test::procs;
 using goro_test::scaled;
 
@@ -73,18 +75,6 @@ TEST(Hostile14, ParkUnderALeafLockPicksTheNextGoroutineWithNothingHeld) {
 }
 
 namespace {
-
-// The lowest usable address of the running goroutine's stack slot (as in
-// stack_guard_test.cpp).
-std::uintptr_t current_slot_lo() {
-    volatile char here = 0;
-    const auto addr = reinterpret_cast<std::uintptr_t>(&here);
-    std::uintptr_t lo = 0;
-    goro::detail::stack_pool::instance().for_each_slot([&](goro::detail::stack_slot& s) {
-        if (addr >= s.lo && addr < s.hi) lo = s.lo;
-    });
-    return lo;
-}
 
 [[gnu::noinline]] void receive_here(goro::chan<int>& c) {
     (void)c.recv();

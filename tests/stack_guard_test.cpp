@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "goro/goro.hpp"
+#include "stack_util.hpp"
 #include "stacks/stack_pool.hpp"
 #include "test_util.hpp"
 
@@ -49,6 +50,7 @@
 #endif
 
 using namespace std::chrono_literals;
+using goro_test::current_slot_lo;
 
 namespace {
 
@@ -74,17 +76,6 @@ volatile long never = LONG_MAX;
     frame[sizeof frame - 1] = frame[0];
     if (depth == never) return 0;
     return recurse_forever(depth + 1, frame) + frame[sizeof frame - 1];
-}
-
-// The lowest usable address of the running goroutine's stack slot.
-std::uintptr_t current_slot_lo() {
-    volatile char here = 0;
-    const auto addr = reinterpret_cast<std::uintptr_t>(&here);
-    std::uintptr_t lo = 0;
-    goro::detail::stack_pool::instance().for_each_slot([&](goro::detail::stack_slot& s) {
-        if (addr >= s.lo && addr < s.hi) lo = s.lo;
-    });
-    return lo;
 }
 
 // Recurses until a frame lies below `target`, then returns: an overflow that

@@ -1,6 +1,7 @@
 // tests/test_util.hpp — helpers shared by goro's tests.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 
@@ -44,6 +45,19 @@ inline goro::options procs(unsigned n) {
     goro::options o;
     o.procs = n;
     return o;
+}
+
+// errno read and written afresh, in another function: glibc declares
+// __errno_location const, so within one function the compiler may keep
+// errno's address across a park, and a goroutine that migrated would then
+// use its old thread's errno (the pitfall is in docs/pitfalls.md).
+[[gnu::noinline]] inline int read_errno() {
+    asm volatile("" ::: "memory");
+    return errno;
+}
+[[gnu::noinline]] inline void write_errno(int v) {
+    asm volatile("" ::: "memory");
+    errno = v;
 }
 
 }  // namespace goro_test

@@ -17,23 +17,11 @@
 
 using namespace std::chrono_literals;
 using goro_test::procs;
+using goro_test::read_errno;
+using goro_test::write_errno;
 
 class ThreadState : public ::testing::TestWithParam<unsigned> {};
 
-namespace {
-// glibc declares __errno_location const, so within one function the compiler
-// may keep errno's address across a park, and a goroutine that migrated
-// would then use its old thread's errno. Code that reads errno after a park
-// reads it afresh in another function (the pitfall is in docs/).
-[[gnu::noinline]] int read_errno() {
-    asm volatile("" ::: "memory");
-    return errno;
-}
-[[gnu::noinline]] void write_errno(int v) {
-    asm volatile("" ::: "memory");
-    errno = v;
-}
-}  // namespace
 INSTANTIATE_TEST_SUITE_P(Procs, ThreadState, ::testing::Values(1u, 2u, 8u));
 
 // 200 goroutines park inside catch handlers (and nested handlers) and check,

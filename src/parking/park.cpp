@@ -55,7 +55,7 @@ bool must_unwind_now() noexcept {
 
 [[noreturn]] void throw_unwind() {
     if (goroutine* g = this_goroutine_record())
-        if (g->unwinds_thrown.fetch_add(1, std::memory_order_relaxed) + 1 > 1 && shutting_down())
+        if (g->unwinds_thrown.fetch_add(1, std::memory_order_relaxed) > 0 && shutting_down())
             if (scheduler* s = current_scheduler();
                 s && s->abandon_swallowers.load(std::memory_order_acquire))
                 abandon_swallower(g);
@@ -99,11 +99,7 @@ wake park(wait_reason reason, void (*unlock)(void*), void* arg, park_mode mode,
     // this goroutine; the unlock callback runs on the worker's fiber, which
     // announces nothing (sanitizers/hooks.hpp).
     if (object) san::tsan_release(object);
-    std::uintptr_t sp = stack_pointer();
-    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
-    check_stack_canary(g);
-    worker* w = this_worker();
-    switched_in(w->owner->switch_out(w, g, false));
+    switch_away(g, stack_pointer());
     // Resumed, maybe on another worker.
     san::tsan_acquire(static_cast<parker*>(g));  // what the waker did before ready() (TSan)
     g->reason.store(wait_reason::none, std::memory_order_relaxed);

@@ -211,10 +211,7 @@ void spawn_yield_point() noexcept {
     w->spilled = false;
     if (shutting_down()) return;
     g->action = switch_action::yield_to_global;
-    auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
-    check_stack_canary(g);
-    switched_in(w->owner->switch_out(w, g, false));
+    switch_away(g, reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
 }
 
 }  // namespace goro::detail
@@ -230,11 +227,7 @@ void yield() {
     }
     if (shutting_down() && must_unwind_now()) throw_unwind();
     g->action = switch_action::yield;
-    auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
-    check_stack_canary(g);
-    worker* w = this_worker();
-    switched_in(w->owner->switch_out(w, g, false));
+    switch_away(g, reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
 }
 
 void sleep_until(clock::time_point tp) {

@@ -376,4 +376,15 @@ void release_goroutine(worker* w, goroutine* g) noexcept;
 [[noreturn]] void panic_escaped(goroutine* g, const char* what) noexcept;
 void check_stack_canary(goroutine* g) noexcept;
 
+// The running goroutine g, its g->action set (park, yield), leaves its
+// worker: the stack's low-water mark is taken at `sp` (the caller's frame)
+// and its canary checked, then g switches out; it returns when g is resumed,
+// maybe on another worker, after finishing the switch that resumed it.
+[[gnu::always_inline]] inline void switch_away(goroutine* g, std::uintptr_t sp) noexcept {
+    if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
+    check_stack_canary(g);
+    worker* w = this_worker();
+    switched_in(w->owner->switch_out(w, g, false));
+}
+
 }  // namespace goro::detail
