@@ -303,8 +303,12 @@ class spinner_watch {
         bool any = false;
         for (std::size_t i = 0; i < seen_.size(); ++i) {
             worker* w = s_->workers[i];
-            const std::uint64_t runs = w->runs.load(std::memory_order_relaxed);
-            goroutine* g = w->current.load(std::memory_order_relaxed);
+            // `current` first: the worker counts a run before it names the
+            // goroutine (execute, switch_out), so a g read here that has
+            // just been switched in comes with a count that differs from
+            // the one its spinning predecessor left.
+            goroutine* g = w->current.load(std::memory_order_acquire);
+            const std::uint64_t runs = w->runs.load(std::memory_order_acquire);
             if (w->lost.load(std::memory_order_relaxed)) continue;
             if (runs != seen_[i].runs || !g) {
                 seen_[i] = {runs, now};

@@ -380,10 +380,16 @@ void check_stack_canary(goroutine* g) noexcept;
 // worker: the stack's low-water mark is taken at `sp` (the caller's frame)
 // and its canary checked, then g switches out; it returns when g is resumed,
 // maybe on another worker, after finishing the switch that resumed it.
+// A shutdown may give up on g as a spinner (lifecycle.cpp) between the
+// caller's this_goroutine_record() and the switch: then its thread is no
+// worker any more, and switch_on_forgotten_thread handles it.
+void switch_on_forgotten_thread(goroutine* g) noexcept;
 [[gnu::always_inline]] inline void switch_away(goroutine* g, std::uintptr_t sp) noexcept {
     if (g->low_water == 0 || sp < g->low_water) g->low_water = sp;
     check_stack_canary(g);
     worker* w = this_worker();
+    if (!w) [[unlikely]]
+        return switch_on_forgotten_thread(g);
     switched_in(w->owner->switch_out(w, g, false));
 }
 

@@ -89,10 +89,26 @@ namespace {
 
 }  // namespace
 
+// g, given up on as a spinner, was about to park or yield as its thread was
+// made a plain thread. A yield returns: g goes on as a plain thread's code.
+// A park cannot become a thread's park (its waiters would ready g, a
+// goroutine, into the scheduler): as lost_worker_switched_back does, the
+// park is claimed so that no waker readies g, its unlock callback runs, and
+// the thread sleeps for ever.
+void switch_on_forgotten_thread(goroutine* g) noexcept {
+    if (g->action != switch_action::park) return;
+    claim(g);
+    if (g->unlock) g->unlock(g->unlock_arg);
+    freeze_lost_thread();
+}
+
 void scheduler::execute(worker* w, goroutine* g) {
-    w->current.store(g, std::memory_order_relaxed);
-    set_state(g, state_bit(g_state::runnable), g_state::running);
+    // `runs` before `current` (release): a shutdown's spinner watch that
+    // reads g in `current` (acquire) then reads this run's count, and does
+    // not take g for the goroutine it saw run too long (lifecycle.cpp).
     w->runs.store(++w->runs_local, std::memory_order_relaxed);
+    w->current.store(g, std::memory_order_release);
+    set_state(g, state_bit(g_state::runnable), g_state::running);
     if (tracing()) [[unlikely]]
         trace_run_begin(w, g);
     // Back on the worker's own stack when a goroutine switches to it: g, or
@@ -182,10 +198,10 @@ void* scheduler::switch_out(worker* w, goroutine* g, bool exiting) noexcept {
         // park's deepest) is g's, for the SIGSEGV handler. Cleared by n,
         // first thing (finish_direct_switch), or below.
         w->leaving.store(g, std::memory_order_relaxed);
+        w->runs.store(++w->runs_local, std::memory_order_relaxed);  // before `current`: execute
         goroutine* expected = g;
         if (w->current.compare_exchange_strong(expected, n, std::memory_order_acq_rel)) [[likely]] {
             set_state(n, state_bit(g_state::runnable), g_state::running);
-            w->runs.store(++w->runs_local, std::memory_order_relaxed);
             if (tracing()) [[unlikely]] {
                 trace_run_end(w, g);
                 trace_run_begin(w, n);
