@@ -286,3 +286,64 @@ TEST(SelectStress, SelectsOnBothSidesOfUnbufferedChannels) {
         EXPECT_LE(got.load(), 2L * n);
     });
 }
+
+// A blocking select over 8 channels, woken by each in turn, leaves no waiter
+// behind on the other 7 (its waiters live in its frame), and unlinks them
+// under their channels' locks while a prober try_sends on every channel at
+// once (TSan sees an unlocked unlink). Covers the first pass that skips
+// channels which do not look ready, and the wake-up that unlinks the rest,
+// on distinct channels and with one channel twice.
+TEST(Select, BlockingSelectLeavesNoWaiterBehind) {
+    for (bool repeat_a_channel : {false, true}) {
+        goro::run(procs(2), [&] {
+            std::vector<goro::chan<int>> ch;
+            for (int i = 0; i < 8; ++i) ch.push_back(goro::make_chan<int>());
+            goro::chan<int> c7 = repeat_a_channel ? ch[0] : ch[7];
+            const int rounds = static_cast<int>(scaled(4000));
+            std::atomic<bool> stop{false};
+            std::atomic<long> probes{0};
+            goro::wait_group wg;
+            wg.go([&] {
+                for (int r = 0; r < rounds; ++r) ch[static_cast<std::size_t>(r % 7)].send(r);
+            });
+            wg.go([&] {
+                while (!stop.load()) {
+                    for (auto& c : ch)
+                        if (c.try_send(-1000)) probes.fetch_add(1);
+                    goro::yield();
+                }
+            });
+            long sum = 0, probed = 0;
+            for (int received = 0; received < rounds;) {
+                int got = 0;
+                auto on = [&](std::optional<int> v) { got = v.value_or(-1); };
+                goro::select(goro::recv_case(ch[0], on), goro::recv_case(ch[1], on),
+                             goro::recv_case(ch[2], on), goro::recv_case(ch[3], on),
+                             goro::recv_case(ch[4], on), goro::recv_case(ch[5], on),
+                             goro::recv_case(ch[6], on), goro::recv_case(c7, on));
+                if (got == -1000) {
+                    ++probed;
+                    continue;
+                }
+                sum += got;
+                ++received;
+            }
+            stop.store(true);
+            wg.wait();
+            // Every probe that went through was received by a select.
+            EXPECT_EQ(probes.load(), probed)
+                << "a value went to a waiter of a select that had returned";
+            EXPECT_EQ(sum, static_cast<long>(rounds) * (rounds - 1) / 2);
+            // And while this goroutine waits elsewhere (a stale waiter's
+            // parker would be claimable now): nobody receives.
+            long stale = 0;
+            goro::wait_group probe;
+            probe.go([&] {
+                for (auto& c : ch)
+                    if (c.try_send(-1000)) ++stale;
+            });
+            probe.wait();
+            EXPECT_EQ(stale, 0) << "a select that had returned still received";
+        });
+    }
+}

@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "goro/detail/park.hpp"
+#include "goro/detail/relaxed.hpp"
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/detail/waiter.hpp"
 
@@ -67,14 +68,14 @@ inline constexpr elem_ops elem_ops_for{
 // lock, the counters, the buffer pointer, the queue heads) in the first line.
 struct alignas(64) chan_core {
     spin_mutex mu{lock_rank::chan};
-    bool closed GORO_GUARDED_BY(mu) = false;
+    relaxed<bool> closed GORO_GUARDED_BY(mu){false};  // relaxed: select's peek (select.cpp)
     // A timer's or ticker's channel (set once, before the channel is shared):
     // it presents as unbuffered, as Go 1.23's do — len and cap read 0 — while
     // it holds the one fired, unreceived value that stop()/reset() take back.
     bool timer_chan = false;
     std::uint32_t elem_size;
     std::size_t cap;
-    std::size_t count GORO_GUARDED_BY(mu) = 0;
+    relaxed<std::size_t> count GORO_GUARDED_BY(mu){0};  // relaxed: select's peek
     std::size_t head GORO_GUARDED_BY(mu) = 0;
     unsigned char* buf = nullptr;
     const elem_ops* ops;

@@ -1,17 +1,21 @@
 // goro/detail/intrusive_list.hpp — the doubly linked FIFO behind every wait
 // queue (channels, sync types). Nodes live in their owners' frames; the list
 // never allocates. Node must have `Node* next, *prev; bool queued`.
-// Not thread-safe: always used under the owning structure's lock.
+// Not thread-safe: always changed under the owning structure's lock. The
+// head is `relaxed` for a peek without the lock (empty(): a hint only, as
+// select's first pass uses a channel's queues).
 #pragma once
+
+#include "goro/detail/relaxed.hpp"
 
 namespace goro::detail {
 
 template <class Node>
 struct intrusive_list {
-    Node* head = nullptr;
+    relaxed<Node*> head{nullptr};
     Node* tail = nullptr;
 
-    bool empty() const noexcept { return head == nullptr; }
+    bool empty() const noexcept { return static_cast<Node*>(head) == nullptr; }
 
     void push_back(Node* n) noexcept {
         n->next = nullptr;
