@@ -59,10 +59,19 @@ std::uint64_t next_random() noexcept {
         bubble_random_state.store(s, std::memory_order_relaxed);
         return r;
     }
-    // Constant-initialized (no guard on each use), seeded on first use.
+    // Constant-initialized (no guard on each use), seeded on first use: from
+    // the state's address and a process-wide count of seeds, since threads
+    // run one after another reuse a stack and TLS block (the same address:
+    // each new thread's first select chose the same case).
     constinit thread_local std::uint64_t s = 0;
-    if (s == 0) [[unlikely]]
-        s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
+    if (s == 0) [[unlikely]] {
+        static std::atomic<std::uint64_t> seeds{0};
+        const std::uint64_t k = seeds.fetch_add(1, std::memory_order_relaxed) + 1;
+        std::uint64_t z = (reinterpret_cast<std::uintptr_t>(&s) ^ (k * 0xBF58476D1CE4E5B9ULL)) *
+                          0x9E3779B97F4A7C15ULL;
+        z ^= z >> 31;
+        s = z | 1;
+    }
     return xorshift(s);
 }
 
