@@ -143,24 +143,6 @@ TEST(Break15, SendAndRecvOnOneBufferedChannel) {
     }
 }
 
-// Each new plain thread's first select between two ready cases: the
-// per-thread random state is seeded lazily from the state's address, and
-// threads run one after another reuse the same stack and TLS block.
-TEST(Break15, FirstSelectOfEachNewThreadIsUniform) {
-    const int n = static_cast<int>(scaled(1000, 4));
-    std::vector<long> hits(2);
-    for (int t = 0; t < n; ++t) {
-        std::thread th([&] {
-            auto a = goro::make_chan<int>(1), b = goro::make_chan<int>(1);
-            a.send(0);
-            b.send(1);
-            hits[goro::select(goro::recv_case(a), goro::recv_case(b))]++;
-        });
-        th.join();
-    }
-    EXPECT_LT(chi2(hits, n / 2.0), chi2_bound(1)) << hits[0] << " vs " << hits[1];
-}
-
 // Selects with a default from many goroutines: a default is taken only when
 // no case was ready. A receive from a channel whose buffer only these
 // selects drain sees the default only once the buffer is empty, and a send
