@@ -8,21 +8,20 @@
 // (picks may be one ahead of runs, say). No lock.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
+
+#include "goro/detail/relaxed.hpp"
 
 namespace goro::detail {
 
 // One owner-written counter.
 class counter {
   public:
-    void bump() noexcept {
-        v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
-    std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+    void bump() noexcept { ++v_; }
+    std::uint64_t get() const noexcept { return v_; }
 
   private:
-    std::atomic<std::uint64_t> v_{0};
+    relaxed<std::uint64_t> v_;
 };
 
 // Where find_runnable found the goroutine it runs.

@@ -68,6 +68,14 @@ void scheduler::worker_main(worker* w) {
 
 namespace {
 
+// g was parking as its thread stopped being a worker: claim the park, so
+// that no waker readies g into the scheduler, and run its unlock callback.
+void release_lost_park(goroutine* g) noexcept {
+    if (g->action != switch_action::park) return;
+    claim(g);
+    if (g->unlock) g->unlock(g->unlock_arg);
+}
+
 // A shutdown declared this worker lost (its goroutine g ran without blocking
 // past the grace) just as g switched back after all: g is abandoned and
 // counted so, and this thread is detached, no worker any more. It never runs anything again: a
@@ -76,10 +84,7 @@ namespace {
 // (with no lock held) the goroutine switch_out had picked to run next, put
 // back in runnext, goes to the global queue for another worker.
 [[noreturn]] void lost_worker_switched_back(scheduler* s, worker* w, goroutine* g) noexcept {
-    if (g->action == switch_action::park) {
-        claim(g);
-        if (g->unlock) g->unlock(g->unlock_arg);
-    }
+    release_lost_park(g);
     if (goroutine* n = w->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
         s->push_global(n);
         s->wakep();
@@ -97,8 +102,7 @@ namespace {
 // the thread sleeps for ever.
 void switch_on_forgotten_thread(goroutine* g) noexcept {
     if (g->action != switch_action::park) return;
-    claim(g);
-    if (g->unlock) g->unlock(g->unlock_arg);
+    release_lost_park(g);
     freeze_lost_thread();
 }
 
