@@ -184,6 +184,46 @@ TEST(Context, StopTokenInterop) {
     std::jthread t([c = ctx2](std::stop_token) { c.done().recv(); });
 }
 
+// A goroutine that polls ctx.stop_token() and sees the stop sees what the
+// canceller did before cancelling: from goroutines, from a plain thread, and
+// through a child whose parent is cancelled. (TSan's view of it, with goro's
+// own request_stop() the only one linked in, is checked by
+// tests/sanitizer_consumer: this binary also calls request_stop() itself.)
+TEST(Context, StopTokenOrdersWhatTheCancellerDidBefore) {
+    goro::run(procs(2), [] {
+        for (int round = 0; round < static_cast<int>(scaled(300, 4)); ++round) {
+            auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+            auto [ctx, cancel] = goro::with_cancel(parent);
+            std::stop_token tok = ctx.stop_token();
+            int written = 0;  // plain: ordered only by the stop
+            goro::wait_group wg;
+            int seen = -1;
+            wg.go([&seen, &written, tok] {
+                while (!tok.stop_requested()) goro::yield();
+                seen = written;
+            });
+            auto finish = [&written, round, c = cancel, cp = cancel_parent] {
+                written = round + 1;
+                if (round % 2)
+                    c();
+                else
+                    cp();
+            };
+            if (round % 3 == 0) {
+                std::thread t(finish);
+                wg.wait();
+                t.join();
+            } else {
+                wg.go(finish);
+                wg.wait();
+            }
+            ASSERT_EQ(seen, round + 1);
+            cancel();
+            cancel_parent();
+        }
+    });
+}
+
 TEST(Context, ShortLivedChildrenDoNotAccumulate) {
     auto [parent, cancel] = goro::with_cancel(goro::background());
     std::weak_ptr<goro::detail::context_node> first;

@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <list>
 #include <unordered_map>
 #include <vector>
@@ -99,6 +100,28 @@ struct context_node : std::enable_shared_from_this<context_node> {
 
 namespace {
 
+// Requests stop on src, first announcing it to TSan: a program polls its
+// tokens with stop_requested(), an acquire load of the stop state's value
+// word inlined into the program's code, but this request_stop() is goro's
+// (uninstrumented), so TSan would not see the store it pairs with, and a
+// poller that read what the canceller wrote before the stop was reported
+// as racing with it. The release on that word carries the canceller's
+// clock. Its address is libstdc++'s layout (stop_source holds a pointer
+// to a _Stop_state_t, whose second 32-bit atomic is the value word);
+// without libstdc++ there is no announcement.
+void request_stop(std::stop_source& src) noexcept {
+#if defined(__GLIBCXX__)
+    static_assert(sizeof(std::stop_source) == sizeof(void*),
+                  "libstdc++'s stop_source is one pointer to its shared state");
+    if (san::tsan()) [[unlikely]] {
+        char* state = nullptr;
+        std::memcpy(&state, &src, sizeof state);
+        if (state) san::tsan_release(state + sizeof(std::atomic<std::uint32_t>));
+    }
+#endif
+    src.request_stop();
+}
+
 context_node* above(const context_node* n) {
     return n->parent ? n->parent->canceller : nullptr;
 }
@@ -110,7 +133,7 @@ void fire_heirs(std::vector<std::shared_ptr<heir>> work) {
         work.pop_back();
         if (h->fired.exchange(true, std::memory_order_acq_rel)) continue;
         if (h->done) chan_close(h->done.get());
-        if (h->stop) h->stop->request_stop();
+        if (h->stop) request_stop(*h->stop);
         for (auto& fn : h->afters) spawn_quiet(std::move(fn), source_location::current());
         for (auto& i : h->inherited) work.push_back(i);
     }
@@ -150,7 +173,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
                 }
         }
         if (done) chan_close(done);
-        if (stop_src) stop_src->request_stop();
+        if (stop_src) request_stop(*stop_src);
         if (timer) timer->stop();
         // Each after-func's goroutine acquires n, which its registration
         // released (TSan: a deadline's cancel runs on a worker's fiber, which
@@ -394,7 +417,12 @@ std::stop_token context::stop_token() const {
     detail::lock_scope lk(c->mu);
     if (!c->stop_src) {
         c->stop_src.emplace();
-        if (c->state.load(std::memory_order_relaxed) != 0) c->stop_src->request_stop();
+        if (c->state.load(std::memory_order_relaxed) != 0) {
+            // Cancelled before: what the cancel released (cancel_node), to
+            // this caller and, through the stop, to every poller (TSan).
+            detail::san::tsan_acquire(c);
+            detail::request_stop(*c->stop_src);
+        }
     }
     return c->stop_src->get_token();
 }

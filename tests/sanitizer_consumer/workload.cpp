@@ -10,11 +10,12 @@
 // written on one thread and read on another with nothing in between:
 // unbuffered and buffered channels, select, spawn (the closure), mutex (the
 // first hand-off of many fresh ones too), rw_mutex, wait_group, once, cond,
-// semaphore, context cancellation (also seen late), timers, goro::blocking,
-// errgroup, plain threads, select with a timeout, a TCP connection, errno
-// read by goroutines on every worker, and the unwinding of parked
-// goroutines at the end of run(). Exceptions thrown and caught on goroutine
-// stacks exercise ASan's view of those stacks.
+// semaphore, context cancellation (also seen late, and through a
+// stop_token), timers, goro::blocking, errgroup, plain threads, select with
+// a timeout, a TCP connection, errno read by goroutines on every worker,
+// and the unwinding of parked goroutines at the end of run(). Exceptions
+// thrown and caught on goroutine stacks exercise ASan's view of those
+// stacks.
 #include <goro/goro.hpp>
 
 #include <unistd.h>
@@ -265,6 +266,33 @@ void cancel_seen_late(int contexts, int goroutines) {
     }
 }
 
+// Goroutines polling a context's std::stop_token (no done() channel, no
+// goro call that observes the cancel): the stop they see orders what the
+// canceller wrote before it. This program never calls request_stop()
+// itself, so the one that runs is goro's, compiled without TSan: the stop
+// must be announced (context.cpp).
+void stop_token_pollers(int rounds) {
+    for (int r = 0; r < rounds; ++r) {
+        auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+        auto [ctx, cancel] = goro::with_cancel(parent);
+        std::string note;
+        goro::wait_group wg;
+        for (int g = 0; g < 3; ++g)
+            wg.go([&, tok = (g == 0 ? parent : ctx).stop_token()] {
+                while (!tok.stop_requested()) goro::yield();
+                expect(note == "written before the stop", "a stop_token's stop");
+            });
+        goro::sleep_for(std::chrono::microseconds(100));
+        note = "written before the stop";
+        if (r % 2)
+            cancel_parent();
+        else
+            cancel();
+        cancel_parent();
+        wg.wait();
+    }
+}
+
 // Context cancellation and values; timers; after_func.
 void contexts_and_time() {
     goro::context_key<std::string> key;
@@ -427,6 +455,7 @@ int main(int argc, char** argv) {
             once_and_cond();
             contexts_and_time();
             cancel_seen_late(20, 6);
+            stop_token_pollers(10);
             blocking_and_errgroup();
             threads_select_net();
             errno_after_failed_calls(16);
