@@ -21,9 +21,18 @@ int race() {
     goro::options opts;
     opts.procs = 4;
     return goro::run(opts, [] {
+        // Both goroutines exist before either increments: one that finished
+        // before the other was spawned would hand its stack slot, and with
+        // it its history, to the other (a reused slot orders the old
+        // goroutine before the new one), and the race was missed once so.
+        // The start signal orders main before each, not one before the other.
+        auto ready = goro::make_chan<int>(2);
+        auto start = goro::make_chan<int>();
         goro::wait_group wg;
         for (int g = 0; g < 2; ++g)
-            wg.go([] {
+            wg.go([ready, start] {
+                ready.send(0);
+                start.recv();
                 auto own = goro::make_chan<int>(1);
                 for (int i = 0; i < 2000; ++i) {
                     own.send(i);
@@ -32,6 +41,9 @@ int race() {
                     if (i % 64 == 0) goro::yield();
                 }
             });
+        ready.recv();
+        ready.recv();
+        start.close();
         wg.wait();
         std::printf("bug: race ran, counter %d\n", unsynchronized);
         return 0;
