@@ -247,7 +247,7 @@ TEST(Break16, SpinnerCallingGoAsItIsForgotten) {
 
 // GORO_MAXPROCS is digits only, as GORO_STACK_SIZE and GORO_BLOCKING_THREADS
 // are: strtoull also took a leading sign or white space.
-TEST(Break16, DISABLED_MaxprocsWithASignOrSpaceIsRejectedByName) {
+TEST(Break16, MaxprocsWithASignOrSpaceIsRejectedByName) {
     for (const char* bad : {" 2", "+2", "\t2", "\n2", "2 ", " +2"}) {
         ::setenv("GORO_MAXPROCS", bad, 1);
         std::string err;

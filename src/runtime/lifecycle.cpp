@@ -60,13 +60,15 @@ std::vector<scheduler*> leaked_schedulers;  // guarded by lifecycle_mu
 constexpr unsigned max_procs = 4096;
 
 // GORO_MAXPROCS, parsed: 0 when unset; throws misuse_error when malformed.
+// Digits only, as GORO_STACK_SIZE (strtoull alone would take a sign or
+// leading white space).
 unsigned procs_from_env() {
     const char* env = std::getenv("GORO_MAXPROCS");
     if (!env) return 0;
     char* end = nullptr;
     errno = 0;
     unsigned long long v = std::strtoull(env, &end, 10);
-    if (end == env || *end != 0 || errno != 0 || env[0] == '-' || v == 0 || v > max_procs)
+    if (env[0] < '0' || env[0] > '9' || *end != 0 || errno != 0 || v == 0 || v > max_procs)
         throw misuse_error(std::string("goro: GORO_MAXPROCS=\"") + env +
                            "\": not a worker count (expected 1.." + std::to_string(max_procs) +
                            ")");
