@@ -272,7 +272,7 @@ TEST(Break16, MaxprocsWithASignOrSpaceIsRejectedByName) {
 // the goroutines polling with a default; producers send through selects
 // too, then the channel is closed under them. Every value is received
 // exactly once, every consumer sees the close.
-TEST(Break16, DISABLED_ThousandSelectorsOnOneHotChannelConserveValues) {
+TEST(Break16, ThousandSelectorsOnOneHotChannelConserveValues) {
     for (unsigned p : {1u, 2u, 4u})
         goro::run(procs(p), [p] {
             const int consumers = static_cast<int>(scaled(1000, 5));
@@ -455,7 +455,7 @@ TEST(Break16, SyncObjectsFreedRightAfterAWakeAcrossThreads) {
 // in turn and the 31 others never did. Here run()'s main goroutine, moved
 // to the global queue by its own spawns (go() yields when the local queue
 // spills), must get to run again while n goroutines yield.
-TEST(Break16, DISABLED_GlobalQueueIsReachedWhileTheLocalQueueStaysFull) {
+TEST(Break16, GlobalQueueIsReachedWhileTheLocalQueueStaysFull) {
     for (int n : {300, goro_test::sanitized ? 400 : 1000}) {
         auto stop = std::make_shared<std::atomic<bool>>(false);
         std::atomic<long> yields{0};
