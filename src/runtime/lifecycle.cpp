@@ -60,13 +60,15 @@ std::vector<scheduler*> leaked_schedulers;  // guarded by lifecycle_mu
 constexpr unsigned max_procs = 4096;
 
 // GORO_MAXPROCS, parsed: 0 when unset; throws misuse_error when malformed.
+// Digits only, as GORO_STACK_SIZE (strtoull alone would take a sign or
+// leading white space).
 unsigned procs_from_env() {
     const char* env = std::getenv("GORO_MAXPROCS");
     if (!env) return 0;
     char* end = nullptr;
     errno = 0;
     unsigned long long v = std::strtoull(env, &end, 10);
-    if (end == env || *end != 0 || errno != 0 || env[0] == '-' || v == 0 || v > max_procs)
+    if (env[0] < '0' || env[0] > '9' || *end != 0 || errno != 0 || v == 0 || v > max_procs)
         throw misuse_error(std::string("goro: GORO_MAXPROCS=\"") + env +
                            "\": not a worker count (expected 1.." + std::to_string(max_procs) +
                            ")");
@@ -404,6 +406,37 @@ bool abandon_unrunnable(scheduler* s) {
     return n > 0;
 }
 
+// Goroutines locked (goro::lock_os_thread) to a lost worker's thread: they
+// can run nowhere else, and that thread runs a spinner for ever (or sleeps
+// for ever, lost_worker_switched_back), so once readied into its pinned
+// queue — claimed for the unwind, or woken later — they never run. Taken
+// off that queue (a locked FIFO: any thread may pop) and abandoned, so
+// that run() returns while other workers are left (abandon_unrunnable
+// handles the case where none is). True if any was.
+bool abandon_pinned_to_lost(scheduler* s) {
+    std::int64_t n = 0;
+    for (worker* w : s->workers) {
+        if (!w->lost.load(std::memory_order_seq_cst)) continue;
+        goroutine* g = nullptr;
+        while (w->pinned.pop_batch(&g, 1) == 1) {
+            mark_abandoned(g);
+            if (++n <= 10)
+                std::fprintf(stderr,
+                             "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it is "
+                             "locked to the thread of a goroutine that never blocks "
+                             "(goro::lock_os_thread) and can run nowhere else; its destructors "
+                             "do not run\n",
+                             static_cast<unsigned long long>(g->id), g->where.file_name(),
+                             static_cast<unsigned>(g->where.line()));
+        }
+    }
+    if (n > 10)
+        std::fprintf(stderr, "goro: shutdown: ... and %lld more goroutines abandoned so\n",
+                     static_cast<long long>(n - 10));
+    s->abandoned.fetch_add(n, std::memory_order_seq_cst);
+    return n > 0;
+}
+
 // Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
 // goroutines that swallowed the unwind (catch (...) in a retry loop) are
 // abandoned at their next blocking call (abandon_swallower); goroutines that
@@ -415,7 +448,8 @@ void unwind_all(scheduler* s, spinner_watch& spinners) {
         if (s->live() <= 0) return;
         futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
         const bool spun = spinners.abandon_spinners();
-        if (abandon_unrunnable(s) || spun) continue;
+        const bool pinned = abandon_pinned_to_lost(s);
+        if (abandon_unrunnable(s) || spun || pinned) continue;
         if (s->exit_seq.load(std::memory_order_seq_cst) != seq) {
             quiet = 0;
             continue;

@@ -501,10 +501,18 @@ goroutine* scheduler::find_runnable(worker* w) {
     return g;
 }
 
-// 5. A batch from the global queue: one to run, the rest to the local queue.
+// 5. A batch from the global queue: one to run, the rest to the local queue
+// — no more than it has room for. A rest that did not fit went back to the
+// global queue's tail, behind the goroutine that ran: with the local queue
+// kept full (goroutines that yield in a loop), the periodic pick (1) then
+// ran the same few in turn and the others queued there never
+// (Break16.GlobalQueueIsReachedWhileTheLocalQueueStaysFull). Thieves only
+// take from the local queue: the room seen here can only grow.
 [[gnu::always_inline]] inline goroutine* scheduler::take_global(worker* w) noexcept {
     goroutine* batch[32];
-    std::size_t n = global.pop_batch(batch, 32);
+    const std::size_t room =
+        run_queue::capacity - std::min<std::size_t>(w->rq.size(), run_queue::capacity);
+    std::size_t n = global.pop_batch(batch, std::min<std::size_t>(32, room + 1));
     if (n == 0) return nullptr;
     if (w->index >= active.load(std::memory_order_relaxed)) [[unlikely]] {
         // Retired since its first step: all of it back (see unless_retired;
