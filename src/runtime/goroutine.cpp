@@ -145,7 +145,10 @@ void goroutine_main(void* prev) {
     // Abandoned by a shutdown while it ran without blocking (its thread is
     // no worker any more: lifecycle.cpp, abandon_spinners): its record and
     // stack are never reused, and this thread has nowhere to go.
-    if (!this_worker()) [[unlikely]]
+    // Read once: a shutdown forgets the thread only after tagging g in
+    // `current`, which the switch below then finds (switch_out, execute).
+    worker* w = this_worker();
+    if (!w) [[unlikely]]
         freeze_lost_thread();
     g->lock_count = 0;  // exiting unlocks (the record is reused)
     g->pinned_to = nullptr;
@@ -156,7 +159,6 @@ void goroutine_main(void* prev) {
         san::tsan_release(&g_shutting_down);
     g->action = switch_action::exit;
     set_state(g, state_bit(g_state::running), g_state::dead);
-    worker* w = this_worker();
     w->owner->switch_out(w, g, /*exiting=*/true);
     __builtin_unreachable();
 }
@@ -205,8 +207,8 @@ void exit_watched() noexcept {
 void spawn_yield_point() noexcept {
     goroutine* g = this_goroutine_record();
     if (!g) return;
-    worker* w = this_worker();
-    if (!w->spilled) [[likely]]
+    worker* w = this_worker();  // null: forgotten since (a spinner given up by a shutdown)
+    if (!w || !w->spilled) [[likely]]
         return;
     w->spilled = false;
     if (shutting_down()) return;

@@ -778,9 +778,9 @@ unsigned set_procs_of(detail::scheduler* s, unsigned n) {
     const unsigned old = s->set_active(n);
     // Called from a goroutine on a worker it just retired: move to one that
     // takes work, so that from here on at most n workers run goroutines.
-    if (goroutine* g = this_goroutine_record();
-        g && !g->pinned_to && this_worker()->index >= n && !shutting_down())
-        goro::yield();
+    // (No worker: its thread was forgotten since, by a shutdown.)
+    if (goroutine* g = this_goroutine_record(); g && !g->pinned_to && !shutting_down())
+        if (worker* w = this_worker(); w && w->index >= n) goro::yield();
     return old;
 }
 
