@@ -218,7 +218,7 @@ TEST(Break17Sleep, HugeSleepsAreUnwoundAtShutdown) {
 // once::call from inside its own fn, on the same goroutine: Go deadlocks;
 // goro's rule is misuse_error naming the call, never a hang (as once_func,
 // once_value and singleflight already do for the same mistake).
-TEST(Break17Once, DISABLED_RecursiveCallIsMisuseNotAHang) {
+TEST(Break17Once, RecursiveCallIsMisuseNotAHang) {
     int outcome = 0;  // 1: misuse_error naming goro::once, 2: returned, 3: hung
     goro::run(procs(2), [&] {
         auto res = goro::make_chan<int>(1);
@@ -238,7 +238,7 @@ TEST(Break17Once, DISABLED_RecursiveCallIsMisuseNotAHang) {
 }
 
 // The same on a plain thread (it would block the thread for ever).
-TEST(Break17Once, DISABLED_RecursiveCallOnAPlainThreadIsMisuse) {
+TEST(Break17Once, RecursiveCallOnAPlainThreadIsMisuse) {
     goro::once o;
     std::atomic<int> outcome{0};
     std::thread t([&] {
