@@ -37,7 +37,7 @@ bool is_done(const goro::context& ctx) {
 // its context once per item) builds a long chain. Go handles any depth (the
 // collector frees it iteratively); dropping the last handle must not
 // recurse once per node on a goroutine's stack.
-TEST(Break17Context, DISABLED_DeepValueChainIsDroppedOnAGoroutine) {
+TEST(Break17Context, DeepValueChainIsDroppedOnAGoroutine) {
     long depth = 0;
     goro::run(procs(2), [&] {
         auto done = goro::make_chan<long>(1);
@@ -56,7 +56,7 @@ TEST(Break17Context, DISABLED_DeepValueChainIsDroppedOnAGoroutine) {
 
 // The same with cancellable nodes: cancelled from the root (work list, not
 // recursion), then dropped.
-TEST(Break17Context, DISABLED_DeepCancelChainIsCancelledAndDroppedOnAGoroutine) {
+TEST(Break17Context, DeepCancelChainIsCancelledAndDroppedOnAGoroutine) {
     bool all_done = false;
     goro::run(procs(2), [&] {
         auto done = goro::make_chan<bool>(1);
