@@ -77,6 +77,50 @@ TEST(Break17Context, DeepCancelChainIsCancelledAndDroppedOnAGoroutine) {
     EXPECT_TRUE(all_done);
 }
 
+// A deep chain whose every done() channel is still watched (a copy held)
+// when the contexts are dropped uncancelled: each dying node leaves its
+// watched parts to the node above (an heir inheriting the heirs below), so
+// the root ends up holding a chain of heirs as long as the context chain.
+// Dropping the root uncancelled, and then the channels, must not recurse
+// once per heir either; cancelling instead must close every channel.
+TEST(Break17Context, DISABLED_DeepChainOfWatchedDoneChannelsDroppedUncancelled) {
+    bool ok = false;
+    goro::run(procs(2), [&] {
+        auto res = goro::make_chan<bool>(1);
+        goro::go([res]() mutable {
+            constexpr int n = 100'000;
+            std::vector<goro::recv_chan<goro::unit>> watched;
+            watched.reserve(n);
+            {
+                auto [root, cancel] = goro::with_cancel(goro::background());
+                goro::context ctx = root;
+                for (int i = 0; i < n; ++i) {
+                    ctx = goro::with_cancel(ctx).first;
+                    watched.push_back(ctx.done());
+                }
+            }  // everything dropped uncancelled, leaf first
+            bool none_closed = true;
+            for (int i = 0; i < n; i += 997) none_closed &= watched[i].try_recv().empty();
+            watched.clear();
+            // And cancelled instead: every watched channel closes.
+            auto [root, cancel] = goro::with_cancel(goro::background());
+            {
+                goro::context ctx = root;
+                for (int i = 0; i < n; ++i) {
+                    ctx = goro::with_cancel(ctx).first;
+                    watched.push_back(ctx.done());
+                }
+            }
+            cancel();
+            bool all_closed = true;
+            for (auto& d : watched) all_closed &= d.try_recv().closed();
+            res.send(none_closed && all_closed);
+        });
+        ok = *res.recv();
+    });
+    EXPECT_TRUE(ok);
+}
+
 // Children created while the parent is being cancelled: each one is either
 // registered before the cancel (and cancelled by it) or born cancelled.
 // None may stay live, whatever the interleaving.
