@@ -83,7 +83,7 @@ TEST(Break17Context, DeepCancelChainIsCancelledAndDroppedOnAGoroutine) {
 // the root ends up holding a chain of heirs as long as the context chain.
 // Dropping the root uncancelled, and then the channels, must not recurse
 // once per heir either; cancelling instead must close every channel.
-TEST(Break17Context, DISABLED_DeepChainOfWatchedDoneChannelsDroppedUncancelled) {
+TEST(Break17Context, DeepChainOfWatchedDoneChannelsDroppedUncancelled) {
     bool ok = false;
     goro::run(procs(2), [&] {
         auto res = goro::make_chan<bool>(1);

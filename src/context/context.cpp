@@ -56,6 +56,25 @@ struct heir {
     std::vector<std::function<void()>> afters;     // still registered
     std::vector<std::shared_ptr<heir>> inherited;  // left by dead descendants
     bool sticky = false;                           // has more than a done channel to deliver
+
+    heir() = default;
+    heir(const heir&) = delete;
+    heir& operator=(const heir&) = delete;
+    // The inherited heirs chain as deep as the contexts that left them did:
+    // released in a loop, not a destructor frame per heir. An heir held
+    // only here (use_count 1: nothing holds heirs weakly, so nothing can
+    // take a new reference) gives up its own inherited ones first.
+    ~heir() {
+        std::vector<std::shared_ptr<heir>> work = std::move(inherited);
+        while (!work.empty()) {
+            std::shared_ptr<heir> h = std::move(work.back());
+            work.pop_back();
+            if (h.use_count() == 1) {
+                for (auto& i : h->inherited) work.push_back(std::move(i));
+                h->inherited.clear();
+            }
+        }
+    }
 };
 
 // The deadline timer's way to its node: the node while it lives, its heir
