@@ -14,6 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <functional>
+
 #include "goro/goro.hpp"
 #include "test_util.hpp"
 
@@ -854,4 +859,158 @@ TEST(Break17Shutdown, GoroutinesParkedEverywhereAreUnwound) {
         goro::sleep_for(5ms);
     });
     EXPECT_EQ(unwound.load(), kinds);
+}
+
+// ----------------------------------------------------------------------- io
+
+namespace {
+
+// Runs wait(fd) on a goroutine; the outcome, or "hung" after a generous
+// guard (the goroutine is then unwound at shutdown).
+std::string io_outcome(std::function<std::error_code()> wait) {
+    std::string out = "hung";
+    goro::run(procs(2), [&] {
+        auto res = goro::make_chan<std::string>(1);
+        goro::go([res, wait] {
+            try {
+                std::error_code e = wait();
+                res.send(e ? "error: " + e.message() : std::string("ready"));
+            } catch (const std::exception& e) {
+                res.send(std::string("threw: ") + e.what());
+            }
+        });
+        goro::select(goro::recv_case(res, [&](std::optional<std::string> v) { out = *v; }),
+                     goro::recv_case(goro::after(3s), [](auto) {}));
+    });
+    return out;
+}
+
+}  // namespace
+
+// io.hpp: "a regular file is always reported ready".
+TEST(Break17Io, DISABLED_RegularFileIsReportedReady) {
+    int fd = ::open("/proc/self/exe", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(io_outcome([fd] { return goro::wait_readable(fd); }), "ready");
+    EXPECT_EQ(io_outcome([fd] { return goro::wait_writable(fd, goro::clock::now() + 1h); }),
+              "ready");
+    ::close(fd);
+}
+
+// A descriptor number that is not open (closed before the wait; the
+// contract requires it to stay open while waited on, but a wait that starts
+// on a closed one is a plain error in Go, EBADF): the wait must end — ready
+// (the I/O call then says EBADF) or an error — never hang.
+TEST(Break17Io, DISABLED_WaitOnADescriptorClosedBeforehandEnds) {
+    // Numbers far above what the runtime opens for itself (its poller's
+    // epoll and eventfd reuse the lowest free numbers).
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    const int r_fd = ::fcntl(p[0], F_DUPFD_CLOEXEC, 900);
+    const int w_fd = ::fcntl(p[1], F_DUPFD_CLOEXEC, 910);
+    ASSERT_GE(r_fd, 900);
+    ASSERT_GE(w_fd, 910);
+    for (int fd : {p[0], p[1], r_fd, w_fd}) ::close(fd);
+    std::string r = io_outcome([r_fd] { return goro::wait_readable(r_fd); });
+    EXPECT_NE(r, "hung");
+    std::string w = io_outcome([w_fd] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 1h);
+        return goro::wait_writable(w_fd, ctx);
+    });
+    EXPECT_NE(w, "hung");
+}
+
+// Several goroutines wait on one pipe with different deadlines: the ones
+// whose deadline passes leave, the others stay registered and are woken by
+// the write that comes after.
+TEST(Break17Io, WaitersWithMixedDeadlinesOnOneDescriptor) {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    std::atomic<int> timed_out{0}, ready{0};
+    goro::run(procs(2), [&] {
+        goro::wait_group wg;
+        for (int i = 0; i < 16; ++i)
+            wg.go([&, i] {
+                auto dl = i % 2 ? goro::clock::now() + 1ms : goro::clock::now() + 1h;
+                std::error_code e = goro::wait_readable(p[0], dl);
+                if (e == goro::errc::deadline_exceeded)
+                    timed_out.fetch_add(1);
+                else if (!e)
+                    ready.fetch_add(1);
+            });
+        while (timed_out.load() < 8) goro::sleep_for(1ms);
+        ASSERT_EQ(::write(p[1], "x", 1), 1);
+        wg.wait();
+    });
+    EXPECT_EQ(timed_out.load(), 8);
+    EXPECT_EQ(ready.load(), 8);
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
+// --------------------------------------------------------------- blocking 2
+
+// blocking(ctx, fn) queued behind a full pool (blocking_threads = 1) and
+// cancelled before it starts: it throws canceled and fn never runs.
+TEST(Break17Blocking, CancelledWhileQueuedNeverRuns) {
+    std::atomic<int> second_ran{0};
+    std::atomic<bool> release{false};
+    goro::options o = procs(2);
+    o.blocking_threads = 1;
+    goro::run(o, [&] {
+        auto in = goro::make_chan<goro::unit>(1);
+        goro::go([&, in] {
+            goro::blocking([&, in] {
+                in.send({});
+                while (!release.load()) std::this_thread::sleep_for(1ms);
+            });
+        });
+        in.recv();
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        auto res = goro::make_chan<int>(1);
+        goro::go([&, ctx = ctx, res] {
+            try {
+                goro::blocking(ctx, [&] { second_ran.fetch_add(1); });
+                res.send(0);
+            } catch (const std::system_error& e) {
+                res.send(e.code() == goro::errc::canceled ? 1 : 2);
+            }
+        });
+        goro::sleep_for(5ms);
+        cancel();
+        EXPECT_EQ(*res.recv(), 1);
+        release = true;
+        goro::sleep_for(20ms);
+    });
+    EXPECT_EQ(second_ran.load(), 0);
+}
+
+// ------------------------------------------------------------- context 2
+
+// context_after_func's stop() racing the cancellation: fn runs exactly for
+// the registrations whose stop() was false.
+TEST(Break17Context, AfterFuncStopRacingCancelRunsExactlyTheUnstopped) {
+    const int rounds = static_cast<int>(scaled(200, 10));
+    goro::run(procs(2), [&] {
+        for (int r = 0; r < rounds; ++r) {
+            auto [ctx, cancel] = goro::with_cancel(goro::background());
+            constexpr int n = 64;
+            std::atomic<int> ran{0};
+            std::vector<goro::after_func_stop> stops;
+            for (int i = 0; i < n; ++i)
+                stops.push_back(goro::context_after_func(ctx, [&] { ran.fetch_add(1); }));
+            std::atomic<int> stopped{0};
+            goro::wait_group wg;
+            wg.go([&, cancel = cancel] { cancel(); });
+            wg.go([&] {
+                for (auto& s : stops)
+                    if (s()) stopped.fetch_add(1);
+            });
+            wg.wait();
+            for (int k = 0; k < 1000 && ran.load() + stopped.load() < n; ++k) goro::sleep_for(1ms);
+            goro::sleep_for(1ms);
+            ASSERT_EQ(ran.load() + stopped.load(), n) << "round " << r;
+            for (auto& s : stops) ASSERT_FALSE(s());
+        }
+    });
 }
