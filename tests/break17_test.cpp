@@ -888,7 +888,7 @@ std::string io_outcome(std::function<std::error_code()> wait) {
 }  // namespace
 
 // io.hpp: "a regular file is always reported ready".
-TEST(Break17Io, DISABLED_RegularFileIsReportedReady) {
+TEST(Break17Io, RegularFileIsReportedReady) {
     int fd = ::open("/proc/self/exe", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     EXPECT_EQ(io_outcome([fd] { return goro::wait_readable(fd); }), "ready");
@@ -901,7 +901,7 @@ TEST(Break17Io, DISABLED_RegularFileIsReportedReady) {
 // contract requires it to stay open while waited on, but a wait that starts
 // on a closed one is a plain error in Go, EBADF): the wait must end — ready
 // (the I/O call then says EBADF) or an error — never hang.
-TEST(Break17Io, DISABLED_WaitOnADescriptorClosedBeforehandEnds) {
+TEST(Break17Io, WaitOnADescriptorClosedBeforehandEnds) {
     // Numbers far above what the runtime opens for itself (its poller's
     // epoll and eventfd reuse the lowest free numbers).
     int p[2];
