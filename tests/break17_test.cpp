@@ -1014,3 +1014,58 @@ TEST(Break17Context, AfterFuncStopRacingCancelRunsExactlyTheUnstopped) {
         }
     });
 }
+
+// ------------------------------------------------------------ outliving run
+
+// A context with a deadline made inside run() and used after run() has
+// returned (kept in an object that outlives it): once the deadline has
+// passed, err() must say deadline_exceeded and done() must be closed, as
+// deadline() says it has passed (Go: a context past its deadline is done).
+TEST(Break17Context, DISABLED_DeadlineOfAContextThatOutlivesRun) {
+    goro::context kept;
+    goro::cancel_func kept_cancel;
+    goro::run(procs(2), [&] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+        kept = ctx;
+        kept_cancel = cancel;
+    });
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(kept.deadline().has_value());
+    EXPECT_LT(*kept.deadline(), goro::clock::now());
+    EXPECT_EQ(kept.err(), goro::errc::deadline_exceeded);
+    bool closed = false;
+    std::thread t([&] {
+        closed = goro::select(goro::recv_case(kept.done()), goro::recv_case(goro::after(3s))) == 0;
+    });
+    t.join();
+    EXPECT_TRUE(closed);
+    kept_cancel();
+}
+
+// wait_group: a negative add() while a goroutine waits is refused and
+// undone; the waiter still waits, and the balancing done() releases it.
+TEST(Break17WaitGroup, RefusedNegativeAddLeavesTheWaiterWaiting) {
+    goro::run(procs(2), [&] {
+        goro::wait_group wg;
+        wg.add(2);
+        std::atomic<bool> released{false};
+        auto out = goro::make_chan<goro::unit>(1);
+        goro::go([&, out] {
+            wg.wait();
+            released = true;
+            out.send({});
+        });
+        goro::sleep_for(2ms);
+        EXPECT_THROW(wg.add(-3), goro::negative_counter_error);
+        EXPECT_THROW(wg.add(std::int64_t{1} << 40), goro::misuse_error);
+        EXPECT_EQ(wg.count(), 2);
+        wg.done();
+        goro::sleep_for(2ms);
+        EXPECT_FALSE(released.load());
+        wg.done();
+        out.recv();
+        EXPECT_TRUE(released.load());
+        EXPECT_THROW(wg.done(), goro::negative_counter_error);
+        EXPECT_EQ(wg.count(), 0);
+    });
+}
