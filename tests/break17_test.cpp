@@ -160,7 +160,7 @@ TEST(Break17Context, ChildCreationRacingCancelLeavesNoLiveChild) {
                         if (i % 16 == 0) goro::yield();
                     }
                 });
-            wg.go([&] {
+            wg.go([cancel = cancel] {
                 goro::yield();
                 cancel();
             });
