@@ -123,8 +123,24 @@ struct context_node : std::enable_shared_from_this<context_node> {
 namespace {
 
 // Set by delete_node's loop around the release of one parent, on this
-// thread; no user code runs and nothing parks while it is set.
+// thread; no user code runs and nothing parks while it is set. Read and
+// written only through these out-of-line functions: the loop's goroutine
+// may have moved to another thread in the user code between two
+// releases, and a compiler may keep a thread-local's address in a
+// register across calls (parking/tls.cpp).
 thread_local context_node** handoff = nullptr;
+
+[[gnu::noinline]] void set_handoff(context_node** slot) noexcept {
+    asm volatile("" ::: "memory");
+    handoff = slot;
+}
+
+[[gnu::noinline]] context_node** take_handoff() noexcept {
+    asm volatile("" ::: "memory");
+    context_node** slot = handoff;
+    handoff = nullptr;
+    return slot;
+}
 
 // The deleter of every node. Each node holds its parent strongly, so
 // freeing a leaf may free a whole chain (`ctx = with_value(ctx, ...)` in a
@@ -136,8 +152,7 @@ thread_local context_node** handoff = nullptr;
 // function is called again at once, from inside the release, and only
 // hands the parent back to the loop.
 void delete_node(context_node* n) noexcept {
-    if (context_node** slot = handoff) {
-        handoff = nullptr;
+    if (context_node** slot = take_handoff()) {
         *slot = n;
         return;
     }
@@ -146,9 +161,9 @@ void delete_node(context_node* n) noexcept {
         std::shared_ptr<context_node> up = std::move(n->parent);
         delete n;
         context_node* next = nullptr;
-        handoff = &next;
+        set_handoff(&next);
         up.reset();
-        handoff = nullptr;
+        set_handoff(nullptr);
         n = next;
     }
 }
