@@ -17,7 +17,8 @@
 // goro::dump_goroutines) and frees its worker; a plain thread blocks.
 // Several goroutines may wait on one descriptor at once (all of them are
 // woken by readiness). Works on sockets, pipes, eventfds, terminals — what
-// epoll accepts; a regular file is always reported ready.
+// epoll accepts; a regular file is always reported ready, and so is a
+// number that is not open (the I/O call then fails with EBADF).
 // A goro::net conn's or listener's native_handle() may be waited on too: the
 // wait shares the socket's own registration (and returns errc::closed when
 // the socket is closed meanwhile).

@@ -7,6 +7,9 @@
 // until it finishes. Differs from Go: if fn throws, the exception propagates
 // and the once stays not done, so a later (or a waiting) call tries again
 // (like std::call_once; Go's Once counts a panicking call as done).
+// fn calling call() on the same once (on the same goroutine or thread)
+// would wait for itself (Go deadlocks): it throws goro::misuse_error naming
+// goro::once::call instead, as once_func does.
 // Memory: fn's effects happen-before every call() that returns.
 // Lifetime: may be destroyed as soon as a call() has returned and no other
 // call is in progress: the call that ran fn marks it done with one store,
@@ -57,6 +60,9 @@ class once {
     bool begin();
     void finish(bool ok) noexcept;
     std::atomic<std::uint32_t> state_{idle};
+    // The parker running fn while it runs, else null: only the runner
+    // compares it with itself (relaxed), to refuse a call from inside fn.
+    std::atomic<const void*> runner_{nullptr};
     detail::intrusive_list<detail::waiter> q_;  // guarded by the wait lock
 };
 

@@ -4,7 +4,9 @@
 // stop_token), value, or without (without_cancel). Every node holds its
 // parent strongly (value lookup walks up), and caches `canceller`: the
 // nearest cancel node at or above it, or null when nothing above can cancel
-// (a root or a without node in between).
+// (a root or a without node in between). Nodes are freed by delete_node,
+// a loop, not recursively: a chain of any length can be dropped on a
+// goroutine's stack.
 //
 // A cancel node registers with the cancel node above it (if any) in that
 // node's `children` map, weakly: a child nobody references any more is
@@ -55,6 +57,25 @@ struct heir {
     std::vector<std::function<void()>> afters;     // still registered
     std::vector<std::shared_ptr<heir>> inherited;  // left by dead descendants
     bool sticky = false;                           // has more than a done channel to deliver
+
+    heir() = default;
+    heir(const heir&) = delete;
+    heir& operator=(const heir&) = delete;
+    // The inherited heirs chain as deep as the contexts that left them did:
+    // released in a loop, not a destructor frame per heir. An heir held
+    // only here (use_count 1: nothing holds heirs weakly, so nothing can
+    // take a new reference) gives up its own inherited ones first.
+    ~heir() {
+        std::vector<std::shared_ptr<heir>> work = std::move(inherited);
+        while (!work.empty()) {
+            std::shared_ptr<heir> h = std::move(work.back());
+            work.pop_back();
+            if (h.use_count() == 1) {
+                for (auto& i : h->inherited) work.push_back(std::move(i));
+                h->inherited.clear();
+            }
+        }
+    }
 };
 
 // The deadline timer's way to its node: the node while it lives, its heir
@@ -95,7 +116,9 @@ struct context_node : std::enable_shared_from_this<context_node> {
     std::optional<std::stop_callback<std::function<void()>>> stop_cb;
     bool registered = false;  // in canceller-above's children (guarded by its mu)
 
-    ~context_node();
+    // What dying means for the tree (run by delete_node, below, just before
+    // the node is freed): needs `parent`, which is still set.
+    void retire();
 };
 
 namespace {
@@ -121,6 +144,60 @@ void request_stop(std::stop_source& src) noexcept {
 #endif
     src.request_stop();
 }
+
+// Set by delete_node's loop around the release of one parent, on this
+// thread; no user code runs and nothing parks while it is set. Read and
+// written only through these out-of-line functions: the loop's goroutine
+// may have moved to another thread in the user code between two
+// releases, and a compiler may keep a thread-local's address in a
+// register across calls (parking/tls.cpp).
+thread_local context_node** handoff = nullptr;
+
+[[gnu::noinline]] void set_handoff(context_node** slot) noexcept {
+    asm volatile("" ::: "memory");
+    handoff = slot;
+}
+
+[[gnu::noinline]] context_node** take_handoff() noexcept {
+    asm volatile("" ::: "memory");
+    context_node** slot = handoff;
+    handoff = nullptr;
+    return slot;
+}
+
+// The deleter of every node. Each node holds its parent strongly, so
+// freeing a leaf may free a whole chain (`ctx = with_value(ctx, ...)` in a
+// loop builds one of any length): freed recursively, each node's release
+// would run inside its child's destructor, a frame per node, and a long
+// chain overflows a goroutine's stack. So the chain is freed by a loop:
+// retire the node, take its parent out, free it, then release the parent
+// with `handoff` set; if that was the parent's last reference, this
+// function is called again at once, from inside the release, and only
+// hands the parent back to the loop.
+void delete_node(context_node* n) noexcept {
+    if (context_node** slot = take_handoff()) {
+        *slot = n;
+        return;
+    }
+    while (n) {
+        n->retire();
+        std::shared_ptr<context_node> up = std::move(n->parent);
+        delete n;
+        context_node* next = nullptr;
+        set_handoff(&next);
+        up.reset();
+        set_handoff(nullptr);
+        n = next;
+    }
+}
+
+std::shared_ptr<context_node> make_node() {
+    return std::shared_ptr<context_node>(new context_node, &delete_node);
+}
+
+}  // namespace
+
+namespace {
 
 context_node* above(const context_node* n) {
     return n->parent ? n->parent->canceller : nullptr;
@@ -200,7 +277,7 @@ void cancel_node(const std::shared_ptr<context_node>& start, errc e, cancel_caus
 
 std::shared_ptr<context_node> new_cancel_node(const context& parent) {
     san::ignore_scope bookkeeping;  // goro's bookkeeping (TSan: sanitizers/hooks.hpp)
-    auto n = std::make_shared<context_node>();
+    auto n = make_node();
     n->k = context_node::kind::cancel;
     n->parent = parent.node();
     n->canceller = n.get();
@@ -289,9 +366,10 @@ void add_heir(context_node& a, std::shared_ptr<heir> h) {
 
 }  // namespace
 
-// Runs when the last handle is gone, so nothing else touches this node's own
-// fields any more (its canceller above may still hold a dead weak entry).
-context_node::~context_node() {
+// Runs when the last handle is gone (delete_node), so nothing else touches
+// this node's own fields any more (its canceller above may still hold a
+// dead weak entry).
+void context_node::retire() {
     san::tsan_ignore_begin();  // ended by `teardown`, the last member destroyed
     if (k != kind::cancel) return;
     stop_cb.reset();  // a concurrent stop request finds the node gone
@@ -337,7 +415,7 @@ context_node::~context_node() {
 
 context with_value_erased(const context& parent, const void* key, std::shared_ptr<const void> v) {
     san::ignore_scope bookkeeping;  // goro's bookkeeping (TSan: sanitizers/hooks.hpp)
-    auto n = std::make_shared<context_node>();
+    auto n = make_node();
     n->k = context_node::kind::value;
     n->parent = parent.node();
     n->canceller = parent.node() ? parent.node()->canceller : nullptr;
@@ -454,7 +532,7 @@ context background() {
 }
 
 context todo() {
-    auto n = std::make_shared<context_node>();  // a distinct root, like Go's todoCtx
+    auto n = detail::make_node();  // a distinct root, like Go's todoCtx
     return context(std::move(n));
 }
 
@@ -522,7 +600,7 @@ std::pair<context, cancel_func> with_deadline_cause(const context& parent, clock
 }
 
 context without_cancel(const context& parent) {
-    auto n = std::make_shared<context_node>();
+    auto n = detail::make_node();
     n->k = context_node::kind::without;
     n->parent = parent.node();
     return context(std::move(n));

@@ -178,7 +178,13 @@ io_status poll_desc::wait(io_dir d, clock::time_point until, io_cancel* cancel)
         timer.fire = &wait_timer_fired;
         args.timer = &timer;
     }
-    if (!persistent) p.arm_oneshot(this);
+    if (!persistent && !p.arm_oneshot(this)) {
+        // Never pollable: ready now (the I/O call says what is wrong).
+        s.waiters.remove(&w);
+        if (cancel) cancel->w = nullptr;
+        mu.unlock();
+        return io_status::ready;
+    }
     begin_park(w.p);
     wake how = park(d == io_dir::read ? wait_reason::io_read : wait_reason::io_write,
                     &start_timer_and_release, &args);
@@ -370,22 +376,22 @@ poll_desc* poller::for_fd(int fd) {
 
 // One-shot arming: the union of the directions waited on, re-armed on every
 // wait (MOD; ADD when the kernel has forgotten the descriptor, e.g. because
-// it was closed and its number reused). Requires pd->mu.
-void poller::arm_oneshot(poll_desc* pd) noexcept {
+// it was closed and its number reused). False when the descriptor cannot
+// be armed — not pollable (a regular file: EPERM) or not open (EBADF) —
+// and no readiness will ever come from epoll: the caller reports its
+// waiters ready, so that their I/O call itself says what is wrong.
+// Requires pd->mu.
+bool poller::arm_oneshot(poll_desc* pd) noexcept {
     const int saved_errno = errno;  // runs on the waiting goroutine
     epoll_event ev{};
     ev.events = EPOLLONESHOT | EPOLLRDHUP;
     if (!pd->of(io_dir::read).waiters.empty()) ev.events |= EPOLLIN;
     if (!pd->of(io_dir::write).waiters.empty()) ev.events |= EPOLLOUT;
     ev.data.ptr = pd;
-    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, pd->fd, &ev) != 0 && errno == ENOENT &&
-        ::epoll_ctl(epfd_, EPOLL_CTL_ADD, pd->fd, &ev) != 0) {
-        // Not pollable (a regular file) or closed: report it ready, so the
-        // caller's I/O call itself says what is wrong.
-        for (poll_desc::side& s : pd->sides)
-            if (!s.waiters.empty()) s.ready = true;
-    }
+    const bool armed = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, pd->fd, &ev) == 0 ||
+                       (errno == ENOENT && ::epoll_ctl(epfd_, EPOLL_CTL_ADD, pd->fd, &ev) == 0);
     errno = saved_errno;
+    return armed;
 }
 
 int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
@@ -427,8 +433,10 @@ int poller::poll(std::int64_t deadline, bool sleeper) noexcept {
             }
             // One-shot: re-arm for the directions still waited on.
             if (!pd->persistent && !pd->closing &&
-                (!pd->of(io_dir::read).waiters.empty() || !pd->of(io_dir::write).waiters.empty()))
-                arm_oneshot(pd);
+                (!pd->of(io_dir::read).waiters.empty() || !pd->of(io_dir::write).waiters.empty()) &&
+                !arm_oneshot(pd))
+                for (io_dir d : {io_dir::read, io_dir::write})
+                    readied += wake_all_locked(pd->of(d), io_status::ready, woken);
         }
         woken.ready_all();
     }

@@ -147,7 +147,7 @@ class poller {
 
     void waiter_added() noexcept { waiting_.fetch_add(1, std::memory_order_acq_rel); }
     void waiter_removed() noexcept { waiting_.fetch_sub(1, std::memory_order_acq_rel); }
-    void arm_oneshot(poll_desc* pd) noexcept;  // requires pd->mu
+    bool arm_oneshot(poll_desc* pd) noexcept;  // requires pd->mu; false: cannot be armed
 
   private:
     poller();

@@ -7,9 +7,15 @@
 // exchange: if it reports no parked caller, that was the last touch of the
 // once; otherwise the parked callers keep it alive until they are woken, so
 // finish takes the wait lock and wakes them (to return, or, after a throw,
-// to try again). Lock order: the wait lock is a leaf.
+// to try again). runner_ is the parker running fn, set when it takes
+// idle -> running and cleared before finish() publishes: a call that finds
+// itself the runner is fn calling call() on its own once, which would wait
+// for itself, and throws misuse_error instead. Lock order: the wait lock is
+// a leaf.
 #include "goro/once.hpp"
+
 #include "goro/detail/waiter.hpp"
+#include "goro/errors.hpp"
 #include "sanitizers/hooks.hpp"
 #include "sync/wait_lock.hpp"
 
@@ -26,9 +32,15 @@ bool once::begin() {
         std::uint32_t s = state_.load(std::memory_order_acquire);
         if (s == done_state) return false;
         if (s == idle) {
-            if (state_.compare_exchange_strong(s, running, std::memory_order_acquire)) return true;
+            if (state_.compare_exchange_strong(s, running, std::memory_order_acquire)) {
+                runner_.store(detail::current_parker(), std::memory_order_relaxed);
+                return true;
+            }
             continue;
         }
+        if (runner_.load(std::memory_order_relaxed) == detail::current_parker())
+            throw misuse_error(
+                "goro::once::call: fn called call() on its own once (it would wait for itself)");
         wl.lock();
         s = state_.load(std::memory_order_acquire);
         if (s == running)
@@ -56,6 +68,7 @@ bool once::begin() {
 
 void once::finish(bool ok) noexcept {
     detail::san::tsan_release(&state_);  // the call, to everyone who sees it done (TSan)
+    runner_.store(nullptr, std::memory_order_relaxed);
     if (state_.exchange(ok ? done_state : idle, std::memory_order_acq_rel) != running_waited)
         return;  // nobody parked: the exchange was the last touch
     detail::wake_list woken;
