@@ -496,15 +496,7 @@ TEST(SpinnerShutdownBreak15, ParkJustAsTaggedOrForgotten) {
         const std::string err = testing::internal::GetCapturedStderr();
         EXPECT_LT(took, 10s) << "attempt " << attempt;
         EXPECT_NE(err.find("without blocking"), std::string::npos) << err;
-        int got = 0;
-        goro::run(procs(2), [&] {
-            auto c = goro::make_chan<int>();
-            goro::wait_group wg;
-            wg.go([c] { c.send(42); });
-            got = c.recv().value_or(0);
-            wg.wait();
-        });
-        EXPECT_EQ(got, 42) << "attempt " << attempt;
+        EXPECT_EQ(goro_test::value_through_a_fresh_run(), 42) << "attempt " << attempt;
     }
     std::fprintf(stderr, "tagged %d forgotten %d\n", b15().parked_tagged.load(),
                  b15().parked_forgotten.load());

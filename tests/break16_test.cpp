@@ -28,6 +28,7 @@
 
 #include "goro/goro.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stack_util.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -502,16 +503,6 @@ TEST(Break16, GlobalQueueIsReachedWhileTheLocalQueueStaysFull) {
 // SIGSEGV, not another goroutine).
 namespace {
 
-volatile long break16_never = LONG_MAX;
-
-[[gnu::noinline]] long break16_recurse(long depth, volatile char* prev) {
-    volatile char frame[1024];
-    frame[0] = prev ? prev[0] : 1;
-    frame[sizeof frame - 1] = frame[0];
-    if (depth == break16_never) return 0;
-    return break16_recurse(depth + 1, frame) + frame[sizeof frame - 1];
-}
-
 void overflow_in_a_destructor_at_shutdown(int alive, const goro::source_location& where) {
     goro::options o;
     o.procs = 2;
@@ -532,7 +523,7 @@ void overflow_in_a_destructor_at_shutdown(int alive, const goro::source_location
             [never, &started] {
                 struct guard {
                     ~guard() {
-                        if (std::uncaught_exceptions() > 0) break16_recurse(0, nullptr);
+                        if (std::uncaught_exceptions() > 0) goro_test::recurse_forever(0, nullptr);
                     }
                 } g;
                 std::fprintf(stderr, "id=%llu;\n",
@@ -553,14 +544,8 @@ class names_the_overflowing_goroutine : public testing::MatcherInterface<const s
   public:
     explicit names_the_overflowing_goroutine(std::string site) : site_(std::move(site)) {}
     bool MatchAndExplain(const std::string& out, testing::MatchResultListener*) const override {
-        const std::size_t at = out.find("id=");
-        if (at == std::string::npos) return false;
-        const std::size_t semi = out.find(';', at);
-        if (semi == std::string::npos || semi == at + 3) return false;
-        const std::string id = out.substr(at + 3, semi - at - 3);
-        const std::size_t r = out.find("stack overflow: goroutine " + id + " ", semi);
-        if (r == std::string::npos) return false;
-        return out.substr(r, out.find('\n', r) - r).find(site_) != std::string::npos;
+        const std::string line = goro_test::overflow_report_for_printed_id(out);
+        return !line.empty() && line.find(site_) != std::string::npos;
     }
     void DescribeTo(std::ostream* os) const override {
         *os << "has \"id=N;\" then \"stack overflow: goroutine N ...\" naming " << site_;

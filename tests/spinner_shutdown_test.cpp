@@ -64,15 +64,8 @@ int spawn_spinners(int n) {
 }
 
 void expect_second_run_works() {
-    int got = 0;
-    goro::run(procs(2), [&] {
-        auto c = goro::make_chan<int>();
-        goro::wait_group wg;
-        wg.go([c] { c.send(42); });
-        got = c.recv().value_or(0);
-        wg.wait();
-    });
-    EXPECT_EQ(got, 42) << "a run() after one that abandoned a spinner";
+    EXPECT_EQ(goro_test::value_through_a_fresh_run(), 42)
+        << "a run() after one that abandoned a spinner";
 }
 
 void run_with_spinners(int n, unsigned workers) {

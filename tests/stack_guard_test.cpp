@@ -51,6 +51,7 @@
 
 using namespace std::chrono_literals;
 using goro_test::current_slot_lo;
+using goro_test::recurse_forever;
 
 namespace {
 
@@ -64,18 +65,6 @@ bool kernel_has_guard_regions() {
     const bool ok = ::madvise(p, 4096, 102 /* MADV_GUARD_INSTALL */) == 0;
     ::munmap(p, 4096);
     return ok;
-}
-
-volatile long never = LONG_MAX;
-
-// Unbounded recursion in ~1 KiB frames: smaller than a page, so no frame can
-// step over a guard page.
-[[gnu::noinline]] long recurse_forever(long depth, volatile char* prev) {
-    volatile char frame[1024];
-    frame[0] = prev ? prev[0] : 1;
-    frame[sizeof frame - 1] = frame[0];
-    if (depth == never) return 0;
-    return recurse_forever(depth + 1, frame) + frame[sizeof frame - 1];
 }
 
 // Recurses until a frame lies below `target`, then returns: an overflow that
@@ -132,15 +121,7 @@ class report_matcher : public testing::MatcherInterface<const std::string&> {
     report_matcher(const goro::source_location& where, std::string how)
         : how_(std::move(how)), site_("stack_guard_test.cpp:" + std::to_string(where.line())) {}
     bool MatchAndExplain(const std::string& out, testing::MatchResultListener*) const override {
-        const std::size_t at = out.find("id=");
-        if (at == std::string::npos) return false;
-        const std::size_t semi = out.find(';', at);
-        if (semi == std::string::npos || semi == at + 3) return false;
-        const std::string id = out.substr(at + 3, semi - at - 3);
-        if (id.find_first_not_of("0123456789") != std::string::npos) return false;
-        const std::size_t r = out.find("stack overflow: goroutine " + id + " ", semi);
-        if (r == std::string::npos) return false;
-        const std::string line = out.substr(r, out.find('\n', r) - r);
+        const std::string line = goro_test::overflow_report_for_printed_id(out);
         return line.find(how_) != std::string::npos &&
                line.find(" created at ") != std::string::npos && line.size() > site_.size() &&
                line.compare(line.size() - site_.size(), site_.size(), site_) == 0 &&

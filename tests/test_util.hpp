@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "goro/chan.hpp"
 #include "goro/runtime.hpp"
+#include "goro/wait_group.hpp"
 
 namespace goro_test {
 
@@ -58,6 +60,20 @@ inline goro::options procs(unsigned n) {
 [[gnu::noinline]] inline void write_errno(int v) {
     asm volatile("" ::: "memory");
     errno = v;
+}
+
+// A value sent by a goroutine to run()'s main goroutine in a fresh run():
+// 42 when that run works (after one that abandoned a spinner, say).
+inline int value_through_a_fresh_run() {
+    int got = 0;
+    goro::run(procs(2), [&] {
+        auto c = goro::make_chan<int>();
+        goro::wait_group wg;
+        wg.go([c] { c.send(42); });
+        got = c.recv().value_or(0);
+        wg.wait();
+    });
+    return got;
 }
 
 }  // namespace goro_test
