@@ -195,10 +195,6 @@ std::shared_ptr<context_node> make_node() {
     return std::shared_ptr<context_node>(new context_node, &delete_node);
 }
 
-}  // namespace
-
-namespace {
-
 context_node* above(const context_node* n) {
     return n->parent ? n->parent->canceller : nullptr;
 }

@@ -6,11 +6,13 @@
 #include <pthread.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "goro/errors.hpp"
+#include "runtime/parse_count.hpp"
 #include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -21,19 +23,6 @@ void futex_wait_for(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
 
 namespace {
 
-// Decimal digits only, at most 9 of them (anything longer is out of range
-// anyway). False for anything else: sign, space, suffix, empty.
-bool parse_small_count(const char* v, unsigned long& out) noexcept {
-    unsigned long n = 0;
-    int digits = 0;
-    for (const char* c = v; *c; ++c) {
-        if (*c < '0' || *c > '9' || ++digits > 9) return false;
-        n = n * 10 + static_cast<unsigned long>(*c - '0');
-    }
-    out = n;
-    return digits > 0;
-}
-
 std::string range_text() {
     return "1.." + std::to_string(max_blocking_threads);
 }
@@ -43,8 +32,8 @@ std::string range_text() {
 unsigned read_blocking_threads(unsigned option) {
     unsigned from_env = 0;
     if (const char* v = std::getenv("GORO_BLOCKING_THREADS"); v && *v) {
-        unsigned long n = 0;
-        if (!parse_small_count(v, n) || n < 1 || n > max_blocking_threads)
+        std::uint64_t n = 0;
+        if (!parse_count(v, n) || n < 1 || n > max_blocking_threads)
             throw misuse_error(std::string("goro: GORO_BLOCKING_THREADS=\"") + v +
                                "\": not a thread count (expected " + range_text() + ")");
         from_env = static_cast<unsigned>(n);

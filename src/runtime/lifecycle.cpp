@@ -9,7 +9,6 @@
 // Lock order: lifecycle_mu -> (scheduler locks). g_sched is written only
 // under lifecycle_mu and read lock-free.
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +23,7 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "runtime/exit.hpp"
+#include "runtime/parse_count.hpp"
 #include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
 #include "stacks/stack_config.hpp"
@@ -59,16 +59,13 @@ std::vector<scheduler*> leaked_schedulers;  // guarded by lifecycle_mu
 
 constexpr unsigned max_procs = 4096;
 
-// GORO_MAXPROCS, parsed: 0 when unset; throws misuse_error when malformed.
-// Digits only, as GORO_STACK_SIZE (strtoull alone would take a sign or
-// leading white space).
+// GORO_MAXPROCS, parsed: 0 when unset; throws misuse_error when malformed
+// (digits only: runtime/parse_count.hpp).
 unsigned procs_from_env() {
     const char* env = std::getenv("GORO_MAXPROCS");
     if (!env) return 0;
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(env, &end, 10);
-    if (env[0] < '0' || env[0] > '9' || *end != 0 || errno != 0 || v == 0 || v > max_procs)
+    std::uint64_t v = 0;
+    if (!parse_count(env, v) || v == 0 || v > max_procs)
         throw misuse_error(std::string("goro: GORO_MAXPROCS=\"") + env +
                            "\": not a worker count (expected 1.." + std::to_string(max_procs) +
                            ")");

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "goro/errors.hpp"
+#include "runtime/parse_count.hpp"
 
 namespace goro::detail {
 
@@ -42,19 +43,6 @@ std::string quoted(std::string_view v) {
 const char* env(const char* name) noexcept {
     const char* v = std::getenv(name);
     return v && *v ? v : nullptr;
-}
-
-// Decimal digits only, saturating at UINT64_MAX. False if v is not all digits.
-bool parse_count(std::string_view v, std::uint64_t& out) noexcept {
-    if (v.empty()) return false;
-    std::uint64_t n = 0;
-    for (char c : v) {
-        if (c < '0' || c > '9') return false;
-        const auto d = static_cast<std::uint64_t>(c - '0');
-        n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
-    }
-    out = n;
-    return true;
 }
 
 // Digits and an optional k/m/g suffix (powers of 1024), saturating. False if
