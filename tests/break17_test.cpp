@@ -1021,7 +1021,7 @@ TEST(Break17Context, AfterFuncStopRacingCancelRunsExactlyTheUnstopped) {
 // returned (kept in an object that outlives it): once the deadline has
 // passed, err() must say deadline_exceeded and done() must be closed, as
 // deadline() says it has passed (Go: a context past its deadline is done).
-TEST(Break17Context, DISABLED_DeadlineOfAContextThatOutlivesRun) {
+TEST(Break17Context, DeadlineOfAContextThatOutlivesRun) {
     goro::context kept;
     goro::cancel_func kept_cancel;
     goro::run(procs(2), [&] {
@@ -1040,6 +1040,49 @@ TEST(Break17Context, DISABLED_DeadlineOfAContextThatOutlivesRun) {
     t.join();
     EXPECT_TRUE(closed);
     kept_cancel();
+}
+
+// The same through a child: a value context kept after run() holds its
+// deadline parent, whose timer must still cancel both.
+TEST(Break17Context, DeadlineOfAParentHeldOnlyByAChildThatOutlivesRun) {
+    goro::context kept;
+    goro::run(procs(2), [&] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+        static const goro::context_key<int> key;
+        kept = goro::with_value(ctx, key, 1);
+    });
+    auto closed = kept.done();
+    EXPECT_EQ(goro::select(goro::recv_case(closed), goro::recv_case(goro::after(3s))), 0);
+    EXPECT_EQ(kept.err(), goro::errc::deadline_exceeded);
+}
+
+// The other side: a deadline context nobody holds any more when run()
+// returns keeps nothing alive — its timer ends with the run, and no
+// runtime is started for it.
+TEST(Break17Context, DeadlineOfAContextDroppedInsideRunEndsWithIt) {
+    goro::run(procs(2), [&] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 1h);
+        static const goro::context_key<int> key;
+        auto child = goro::with_value(ctx, key, 1);
+        EXPECT_EQ(goro::stats().timers_pending, 1u);
+    });
+    EXPECT_FALSE(goro::stats().running);
+}
+
+// A kept context whose deadline is far off keeps its timer (and so a
+// runtime); cancelling it stops the timer.
+TEST(Break17Context, KeptContextsTimerIsStoppedByItsCancel) {
+    goro::context kept;
+    goro::cancel_func kept_cancel;
+    goro::run(procs(2),
+              [&] { std::tie(kept, kept_cancel) = goro::with_timeout(goro::background(), 1h); });
+    auto after_run = goro::stats();
+    EXPECT_TRUE(after_run.running);
+    EXPECT_EQ(after_run.timers_pending, 1u);
+    EXPECT_EQ(kept.err(), std::error_code{});
+    kept_cancel();
+    EXPECT_EQ(kept.err(), goro::errc::canceled);
+    EXPECT_EQ(goro::stats().timers_pending, 0u);
 }
 
 // wait_group: a negative add() while a goroutine waits is refused and

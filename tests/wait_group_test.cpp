@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "goro/goro.hpp"
+#include "sync/wait_lock.hpp"
 #include "test_util.hpp"
 
+using namespace std::chrono_literals;
 using goro_test::procs;
 using goro_test::scaled;
 
@@ -180,5 +182,52 @@ TEST(WaitGroup, AddedUpFrontThenAThrowDoesNotWait) {
         const std::size_t i = goro::select(goro::recv_case(result),
                                            goro::recv_case(goro::after(std::chrono::seconds(5))));
         EXPECT_EQ(i, 0u) << "the wait_group's destructor waited for counts nobody takes back";
+    });
+}
+
+// Reuse for a new round before the last round's waiters were woken: the
+// done() that took the counter to zero is still on its way to the wait lock
+// when another party adds for the next round and waits. That waiter belongs
+// to the new round and must wait for its done(), not be woken with the old
+// round. The window is made wide: a plain thread holds the wait lock over
+// the zeroing done(), then lets go and at once adds and waits (it is
+// running, the done() sleeps on the lock, so it gets the lock first).
+TEST(WaitGroup, WaiterOfANewRoundIsNotWokenWithThePreviousRound) {
+    goro::run(procs(2), [] {
+        int early = 0, rounds = 0;
+        for (int round = 0; round < 20; ++round) {
+            goro::wait_group wg;
+            wg.add(1);
+            auto old_back = goro::make_chan<goro::unit>(1);
+            goro::go([&] {
+                wg.wait();  // the previous round's waiter
+                old_back.send({});
+            });
+            goro::sleep_for(2ms);  // (registered by now, or the round proves less)
+            std::atomic<bool> lock_held{false}, second_done{false};
+            auto new_back = goro::make_chan<bool>(1);
+            std::thread next_round([&] {
+                goro::detail::spin_mutex& wl = goro::detail::wait_lock_for(&wg);
+                wl.lock();
+                lock_held = true;
+                while (wg.count() != 0) std::this_thread::yield();  // the old round ended
+                std::this_thread::sleep_for(2ms);  // its done() now waits for the lock
+                wl.unlock();
+                wg.add(1);  // the new round
+                wg.wait();
+                new_back.send(second_done.load());
+            });
+            while (!lock_held.load()) std::this_thread::yield();
+            wg.done();  // ends the old round
+            old_back.recv();
+            goro::sleep_for(5ms);
+            second_done = true;
+            wg.done();  // ends the new round
+            if (!new_back.recv().value()) ++early;
+            ++rounds;
+            next_round.join();
+        }
+        EXPECT_EQ(early, 0) << "of " << rounds << " rounds, the new round's waiter was woken "
+                            << "before its done()";
     });
 }

@@ -45,6 +45,7 @@
 #include "goro/detail/spin_mutex.hpp"
 #include "goro/time.hpp"
 #include "sanitizers/hooks.hpp"
+#include "time/outlives_run.hpp"
 
 namespace goro::detail {
 
@@ -559,7 +560,20 @@ std::pair<context, cancel_func> deadline_node(const context& parent, clock::time
         link->cause = std::move(why);
         link->node = n;
         n->link = link;
-        goro::timer t = goro::after_func(d - now, [link] { detail::pull(*link); });
+        // Past the end of the run() it was made in, while somebody still
+        // holds the context (or a watcher its heir): its deadline still
+        // cancels it then.
+        std::weak_ptr<detail::deadline_link> weak = link;
+        goro::timer t(detail::timer_tag{}, detail::make_timer_outliving_run_if(
+                                               d - now, {}, [link] { detail::pull(*link); },
+                                               goro::source_location::current(),
+                                               [weak] {
+                                                   auto l = weak.lock();
+                                                   if (!l) return false;
+                                                   detail::lock_scope lk(l->mu);
+                                                   return !l->node.expired() ||
+                                                          l->inheritor != nullptr;
+                                               }));
         bool live;
         {
             detail::lock_scope lk(n->mu);

@@ -50,7 +50,8 @@ bool atexit_hooked = false;                // guarded by lifecycle_mu
 // runtime ended: the next runtime runs them, and a run() that leaves some
 // starts a runtime lazily for them, so they fire on time. Timers started
 // during a run() end with it (as a Go program's end with main): they are
-// released, never fired.
+// released, never fired — unless their outlives_run_if says otherwise (the
+// deadline of a context still held after the run).
 std::vector<timer_node*> carried_timers;  // guarded by lifecycle_mu
 // Schedulers whose shutdown lost a worker (abandon_spinners): never deleted,
 // as the lost thread may still touch them. Held here, where LeakSanitizer
@@ -257,7 +258,9 @@ bool resolve_stuck(scheduler* s, int quiet) {
     // function running): not stuck while one is.
     if (blocking_pool::instance().in_flight() != 0) return false;
     const std::int64_t next_timer = s->next_deadline.load(std::memory_order_acquire);
-    if (next_timer != no_deadline && next_timer - now_ns() < timer_grace_ns) return false;
+    // (Not next_timer - now: a deadline saturated to the clock's minimum
+    // would overflow it.)
+    if (next_timer != no_deadline && next_timer < now_ns() + timer_grace_ns) return false;
     if (waits > 0) {
         const void* object = newest->waiting_on.load(std::memory_order_relaxed);
         for (goroutine* g : claim_parked(park_bits::parked_waits, object, newest)) {
@@ -496,8 +499,11 @@ void shutdown_locked(scheduler* s) {
     s->take_timers(pending);
     std::vector<timer_node*> ended;
     // A bubble's timers are on its virtual clock: they end with it.
-    for (timer_node* t : pending)
-        (t->outlives_run && !s->virtual_time ? carried_timers : ended).push_back(t);
+    for (timer_node* t : pending) {
+        const bool carried =
+            !s->virtual_time && (t->outlives_run || (t->outlives_run_if && t->outlives_run_if(t)));
+        (carried ? carried_timers : ended).push_back(t);
+    }
     s->stop();  // 4
     if (s->virtual_time) virtual_clock_on.store(false, std::memory_order_seq_cst);
     for (timer_node* t : ended)

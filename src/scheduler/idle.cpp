@@ -34,8 +34,10 @@ struct os_sleep {
         if (deadline == no_deadline) {
             futex_wait(word, in_kernel);
         } else {
-            std::int64_t left = deadline - now_ns();
-            if (left > 0) futex_wait_for(word, in_kernel, left);
+            // Compared first: a deadline saturated to the clock's minimum
+            // would overflow deadline - now.
+            const std::int64_t now = now_ns();
+            if (deadline > now) futex_wait_for(word, in_kernel, deadline - now);
         }
     }
     static void kick(std::atomic<std::uint32_t>* word) noexcept { futex_wake(word, 1); }

@@ -158,7 +158,9 @@ void monitor::check_deadlock() noexcept {
 void monitor::check_timers(std::int64_t now) noexcept {
     if (s_.virtual_time) return;
     const std::int64_t next = s_.next_deadline.load(std::memory_order_acquire);
-    if (next == no_deadline || now - next < timer_overdue_ns) return;
+    // Compared so that a deadline far in the past (a negative sleep's,
+    // saturated to the clock's minimum) cannot overflow.
+    if (next == no_deadline || next > now - timer_overdue_ns) return;
     s_.poke_for_timer(next);
 }
 

@@ -9,8 +9,10 @@
 // the same RMW. With no waiter, that RMW is its last touch of the wait_group
 // (a waiter that then sees zero may destroy it at once). With waiters, it
 // takes the wait lock — the waiters are still blocked, so the wait_group is
-// alive — unlinks the waiters it can claim, subtracts them from the count
-// (its last write), releases the lock and readies them.
+// alive — unlinks the waiters it can claim among the ones its RMW counted
+// (the first that many in the queue: a waiter of a new round, added since,
+// stays), subtracts them from the count (its last write), releases the lock
+// and readies them.
 // Lock order: the wait lock is a leaf.
 #include <exception>
 #include <limits>
@@ -55,16 +57,26 @@ void wait_group::add(std::int64_t n) {
         throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
     }
     if (c != 0 || (s & waiter_mask) == 0) return;  // the RMW was the last touch
+    // The waiters this RMW saw are the first `due` in q_ (each registered
+    // and queued in one hold of the wait lock). Any after them came in a new
+    // round (an add() since, and a wait()): they wait for that round's zero.
+    std::uint64_t due = s & waiter_mask;
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
         std::uint64_t claimed = 0;
-        while (detail::waiter* w = detail::pop_claimed(q_)) {
-            woken.push(w);
-            ++claimed;
+        for (detail::waiter* w = q_.head; w && due > 0; --due) {
+            detail::waiter* next = w->next;
+            // One that cannot be claimed is being unwound; it unlinks and
+            // uncounts itself.
+            if (detail::claim(w->p)) {
+                q_.remove(w);
+                w->p->wake_token = w;
+                woken.push(w);
+                ++claimed;
+            }
+            w = next;
         }
-        // Waiters that could not be claimed are being unwound; they unlink
-        // and uncount themselves.
         if (claimed) state_.fetch_sub(claimed, std::memory_order_release);
     }
     woken.ready_all();

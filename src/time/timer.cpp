@@ -46,6 +46,7 @@
 #include "goro/time.hpp"
 #include "sanitizers/hooks.hpp"
 #include "scheduler/scheduler.hpp"
+#include "time/outlives_run.hpp"
 
 namespace goro::detail {
 
@@ -60,6 +61,9 @@ struct timer_state : std::enable_shared_from_this<timer_state> {
     source_location where;
     clock::duration period{0};
     timer_arm* current GORO_GUARDED_BY(mu) = nullptr;
+    // Whether a pending arm outlives the run() it was started in
+    // (timer_node::outlives_run_if; timer_state_outlives_run_if).
+    std::function<bool()> outlives_run_if GORO_GUARDED_BY(mu);
 };
 
 struct timer_arm : timer_node {
@@ -136,6 +140,21 @@ void release(timer_node* n) {
     unref(a, was_current ? 2 : 1);  // the runtime's, and the state's if it was current
 }
 
+// The end of a run() found the arm pending: it stays if it is still the
+// state's current arm and the state's owner wants it to (asked without
+// s.mu: the owner's check takes its own lock).
+bool arm_outlives_run(timer_node* n) {
+    auto* a = static_cast<timer_arm*>(n);
+    std::function<bool()> wanted;
+    {
+        timer_state& s = *a->s;
+        lock_scope lk(s.mu);
+        if (s.current != a) return false;
+        wanted = s.outlives_run_if;
+    }
+    return wanted && wanted();
+}
+
 // Makes a new arm current for s, due d from now ("never" if that
 // overflows); requires s.mu held and s.current null. The caller starts it
 // with start() after releasing s.mu (starting may have to start a runtime,
@@ -148,6 +167,7 @@ timer_arm* arm(timer_state& s) GORO_REQUIRES(s.mu) {
     a->s = s.shared_from_this();
     a->fire = &fire;
     a->release = &release;
+    a->outlives_run_if = &arm_outlives_run;
     a->period = s.period;
     s.current = a;
     san::tsan_release(a);  // its making, to whoever frees it (TSan)
@@ -197,6 +217,12 @@ void unreferenced(chan_core* c) noexcept {
 
 timer_parts make_timer(clock::duration d, clock::duration period, std::function<void()> fn,
                        const source_location& where) {
+    return make_timer_outliving_run_if(d, period, std::move(fn), where, {});
+}
+
+timer_parts make_timer_outliving_run_if(clock::duration d, clock::duration period,
+                                        std::function<void()> fn, const source_location& where,
+                                        std::function<bool()> wanted) {
     san::ignore_scope bookkeeping;  // TSan: sanitizers/hooks.hpp
     auto s = std::make_shared<timer_state>();
     chan_ref ch;
@@ -214,6 +240,7 @@ timer_parts make_timer(clock::duration d, clock::duration period, std::function<
     {
         lock_scope lk(s->mu);
         s->ch = ch.get();
+        s->outlives_run_if = std::move(wanted);
         a = arm(*s);
     }
     start(a, d);

@@ -49,6 +49,11 @@ struct timer_node {
     // runtime started lazily): it belongs to the process, not to a run, so
     // it outlives the end of a run() that adopted its runtime.
     bool outlives_run = false;
+    // Asked (when not null) at the end of the run() during which the node
+    // was started, if it is still pending then: true carries it past the
+    // run, as if it had been started outside one. Called with no goroutine
+    // left and the runtime's locks free; it must not start or stop timers.
+    bool (*outlives_run_if)(timer_node*) = nullptr;
 };
 
 // Starts (or moves) the node. Starts the runtime lazily if needed.
