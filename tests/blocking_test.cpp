@@ -557,14 +557,19 @@ namespace {
 // exit hook's shutdown waits for the call in flight, and its caller returns
 // normally.
 [[noreturn]] void exit_with_a_call_in_flight() {
+    static std::atomic<bool> in_flight{false};
     goro::go([] {
         goro::blocking([] {
+            in_flight.store(true);
             ::usleep(50'000);
             std::fprintf(stderr, "call finished\n");
         });
         std::fprintf(stderr, "caller returned\n");
     });
-    ::usleep(10'000);
+    // The call must be in flight at the exit: a fixed 10 ms was not always
+    // enough for the goroutine to reach it on a loaded machine (TSan, with
+    // other processes on both cores).
+    while (!in_flight.load()) ::usleep(1'000);
     std::exit(0);
 }
 
