@@ -60,6 +60,11 @@ struct goroutine : parker {
     // means it swallowed one (catch (...)).
     std::atomic<std::uint32_t> unwinds_thrown{0};
     std::uint8_t park_bit = 0;  // the park_bits value finish_park sets for this park
+    // How many goroutines deep in a chain where each was started while the
+    // one before was being unwound by the shutdown (a destructor that
+    // restarts its goroutine): the spawner's, plus one if it was unwinding.
+    // 0 outside shutdown. Written at spawn (park.cpp, throw_unwind).
+    std::uint32_t shutdown_generation = 0;
     // Given up by shutdown (a hopeless wait in a destructor): its stack is
     // leaked and the slot never reused. Diagnostics only.
     std::atomic<bool> abandoned{false};

@@ -52,13 +52,22 @@ bool must_unwind_now() noexcept {
 }
 
 [[noreturn]] void abandon_swallower(goroutine* g) noexcept;  // runtime/lifecycle.cpp
+[[noreturn]] void abandon_restarted(goroutine* g) noexcept;  // runtime/lifecycle.cpp
+
+// A goroutine this many spawns deep into the shutdown (each started by the
+// unwinding of the one before: a supervisor's destructor that restarts its
+// worker) is abandoned instead of unwound, which would start the next.
+constexpr std::uint32_t max_shutdown_generation = 100;
 
 [[noreturn]] void throw_unwind() {
-    if (goroutine* g = this_goroutine_record())
+    if (goroutine* g = this_goroutine_record()) {
         if (g->unwinds_thrown.fetch_add(1, std::memory_order_relaxed) > 0 && shutting_down())
             if (scheduler* s = current_scheduler();
                 s && s->abandon_swallowers.load(std::memory_order_acquire))
                 abandon_swallower(g);
+        if (g->shutdown_generation > max_shutdown_generation && shutting_down()) [[unlikely]]
+            abandon_restarted(g);
+    }
     throw goroutine_unwind{};
 }
 

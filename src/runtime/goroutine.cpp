@@ -54,6 +54,7 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
         g->reason.store(wait_reason::none, std::memory_order_relaxed);
         g->unwind_requested = false;
         g->unwinds_thrown.store(0, std::memory_order_relaxed);
+        g->shutdown_generation = 0;
         g->park_bit = 0;
         g->waiting_on.store(nullptr, std::memory_order_relaxed);
         g->action = switch_action::exit;
@@ -116,6 +117,11 @@ void spawn_commit(goroutine* g, void (*entry)(void*), const goro::source_locatio
     worker* w = this_worker();
     g->entry = entry;
     g->where = where;
+    if (shutting_down()) [[unlikely]]
+        if (const goroutine* parent = this_goroutine_record())
+            g->shutdown_generation =
+                parent->shutdown_generation +
+                (parent->unwinds_thrown.load(std::memory_order_relaxed) > 0 ? 1 : 0);
     g->id = next_goroutine_id(s, w);
     g->low_water = 0;
     std::uintptr_t stack_top = reinterpret_cast<std::uintptr_t>(g->closure) & ~std::uintptr_t{63};

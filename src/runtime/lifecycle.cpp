@@ -536,12 +536,28 @@ void shutdown_at_exit() {
 
 }  // namespace
 
-// A goroutine that swallowed the shutdown unwind and blocks again after
-// shutdown gave up on such goroutines (throw_unwind, park.cpp): reported,
-// counted as abandoned (so that shutdown goes on), and parked pinned with
-// nobody to ready it — never resumed, its stack leaked, as report_abandoned.
-[[noreturn]] void abandon_swallower(goroutine* g) noexcept {
+namespace {
+
+// Parks g for ever, counted as abandoned (so that shutdown goes on; the
+// caller reported it), pinned with nobody to ready it — never resumed, its
+// stack leaked, as report_abandoned.
+[[noreturn]] void park_abandoned(goroutine* g) noexcept {
     scheduler* s = current_scheduler();
+    begin_park(g);
+    // Counted before it parks: shutdown may go on meanwhile, and stops the
+    // workers only after this park has switched away (they are joined).
+    s->abandoned.fetch_add(1, std::memory_order_seq_cst);
+    s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&s->exit_seq, 1);
+    park(wait_reason::none, nullptr, nullptr, park_mode::pinned, nullptr);
+    std::abort();  // nothing readies it
+}
+
+}  // namespace
+
+// A goroutine that swallowed the shutdown unwind and blocks again after
+// shutdown gave up on such goroutines (throw_unwind, park.cpp).
+[[noreturn]] void abandon_swallower(goroutine* g) noexcept {
     mark_abandoned(g);
     std::fprintf(stderr,
                  "goro: shutdown: abandoning goroutine %llu (created at %s:%u): it caught the "
@@ -551,14 +567,23 @@ void shutdown_at_exit() {
                  static_cast<unsigned long long>(g->id), g->where.file_name(),
                  static_cast<unsigned>(g->where.line()),
                  g->unwinds_thrown.load(std::memory_order_relaxed) - 1);
-    begin_park(g);
-    // Counted before it parks: shutdown may go on meanwhile, and stops the
-    // workers only after this park has switched away (they are joined).
-    s->abandoned.fetch_add(1, std::memory_order_seq_cst);
-    s->exit_seq.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake(&s->exit_seq, 1);
-    park(wait_reason::none, nullptr, nullptr, park_mode::pinned, nullptr);
-    std::abort();  // nothing readies it
+    park_abandoned(g);
+}
+
+// A goroutine at the end of a chain of spawns during shutdown, each by the
+// unwinding of the one before (park.cpp, throw_unwind): unwinding it would
+// start the next, and shutdown would never end. Abandoned instead, at its
+// first blocking call: its destructors do not run.
+[[noreturn]] void abandon_restarted(goroutine* g) noexcept {
+    mark_abandoned(g);
+    std::fprintf(stderr,
+                 "goro: shutdown: abandoning goroutine %llu (created at %s:%u), the %u-th in a "
+                 "chain of goroutines each started while the one before was unwound by the "
+                 "shutdown (a destructor that restarts its goroutine?); not unwound, so that "
+                 "the chain ends; its stack is leaked\n",
+                 static_cast<unsigned long long>(g->id), g->where.file_name(),
+                 static_cast<unsigned>(g->where.line()), g->shutdown_generation);
+    park_abandoned(g);
 }
 
 [[noreturn]] void freeze_lost_thread() noexcept {
