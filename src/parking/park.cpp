@@ -57,7 +57,8 @@ bool must_unwind_now() noexcept {
 // A goroutine this many spawns deep into the shutdown (each started by the
 // unwinding of the one before: a supervisor's destructor that restarts its
 // worker) is abandoned instead of unwound, which would start the next.
-constexpr std::uint32_t max_shutdown_generation = 100;
+// Small: a guard that restarts two goroutines doubles the chain each time.
+constexpr std::uint32_t max_shutdown_generation = 8;
 
 [[noreturn]] void throw_unwind() {
     if (goroutine* g = this_goroutine_record()) {
