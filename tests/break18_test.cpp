@@ -111,13 +111,13 @@ TEST(Break18Context, ChildrenOfKeptContextAreCancelledAfterRun) {
     goro::context child, shorter, parent_kept;
     goro::cancel_func c1, c2;
     goro::run(procs(2), [&] {
-        auto [p, pc] = goro::with_timeout(goro::background(), 200ms);
+        auto [p, pc] = goro::with_timeout(goro::background(), 1s);
         std::tie(child, c1) = goro::with_cancel(p);
         std::tie(shorter, c2) = goro::with_timeout(child, 50ms);
     });
     EXPECT_TRUE(eventually([&] { return is_done(shorter); }, 3s));
     EXPECT_EQ(shorter.err(), goro::errc::deadline_exceeded);
-    EXPECT_FALSE(is_done(child)) << "the 200 ms parent fired at the 50 ms child's time?";
+    EXPECT_FALSE(is_done(child)) << "the 1 s parent fired at the 50 ms child's time?";
     EXPECT_TRUE(eventually([&] { return is_done(child); }, 3s));
     EXPECT_EQ(child.err(), goro::errc::deadline_exceeded);
 }
@@ -132,8 +132,12 @@ TEST(Break18Context, OnlyDoneChannelKeptClosesAfterRun) {
 
 // Inside a bubble: virtual time; the kept context's timer ends with the
 // bubble (it is never fired by a real clock later), and no runtime is kept.
-// FAILS (every run): after the bubble, kept.err() is deadline_exceeded
-// (testing.hpp: "Timers started in the bubble end with it").
+// FAILS (every run, release): right after bubble() returns, kept.err() is
+// already deadline_exceeded, before even the real clock reaches the 10 ms
+// deadline: the pending virtual timer was fired at the bubble's end, not
+// ended with it (testing.hpp: "Timers started in the bubble end with it").
+// With a 1 h deadline it is not fired. Not checked whether this predates
+// bd127de (bubble timers are never carried there: virtual_time is excluded).
 TEST(Break18Context, DISABLED_KeptDeadlineMadeInBubbleEndsWithIt) {
     goro::context kept;
     goro::testing::bubble([&] { kept = goro::with_timeout(goro::background(), 10ms).first; });
