@@ -83,61 +83,31 @@ bool returns_within(std::chrono::seconds limit, Body body, Release release) {
 // returns). goro abandons the incarnation 9 restarts deep, at its first
 // blocking call, instead of unwinding it (which would start the next),
 // and says so. The restarts stop anyway when the test gives up waiting.
-TEST(Break16, SupervisorThatRestartsItsWorkerDoesNotKeepRunFromReturning) {
-    struct state {
-        std::atomic<bool> stop{false};
-        std::atomic<long> incarnations{0};
-        goro::chan<int> never = goro::make_chan<int>();
-    };
-    static state* s = new state;  // the workers may outlive a failed test
-    struct worker {
-        static void start() { goro::go(&worker::body); }
-        static void body() {
-            struct restart {
-                ~restart() {
-                    if (!s->stop.load()) start();
-                }
-            } r;
-            s->incarnations.fetch_add(1);
-            s->never.recv();
-        }
-    };
-    testing::internal::CaptureStderr();
-    const bool returned = returns_within(
-        20s,
-        [] {
-            goro::run(procs(2), [] {
-                worker::start();
-                while (s->incarnations.load() == 0) goro::sleep_for(1ms);
-            });
-        },
-        [] { s->stop.store(true); });
-    const std::string err = testing::internal::GetCapturedStderr();
-    EXPECT_TRUE(returned) << "run() never returned: the worker was restarted "
-                          << s->incarnations.load() << " times during the shutdown\n"
-                          << err;
-    EXPECT_TRUE(contains(err, "a destructor that restarts its goroutine?")) << err;
-    EXPECT_LE(s->incarnations.load(), 10);
-    s->stop.store(true);
-}
+namespace {
 
-// The same guard restarting two workers: the chain doubles at each level,
-// and still ends (2^10 - 1 incarnations at most), with run() returning.
-TEST(Break16, SupervisorThatRestartsTwoWorkersDoesNotKeepRunFromReturning) {
+struct supervised {
+    bool returned = false;
+    long incarnations = 0;
+    std::string err;
+};
+
+// Runs one worker whose guard starts `restarts` new ones as it ends.
+supervised run_supervised(int restarts) {
     struct state {
+        int restarts = 1;
         std::atomic<bool> stop{false};
         std::atomic<long> incarnations{0};
         goro::chan<int> never = goro::make_chan<int>();
     };
-    static state* s = new state;  // the workers may outlive a failed test
+    static state* s;
+    s = new state;  // leaked: the workers may outlive a failed test
+    s->restarts = restarts;
     struct worker {
         static void start() { goro::go(&worker::body); }
         static void body() {
             struct restart {
                 ~restart() {
-                    if (s->stop.load()) return;
-                    start();
-                    start();
+                    for (int i = 0; i < s->restarts && !s->stop.load(); ++i) start();
                 }
             } r;
             s->incarnations.fetch_add(1);
@@ -145,7 +115,8 @@ TEST(Break16, SupervisorThatRestartsTwoWorkersDoesNotKeepRunFromReturning) {
         }
     };
     testing::internal::CaptureStderr();
-    const bool returned = returns_within(
+    supervised out;
+    out.returned = returns_within(
         60s,
         [] {
             goro::run(procs(2), [] {
@@ -154,12 +125,31 @@ TEST(Break16, SupervisorThatRestartsTwoWorkersDoesNotKeepRunFromReturning) {
             });
         },
         [] { s->stop.store(true); });
-    const std::string err = testing::internal::GetCapturedStderr();
-    EXPECT_TRUE(returned) << "run() never returned: " << s->incarnations.load()
-                          << " incarnations during the shutdown";
-    EXPECT_TRUE(contains(err, "a destructor that restarts its goroutine?"));
-    EXPECT_LE(s->incarnations.load(), (1L << 10) - 1);
+    out.err = testing::internal::GetCapturedStderr();
+    out.incarnations = s->incarnations.load();
     s->stop.store(true);
+    return out;
+}
+
+}  // namespace
+
+TEST(Break16, SupervisorThatRestartsItsWorkerDoesNotKeepRunFromReturning) {
+    const supervised r = run_supervised(1);
+    EXPECT_TRUE(r.returned) << "run() never returned: the worker was restarted " << r.incarnations
+                            << " times during the shutdown\n"
+                            << r.err;
+    EXPECT_TRUE(contains(r.err, "a destructor that restarts its goroutine?")) << r.err;
+    EXPECT_LE(r.incarnations, 10);
+}
+
+// The same guard restarting two workers: the chain doubles at each level,
+// and still ends (2^10 - 1 incarnations at most), with run() returning.
+TEST(Break16, SupervisorThatRestartsTwoWorkersDoesNotKeepRunFromReturning) {
+    const supervised r = run_supervised(2);
+    EXPECT_TRUE(r.returned) << "run() never returned: " << r.incarnations
+                            << " incarnations during the shutdown";
+    EXPECT_TRUE(contains(r.err, "a destructor that restarts its goroutine?"));
+    EXPECT_LE(r.incarnations, (1L << 10) - 1);
 }
 
 // A dispatcher that never blocks but spawns a goroutine every 200 us, on the
