@@ -99,9 +99,13 @@ supervised run_supervised(int restarts) {
         std::atomic<long> incarnations{0};
         goro::chan<int> never = goro::make_chan<int>();
     };
-    static state* s;
-    s = new state;  // leaked: the workers may outlive a failed test
+    // Never freed: the workers may outlive a failed test, and the last
+    // incarnations stay abandoned in never.recv(). Reused by the next call
+    // (its fields reset), so that it stays reachable.
+    static state* s = new state;
     s->restarts = restarts;
+    s->stop.store(false);
+    s->incarnations.store(0);
     struct worker {
         static void start() { goro::go(&worker::body); }
         static void body() {
