@@ -217,7 +217,9 @@ TEST(SoakFound, TimerFiringAtTheEndOfShutdownStrandsAGoroutine) {
 // first); without a sanitizer the test passes unless the thread happens to
 // be preempted inside that window.
 TEST(SoakFound, PlainThreadWakingAGoroutineRacesTheSchedulerDelete) {
-    const int runs = goro_test::thread_sanitized ? 20000 : 2000;
+    // 5000 under TSan (36 s alone on two cores): 20000 passed the
+    // 300 s test timeout when run beside other tests on a loaded machine.
+    const int runs = goro_test::thread_sanitized ? 5000 : 2000;
     for (int run = 0; run < runs; ++run) {
         auto ch = goro::make_chan<int>();
         auto quit = goro::make_chan<goro::unit>();
