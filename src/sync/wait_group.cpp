@@ -69,9 +69,7 @@ void wait_group::add(std::int64_t n) {
             detail::waiter* next = w->next;
             // One that cannot be claimed is being unwound; it unlinks and
             // uncounts itself.
-            if (detail::claim(w->p)) {
-                q_.remove(w);
-                w->p->wake_token = w;
+            if (detail::take_claimed(q_, w)) {
                 woken.push(w);
                 ++claimed;
             }

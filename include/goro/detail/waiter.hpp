@@ -51,15 +51,20 @@ static_assert(sizeof(waiter) <= 48, "waiter grew");
 
 using wait_list = intrusive_list<waiter>;
 
+// Claims w's parker and unlinks w from q (its wake_token set to w); false,
+// leaving it queued, if another waker or the shutdown claimed it first.
+inline bool take_claimed(wait_list& q, waiter* w) noexcept {
+    if (!claim(w->p)) return false;
+    q.remove(w);
+    w->p->wake_token = w;
+    return true;
+}
+
 // Unlinks and returns the first waiter of q whose parker this call claims
-// (its wake_token set to the waiter); leaves the others queued. Null if none.
+// (take_claimed); leaves the others queued. Null if none.
 inline waiter* pop_claimed(wait_list& q) noexcept {
     for (waiter* w = q.head; w; w = w->next)
-        if (claim(w->p)) {
-            q.remove(w);
-            w->p->wake_token = w;
-            return w;
-        }
+        if (take_claimed(q, w)) return w;
     return nullptr;
 }
 
