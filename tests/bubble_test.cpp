@@ -296,3 +296,16 @@ TEST(DetectDeadlock, OffByDefault) {
         goro::sleep_for(20ms);
     }));
 }
+
+// The worker of a new bubble looks for work while run()'s caller is still
+// spawning the main goroutine: it saw no work before the spawn's push, and
+// no plain thread inside goro after the spawn had left, and declared a
+// deadlock with the main goroutine runnable (once in the TSan CI run of
+// SameSeedSameSelectChoices). A plain thread's entry since the check began
+// now makes it look again.
+TEST(Bubble, NoDeadlockIsDeclaredWhileMainIsBeingSpawned) {
+    const int runs = goro_test::sanitized ? 1500 : 4000;
+    int ran = 0;
+    for (int i = 0; i < runs; ++i) goro::testing::bubble([&] { ++ran; });
+    EXPECT_EQ(ran, runs);
+}

@@ -20,7 +20,9 @@
 //     Go's synctest: waiting for one there is a deadlock.
 // In a bubble (one worker, goro::testing::bubble) the worker itself checks
 // whenever it runs out of work, so detection is exact: either the virtual
-// clock jumps to the next timer, or it is a deadlock. Outside, the monitor
+// clock jumps to the next timer, or it is a deadlock. The conditions on the
+// outside are read before the queues, and a plain thread's entry since
+// then makes the worker look again (advance_virtual_clock). Outside, the monitor
 // checks every 2 ms and declares only after two checks in a row saw the
 // condition with no goroutine run in between.
 //
@@ -42,7 +44,7 @@ namespace goro::detail {
 bool scheduler::only_goroutines_can_wake() const noexcept {
     if (poller* p = poller::if_active(); p && p->has_waiters()) return false;
     return blocking_pool::instance().in_flight() == 0 &&
-           plain_users.load(std::memory_order_seq_cst) == 0 &&
+           plain_users_inside(plain_users.load(std::memory_order_seq_cst)) == 0 &&
            plain_parked.load(std::memory_order_seq_cst) == 0;
 }
 
@@ -66,8 +68,16 @@ void scheduler::declare_deadlock() noexcept {
 }
 
 bool scheduler::advance_virtual_clock(worker* w) noexcept {
-    if (stopping.load(std::memory_order_acquire) || any_work(w)) return true;
+    if (stopping.load(std::memory_order_acquire)) return true;
+    // What could wake a goroutine from outside is read before the queues: a
+    // plain thread (run()'s caller spawning main) pushes its goroutine and
+    // then leaves. Read the other way round, a check that fell between the
+    // push and the leave saw neither, and declared a deadlock with main
+    // runnable. A plain thread that entered since `users` was read (the
+    // entry count changed) may have pushed after any_work looked: look again.
+    const std::uint64_t users = plain_users.load(std::memory_order_seq_cst);
     if (!only_goroutines_can_wake()) return false;  // sleep; woken or poked, look again
+    if (any_work(w)) return true;
     const std::int64_t next = next_deadline.load(std::memory_order_seq_cst);
     if (next != no_deadline) {
         if (next > virtual_clock_ns.load(std::memory_order_relaxed))
@@ -76,6 +86,7 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
         return true;
     }
     if (live() > 0 && !deadlocked.load(std::memory_order_acquire)) {
+        if (plain_users.load(std::memory_order_seq_cst) != users) return true;
         declare_deadlock();
         return true;
     }

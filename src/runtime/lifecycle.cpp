@@ -32,7 +32,7 @@
 namespace goro::detail {
 
 // Plain threads inside runtime_use (see scheduler.hpp).
-std::atomic<std::int64_t> plain_users{0};
+std::atomic<std::uint64_t> plain_users{0};
 
 extern std::atomic<bool> g_shutting_down;
 void install_overflow_handler();
@@ -484,7 +484,8 @@ void shutdown_locked(scheduler* s) {
     // too (the runtime stays closed: a late timer no longer fires).
     s->closing.store(true, std::memory_order_seq_cst);
     for (;;) {
-        while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+        while (plain_users_inside(plain_users.load(std::memory_order_seq_cst)) != 0)
+            std::this_thread::yield();
         s->close_timers();
         if (s->live() <= 0) break;
         unwind_all(s, spinners);
@@ -511,7 +512,8 @@ void shutdown_locked(scheduler* s) {
     g_sched.store(nullptr, std::memory_order_seq_cst);
     // A plain thread that found s just before it went is still looking at
     // it (and will see it closing): wait for it before s goes.
-    while (plain_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    while (plain_users_inside(plain_users.load(std::memory_order_seq_cst)) != 0)
+        std::this_thread::yield();
     bool lost = false;
     for (worker* w : s->workers) lost |= w->lost.load(std::memory_order_relaxed);
     if (lost)
@@ -634,7 +636,7 @@ runtime_use::runtime_use(bool start) {
         return;
     }
     for (;;) {
-        plain_users.fetch_add(1, std::memory_order_seq_cst);
+        plain_users.fetch_add(plain_user_entry, std::memory_order_seq_cst);
         scheduler* s = g_sched.load(std::memory_order_seq_cst);
         if (s && !s->closing.load(std::memory_order_seq_cst)) {
             s_ = s;

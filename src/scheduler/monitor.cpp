@@ -141,9 +141,12 @@ void monitor::check_deadlock() noexcept {
         return;
     std::uint64_t runs = 0;
     for (worker* w : s_.workers) runs += w->runs.load(std::memory_order_seq_cst);
-    const bool asleep = !shutting_down() && all_asleep() && !s_.any_work(nullptr) &&
+    // The outside before the queues: a plain thread pushes, then leaves
+    // (diagnostics/deadlock.cpp, advance_virtual_clock).
+    const bool asleep = !shutting_down() && all_asleep() && s_.only_goroutines_can_wake() &&
+                        !s_.any_work(nullptr) &&
                         s_.next_deadline.load(std::memory_order_seq_cst) == no_deadline &&
-                        s_.live() > 0 && s_.only_goroutines_can_wake() && !signals_subscribed();
+                        s_.live() > 0 && !signals_subscribed();
     if (asleep && was_asleep_ && runs == asleep_runs_) s_.declare_deadlock();
     was_asleep_ = asleep;
     asleep_runs_ = runs;

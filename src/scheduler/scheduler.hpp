@@ -347,8 +347,15 @@ extern std::atomic<std::int64_t> virtual_clock_ns;
 // Plain threads parked in a goro call (parking/park.cpp); deadlock
 // detection does not fire while any is (it might wake a goroutine).
 extern std::atomic<std::int64_t> plain_parked;
-// Plain threads inside a runtime_use (runtime/lifecycle.cpp).
-extern std::atomic<std::int64_t> plain_users;
+// Plain threads inside a runtime_use (runtime/lifecycle.cpp): the low 32
+// bits count those inside, the high 32 bits count entries (wrapping), so
+// that one load tells whether any entered since an earlier one (a bubble's
+// deadlock check: diagnostics/deadlock.cpp).
+extern std::atomic<std::uint64_t> plain_users;
+constexpr std::uint64_t plain_user_entry = (std::uint64_t{1} << 32) + 1;
+constexpr std::uint64_t plain_users_inside(std::uint64_t v) noexcept {
+    return v & 0xffff'ffffu;
+}
 // SIGQUIT asked for a dump (diagnostics/dump.cpp); the monitor writes it.
 extern std::atomic<bool> dump_requested;
 void dump_goroutines_to_stderr() noexcept;

@@ -33,11 +33,15 @@ void wait() {
         throw misuse_error("goro::testing::wait: called outside a bubble's goroutine");
     worker* w = this_worker();
     for (;;) {
+        // The outside before the queues (as in the worker's own check:
+        // diagnostics/deadlock.cpp).
+        const std::uint64_t users = plain_users.load(std::memory_order_seq_cst);
+        const bool outside_quiet = s->only_goroutines_can_wake();
         const bool others_runnable = !w->rq.empty() ||
                                      w->runnext.load(std::memory_order_acquire) != nullptr ||
                                      !s->global.empty();
         if (!others_runnable) {
-            if (s->only_goroutines_can_wake()) return;
+            if (outside_quiet && plain_users.load(std::memory_order_seq_cst) == users) return;
             // Something outside (a descriptor, a blocking call) may still
             // wake one: give it real time.
             std::this_thread::sleep_for(std::chrono::microseconds(50));
