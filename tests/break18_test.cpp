@@ -132,14 +132,11 @@ TEST(Break18Context, OnlyDoneChannelKeptClosesAfterRun) {
 
 // Inside a bubble: virtual time; the kept context's timer ends with the
 // bubble (it is never fired by a real clock later), and no runtime is kept.
-// FAILS (every run in release/g++; passed 1 of 1 under asan/clang): right
-// after bubble() returns, kept.err() is
-// already deadline_exceeded, before even the real clock reaches the 10 ms
-// deadline: the pending virtual timer was fired at the bubble's end, not
-// ended with it (testing.hpp: "Timers started in the bubble end with it").
-// With a 1 h deadline it is not fired. Not checked whether this predates
-// bd127de (bubble timers are never carried there: virtual_time is excluded).
-TEST(Break18Context, DISABLED_KeptDeadlineMadeInBubbleEndsWithIt) {
+// Was a defect (every run in release): right after bubble() returned,
+// kept.err() was already deadline_exceeded. The bubble's worker, with no
+// goroutine left, jumped the virtual clock to the pending timer and fired
+// it at the bubble's end; with none left it no longer jumps.
+TEST(Break18Context, KeptDeadlineMadeInBubbleEndsWithIt) {
     goro::context kept;
     goro::testing::bubble([&] { kept = goro::with_timeout(goro::background(), 10ms).first; });
     std::this_thread::sleep_for(50ms);
@@ -208,19 +205,16 @@ TEST(Break18Context, CancelsRacingCarriedFires) {
 
 // A zeroing done() that is slow to reach the wait lock (its thread is
 // descheduled after its RMW — here held in a signal handler) while two more
-// rounds begin: round 2 is ended by another done() that wakes round 1's
-// waiter too; round 3's waiter must then wait for round 3's done(), but the
-// slow done() still wakes "the first waiter of the queue" it counted.
-// DEFECT (fails 3/3 runs, deterministic): round 3's waiter returns while the
-// counter is 1. Cause: the zeroing RMW leaves the waiter count as it is, so
-// round 1's waiter is counted by both round 1's and round 2's zeroing RMW
-// (due 1 + due 2 for two legitimate waiters); the late round-1 done() then
-// wakes the head of the queue, a round-3 waiter. Any done() descheduled
-// between its RMW and the wait lock while two more rounds begin does this.
-// Not a small fix: the zeroing RMW would have to uncount the waiters it
-// covers (as Go's Add stores 0), and the unwinding waiter then needs to know
-// whether it was covered.
-TEST(Break18WaitGroup, DISABLED_SlowZeroingDoneDoesNotWakeALaterRoundsWaiter) {
+// rounds begin: round 2 is ended by another done(), round 3's waiter must
+// then wait for round 3's done().
+// Was a defect (3/3 runs): the zeroing RMW left the waiter count as it was,
+// so round 1's waiter was counted by round 1's and round 2's zero alike,
+// and the late round-1 done() woke the head of the queue, round 3's waiter,
+// while the counter was 1. Now a zero clears the count it covers (as Go's
+// Add stores 0) and owes that many wake-ups, given to the first waiters of
+// the queue: round 2's zero wakes round 1's waiter, the late round-1 done()
+// round 2's, and round 3's waits for its own done().
+TEST(Break18WaitGroup, SlowZeroingDoneDoesNotWakeALaterRoundsWaiter) {
     static std::atomic<bool> in_handler{false}, let_go{false};
     struct sigaction sa {};
     sa.sa_handler = [](int) {
@@ -241,25 +235,33 @@ TEST(Break18WaitGroup, DISABLED_SlowZeroingDoneDoesNotWakeALaterRoundsWaiter) {
     goro::detail::spin_mutex& wl = goro::detail::wait_lock_for(&wg);
     wl.lock();
     std::thread x([&] { wg.done(); });  // round 1's zero; then blocks on wl
-    ASSERT_TRUE(eventually([&] { return wg.count() == 0; }));
+    // Its zero cleared the count too (then it blocks on wl): counter and
+    // waiters both 0. (The counter alone could be 0 before the clear.)
+    ASSERT_TRUE(eventually([&] { return wg_state(wg) == 0; }));
     std::this_thread::sleep_for(2ms);
     pthread_kill(x.native_handle(), SIGUSR2);
     ASSERT_TRUE(eventually([&] { return in_handler.load(); }));
     wl.unlock();
     wg.add(1);  // round 2
-    std::thread c([&] { wg.wait(); });
-    ASSERT_TRUE(eventually([&] { return wg_waiters(wg) == 2; }));
-    wg.done();  // round 2's zero: wakes a and c
+    std::atomic<bool> c_returned{false};
+    std::thread c([&] {
+        wg.wait();
+        c_returned = true;
+    });
+    // Round 1's zero cleared its waiter from the count: only c is counted.
+    ASSERT_TRUE(eventually([&] { return wg_waiters(wg) == 1; }));
+    wg.done();  // round 2's zero: one wake-up, for the head of the queue (a)
     a.join();
-    c.join();
     wg.add(1);  // round 3
     std::thread d([&] {
         wg.wait();
         round3_early = round3_ended.load() ? 0 : 1;
     });
     ASSERT_TRUE(eventually([&] { return wg_waiters(wg) == 1; }));
-    let_go = true;  // the slow round-1 done() goes on
+    let_go = true;  // the slow round-1 done() goes on: wakes c, the head now
     x.join();
+    c.join();
+    EXPECT_TRUE(c_returned.load());
     std::this_thread::sleep_for(20ms);
     round3_ended = true;
     wg.done();
@@ -270,10 +272,9 @@ TEST(Break18WaitGroup, DISABLED_SlowZeroingDoneDoesNotWakeALaterRoundsWaiter) {
 // Tokens: every add() that happened before a wait() began must have its
 // done() before that wait() returns. Producers add/done concurrently,
 // waiters on goroutines and plain threads wait in a loop.
-// DISABLED: the open defect of DISABLED_SlowZeroingDoneDoesNotWakeALater-
-// RoundsWaiter shows here without forcing: under TSan (fresh-clone CI) 5
-// early returns of 96,221 waits; passed 150 of 150 in release.
-TEST(Break18WaitGroup, DISABLED_NoWaiterReturnsBeforeATokenAddedBeforeItsWait) {
+// Showed the defect of SlowZeroingDoneDoesNotWakeALaterRoundsWaiter without
+// forcing: under TSan (fresh-clone CI) 5 early returns of 96,221 waits.
+TEST(Break18WaitGroup, NoWaiterReturnsBeforeATokenAddedBeforeItsWait) {
     constexpr int tokens = 1 << 16;
     auto released = std::make_unique<std::atomic<bool>[]>(tokens);
     std::atomic<int> next{0}, last_added{-1}, early{0}, waits{0};

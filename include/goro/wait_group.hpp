@@ -96,6 +96,7 @@ class wait_group {
     }
 
   private:
+    bool own_wake_ups(std::uint64_t due) noexcept;
     // fn, then done() however fn ends.
     template <class F>
     auto task(F&& fn) {

@@ -78,6 +78,10 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
     const std::uint64_t users = plain_users.load(std::memory_order_seq_cst);
     if (!only_goroutines_can_wake()) return false;  // sleep; woken or poked, look again
     if (any_work(w)) return true;
+    // With no goroutine left (the run is over), a pending timer ends with
+    // the bubble: jumping to it would fire it at the bubble's end (a kept
+    // context's deadline, done() closed after bubble() returned).
+    if (live() <= 0) return false;
     const std::int64_t next = next_deadline.load(std::memory_order_seq_cst);
     if (next != no_deadline) {
         if (next > virtual_clock_ns.load(std::memory_order_relaxed))
@@ -85,7 +89,7 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
         run_due_timers(next);
         return true;
     }
-    if (live() > 0 && !deadlocked.load(std::memory_order_acquire)) {
+    if (!deadlocked.load(std::memory_order_acquire)) {
         if (plain_users.load(std::memory_order_seq_cst) != users) return true;
         declare_deadlock();
         return true;

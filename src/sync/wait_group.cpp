@@ -2,20 +2,31 @@
 // counter and the number of waiters in one atomic word).
 //
 // Invariants: the counter (state_ >> 32) is >= 0 outside add(); the waiter
-// count (low 32 bits) equals the number of waiters in q_, both changed under
-// the wait lock (wait_lock.hpp). A waiter registers only while the counter is
-// non-zero (a CAS that checks it).
-// Wake-up: the add() that takes the counter to zero sees the waiter count in
-// the same RMW. With no waiter, that RMW is its last touch of the wait_group
-// (a waiter that then sees zero may destroy it at once). With waiters, it
-// takes the wait lock — the waiters are still blocked, so the wait_group is
-// alive — unlinks the waiters it can claim among the ones its RMW counted
-// (the first that many in the queue: a waiter of a new round, added since,
-// stays), subtracts them from the count (its last write), releases the lock
-// and readies them.
+// count (low 32 bits) is the number of waiters registered since the counter
+// last reached zero (this round's), each changed under the wait lock
+// (wait_lock.hpp) by a waiter's registration. A waiter registers only while
+// the counter is non-zero (a CAS that checks it), and queues in q_ in the
+// same hold of the lock, so q_ holds the waiters of ended rounds ahead of
+// this round's.
+// Wake-up: the add() that takes the counter to zero sees the waiter count
+// in the same RMW. With no waiter, that RMW is its last touch of the
+// wait_group (a waiter that then sees zero may destroy it at once). With
+// `due` waiters it clears the count at once (a CAS from exactly {0, due}
+// to {0, 0}, as Go's Add stores 0): it now owes `due` wake-ups, which no
+// later zeroing counts again. It takes the wait lock — the waiters are
+// still blocked, so the wait_group is alive — and wakes the first `due` in
+// q_. Wake-ups are interchangeable: a zeroing done() slow to get the lock
+// (descheduled) may find its own waiters woken by a later round's zeroing,
+// and then wakes that round's instead; the first N in q_ are always
+// waiters of ended rounds while N wake-ups are owed, so none returns early
+// (a wait() of an ended round may return late, when the slow one gets on).
+// The CAS fails only if the counter moved in between — a new round's add()
+// concurrent with the last round's zero, which Go reports as misuse: then
+// the count stays, and the next zero wakes those waiters with its own.
 // Lock order: the wait lock is a leaf.
 #include <exception>
 #include <limits>
+#include <thread>
 
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
@@ -57,27 +68,40 @@ void wait_group::add(std::int64_t n) {
         throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
     }
     if (c != 0 || (s & waiter_mask) == 0) return;  // the RMW was the last touch
-    // The waiters this RMW saw are the first `due` in q_ (each registered
-    // and queued in one hold of the wait lock). Any after them came in a new
-    // round (an add() since, and a wait()): they wait for that round's zero.
-    std::uint64_t due = s & waiter_mask;
+    const std::uint64_t due = s & waiter_mask;
+    if (!own_wake_ups(due)) return;
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
-        std::uint64_t claimed = 0;
-        for (detail::waiter* w = q_.head; w && due > 0; --due) {
+        std::uint64_t n = due;
+        for (detail::waiter* w = q_.head; w && n > 0; --n) {
             detail::waiter* next = w->next;
-            // One that cannot be claimed is being unwound; it unlinks and
-            // uncounts itself.
-            if (detail::take_claimed(q_, w)) {
-                woken.push(w);
-                ++claimed;
-            }
+            // One that cannot be claimed is being unwound: it unlinks itself.
+            if (detail::take_claimed(q_, w)) woken.push(w);
             w = next;
         }
-        if (claimed) state_.fetch_sub(claimed, std::memory_order_release);
     }
     woken.ready_all();
+}
+
+// After an add() took the counter to zero with `due` waiters registered:
+// clears their count, so that this call owes them their wake-ups. False if
+// another call owes them now — the counter left zero in between (a new
+// round's add(); its zero wakes them, with its own waiters) and came back
+// (that zero cleared them, or will). A negative counter there is another
+// call's misuse about to be undone: wait for the undo.
+bool wait_group::own_wake_ups(std::uint64_t due) noexcept {
+    for (int i = 0;; ++i) {
+        std::uint64_t expected = due;
+        if (state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed))
+            return true;
+        if (counter_of(expected) >= 0) return false;
+        if (i < 64)
+            detail::cpu_relax();
+        else
+            std::this_thread::yield();  // its thread was descheduled before the undo
+    }
 }
 
 wait_group::~wait_group() {
@@ -129,7 +153,13 @@ void wait_group::wait() {
             detail::lock_scope lk(wl);
             if (w.queued) {
                 q_.remove(&w);
-                state_.fetch_sub(1, std::memory_order_relaxed);
+                // Uncounted, unless a zero cleared the count (then the
+                // zeroing call owes this one a wake-up it cannot give; at
+                // shutdown every waiter is unwound, so none is missed).
+                std::uint64_t s = state_.load(std::memory_order_relaxed);
+                while ((s & waiter_mask) != 0 &&
+                       !state_.compare_exchange_weak(s, s - 1, std::memory_order_relaxed)) {
+                }
             }
         }
         detail::throw_unwind();
