@@ -417,12 +417,13 @@ TEST(Blocking, CompletionAndCancellationRaceCleanly) {
 
 TEST(Blocking, ShutdownWaitsForCallsInFlightAndTheirCallersReturnNormally) {
     constexpr int n = 10;
-    std::atomic<int> finished{0}, returned{0}, resumed_after{0};
+    std::atomic<int> started{0}, finished{0}, returned{0}, resumed_after{0};
     const auto start = std::chrono::steady_clock::now();
     goro::run(procs(2), [&] {
         for (int i = 0; i < n; ++i)
             goro::go([&] {
                 int v = goro::blocking([&] {
+                    ++started;
                     ::usleep(100'000);
                     ++finished;
                     return 5;
@@ -431,7 +432,9 @@ TEST(Blocking, ShutdownWaitsForCallsInFlightAndTheirCallersReturnNormally) {
                 goro::sleep_for(1h);  // unwinds: run is ending
                 ++resumed_after;
             });
-        goro::sleep_for(20ms);  // all of them in flight; return at once
+        // All of them in flight, then return at once. (A fixed 20 ms was
+        // not always enough under TSan on a loaded machine: 9 of 10.)
+        while (started.load() < n) goro::sleep_for(1ms);
     });
     EXPECT_GE(std::chrono::steady_clock::now() - start, 100ms);
     EXPECT_EQ(finished, n) << "run() returned while blocking calls were in flight";

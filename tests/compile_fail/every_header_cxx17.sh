@@ -10,7 +10,10 @@ trap 'rm -rf "$tmp"' EXIT
 while IFS= read -r header; do
     rel=${header#"$include"/}
     printf '#include <%s>\nint main() {}\n' "$rel" >"$tmp/tu.cpp"
-    if out=$("$compiler" -std=c++17 -fsyntax-only -I "$include" -I "$generated" "$tmp/tu.cpp" 2>&1); then
+    # -Wfatal-errors: the first error must be the one that names the cause
+    # (and the compiler stops there: a second a header instead of one).
+    if out=$("$compiler" -std=c++17 -fsyntax-only -Wfatal-errors -I "$include" -I "$generated" \
+        "$tmp/tu.cpp" 2>&1); then
         echo "compiled as C++17: $rel"
         status=1
     elif ! grep -qF "goro needs C++20" <<<"$out"; then

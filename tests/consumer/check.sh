@@ -90,8 +90,9 @@ deb)
     mkdir -p "$dir/src"
     tar -C "$src" --exclude=./build --exclude=./.git -cf - . | tar -C "$dir/src" -xf -
     # What is tested is the packaging, not the optimizer: no optimization,
-    # no debug symbols (DEB_CXXFLAGS_SET), no dbgsym package (nostrip).
-    (cd "$dir/src" && DEB_BUILD_OPTIONS="nocheck parallel=2 noopt nostrip" DEB_CXXFLAGS_SET="-O0" \
+    # no debug symbols (DEB_CXXFLAGS_SET), no dbgsym package (nostrip), a
+    # unity build (debian/rules; 46 s of the 61 were compiling, file by file).
+    (cd "$dir/src" && DEB_BUILD_OPTIONS="nocheck parallel=2 noopt nostrip goro-unity" DEB_CXXFLAGS_SET="-O0" \
         dpkg-buildpackage -us -uc -b >"$dir/dpkg-buildpackage.log" 2>&1) ||
         { tail -60 "$dir/dpkg-buildpackage.log"; exit 1; }
     ls "$dir"/*.deb

@@ -37,7 +37,8 @@ address)
     exit 2
     ;;
 esac
-flags+=(-std=c++20 -g -O1 -fno-omit-frame-pointer -pthread)
+# -g1: line tables, all a sanitizer's report needs (file:line in bug.cpp).
+flags+=(-std=c++20 -g1 -O1 -fno-omit-frame-pointer -pthread)
 
 for prog in workload bug; do
     "$cxx" "${flags[@]}" -o "$scratch/$prog" "$here/$prog.cpp" "$@"
