@@ -227,17 +227,16 @@ TEST(Break19WaitGroup, ReusedAfterShutdownUnwoundItsWaiters) {
 // wait_group whose counter is zero returns. A wait() that reads the
 // transient negative counter registers (its CAS only checks non-zero), and
 // the undo brings the counter back to zero without waking anyone.
-// DEFECT (release: failed 5 of 5 alone, 17 of 18 with three copies at
-// once on 2 cores; TSan: failed 3 of 3 with three copies): "a wait() on a zero wait_group never
-// returned: state 0x2 after 10284116 waits and 399218 misused done()s" — the counter is 0 and two
-// waiters are registered and parked, and nothing will ever wake them. Cause:
-// wait() registers whenever the counter is non-zero (its CAS checks != 0,
-// not > 0), so it registers on the transient -1 of a misused done() that is
-// about to undo itself; the undo (fetch_sub) takes the counter back to 0
-// without looking at the waiter count, so no zero wakes them. (Go panics on
-// the misuse; here the misuse is a catchable negative_counter_error and an
-// innocent waiter hangs.)
-TEST(Break19WaitGroup, DISABLED_MisusedDoneAtZeroDoesNotStrandAWaiter) {
+// Was a defect, fixed (wait() registers only on a positive counter and
+// waits out a negative one): release failed 5 of 5 alone, 17 of 18 with
+// three copies at once on 2 cores; TSan 3 of 3 with three copies: "a wait() on a zero wait_group
+// never returned: state 0x2 after 10284116 waits and 399218 misused done()s" — the counter is 0 and
+// two waiters are registered and parked, and nothing will ever wake them. Cause: wait() registers
+// whenever the counter is non-zero (its CAS checks != 0, not > 0), so it registers on the transient
+// -1 of a misused done() that is about to undo itself; the undo (fetch_sub) takes the counter back
+// to 0 without looking at the waiter count, so no zero wakes them. (Go panics on the misuse; here
+// the misuse is a catchable negative_counter_error and an innocent waiter hangs.)
+TEST(Break19WaitGroup, MisusedDoneAtZeroDoesNotStrandAWaiter) {
     goro::run(procs(2), [] {});  // a runtime for the plain threads' waits
     goro::wait_group wg;
     std::atomic<bool> stop{false};

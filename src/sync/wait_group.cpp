@@ -5,7 +5,8 @@
 // count (low 32 bits) is the number of waiters registered since the counter
 // last reached zero (this round's), each changed under the wait lock
 // (wait_lock.hpp) by a waiter's registration. A waiter registers only while
-// the counter is non-zero (a CAS that checks it), and queues in q_ in the
+// the counter is positive (a CAS that checks it; a negative one is a
+// misused done() about to undo itself, waited out), and queues in q_ in the
 // same hold of the lock, so q_ holds the waiters of ended rounds ahead of
 // this round's.
 // Wake-up: the add() that takes the counter to zero sees the waiter count
@@ -126,21 +127,38 @@ wait_group::~wait_group() {
 }
 
 void wait_group::wait() {
-    if (counter_of(state_.load(std::memory_order_acquire)) == 0) {
-        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
-        return;
-    }
     detail::spin_mutex& wl = detail::wait_lock_for(this);
-    wl.lock();
-    std::uint64_t s = state_.load(std::memory_order_acquire);
-    do {
+    // Registers only while the counter is positive. A negative one is a
+    // misused done() about to undo itself (add() throws
+    // negative_counter_error): registered then, the undo back to zero would
+    // leave this waiter counted and parked with nobody to wake it
+    // (Break19WaitGroup.MisusedDoneAtZeroDoesNotStrandAWaiter). Wait for
+    // the undo instead.
+    for (int i = 0;; ++i) {
+        std::uint64_t s = state_.load(std::memory_order_acquire);
         if (counter_of(s) == 0) {
-            wl.unlock();
-            detail::san::tsan_acquire(&state_);
+            detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
             return;
         }
-    } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
-                                           std::memory_order_acquire));
+        if (counter_of(s) > 0) {
+            wl.lock();
+            s = state_.load(std::memory_order_acquire);
+            bool registered = false;
+            while (counter_of(s) > 0 && !registered)
+                registered = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                                          std::memory_order_acquire);
+            if (registered) break;  // the lock still held
+            wl.unlock();
+            if (counter_of(s) == 0) {
+                detail::san::tsan_acquire(&state_);
+                return;
+            }
+        }
+        if (i < 64)
+            detail::cpu_relax();
+        else
+            std::this_thread::yield();
+    }
     detail::waiter w;
     w.p = detail::current_parker();
     q_.push_back(&w);
