@@ -441,6 +441,16 @@ struct int_box {
 // b.send() it is invisible: the worker, poked, reads plain_users, sees the
 // outside quiet and the queues empty, and the entry count unchanged (the
 // thread has not entered yet) -> declares.
+// Narrowed, not fixed: a wake in flight (a goroutine claimed and not yet
+// readied) now keeps the bubble from declaring, a deadlock is declared only
+// at the second check in a row 2 ms apart with nothing run between, and
+// send() no longer moves its value once more before the channel sees it.
+// What is left is the contract's own limit (testing.hpp): between a.recv()
+// returning and the next call, the plain thread is outside goro, where no
+// check can see it; preempted there for 2 ms (three copies at once), the
+// bubble reports a deadlock (release, after the change: PlainThreadInside-
+// Send failed 2 of 9 runs with three copies at once, the other two passed
+// 9 of 9). DISABLED: racy by the contract.
 TEST(Break19Bubble, DISABLED_PlainThreadPingPongNoFalseDeadlock) {
     std::string first;
     const int d = ping_pong_deadlocks<int_box>(static_cast<int>(scaled(100, 10)), 50, first);
@@ -456,6 +466,16 @@ TEST(Break19Bubble, DISABLED_PlainThreadPingPongNoFalseDeadlock) {
 // value. Same cause as PlainThreadPingPongNoFalseDeadlock, made wide: the 3 ms move happens before
 // ready()'s runtime_use, so the plain thread is counted nowhere; the monitor's 2 ms poke lands in
 // it.
+// Narrowed, not fixed: a wake in flight (a goroutine claimed and not yet
+// readied) now keeps the bubble from declaring, a deadlock is declared only
+// at the second check in a row 2 ms apart with nothing run between, and
+// send() no longer moves its value once more before the channel sees it.
+// What is left is the contract's own limit (testing.hpp): between a.recv()
+// returning and the next call, the plain thread is outside goro, where no
+// check can see it; preempted there for 2 ms (three copies at once), the
+// bubble reports a deadlock (release, after the change: PlainThreadInside-
+// Send failed 2 of 9 runs with three copies at once, the other two passed
+// 9 of 9). DISABLED: racy by the contract.
 TEST(Break19Bubble, DISABLED_PlainThreadInsideSendIsNoDeadlock) {
     std::string first;
     const int d = ping_pong_deadlocks<slow_move>(static_cast<int>(scaled(20, 4)), 5, first);
@@ -471,6 +491,16 @@ TEST(Break19Bubble, DISABLED_PlainThreadInsideSendIsNoDeadlock) {
 // woken from a.recv() (uncounted from then on), calls wg.done(); between its
 // wake-up and the runtime_use in ready() of the woken main the bubble's
 // worker declares. Same cause as PlainThreadPingPongNoFalseDeadlock.
+// Narrowed, not fixed: a wake in flight (a goroutine claimed and not yet
+// readied) now keeps the bubble from declaring, a deadlock is declared only
+// at the second check in a row 2 ms apart with nothing run between, and
+// send() no longer moves its value once more before the channel sees it.
+// What is left is the contract's own limit (testing.hpp): between a.recv()
+// returning and the next call, the plain thread is outside goro, where no
+// check can see it; preempted there for 2 ms (three copies at once), the
+// bubble reports a deadlock (release, after the change: PlainThreadInside-
+// Send failed 2 of 9 runs with three copies at once, the other two passed
+// 9 of 9). DISABLED: racy by the contract.
 TEST(Break19Bubble, DISABLED_PlainThreadDoneWakesBubbleMain) {
     const int n = static_cast<int>(scaled(100, 10));
     int deadlocks = 0;

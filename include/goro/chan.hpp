@@ -161,7 +161,10 @@ class chan_handle {
     chan_handle() = default;
     explicit chan_handle(chan_ref c) : core_(std::move(c)) {}
 
-    void do_send(T v) const {
+    // v is send()'s own parameter, moved from once, into the channel (a
+    // second move here cost a move per send, and left a plain thread moving
+    // a slow value before the channel could see it: Break19Bubble).
+    void do_send(T& v) const {
         if (chan_send(core_.get(), &v, true) == op_result::closed)
             throw closed_channel_error("goro::chan::send: send on closed channel");
     }
@@ -281,7 +284,7 @@ class chan : public detail::chan_handle<T> {
 
     // Blocks until the value is taken or buffered. Throws
     // closed_channel_error if the channel is (or gets) closed.
-    void send(T v) const { base::do_send(std::move(v)); }
+    void send(T v) const { base::do_send(v); }
     // Never blocks: true if sent. On false, v is untouched.
     bool try_send(T&& v) const { return base::do_try_send(v); }
     bool try_send(const T& v) const { return base::do_try_send_copy(v); }
@@ -313,7 +316,7 @@ class send_chan : public detail::chan_handle<T> {
     send_chan() = default;
     send_chan(const chan<T>& c) : base(c.core_) {}  // NOLINT: implicit, like Go
     // As chan<T>'s send, try_send and close.
-    void send(T v) const { base::do_send(std::move(v)); }
+    void send(T v) const { base::do_send(v); }
     bool try_send(T&& v) const { return base::do_try_send(v); }
     bool try_send(const T& v) const { return base::do_try_send_copy(v); }
     void close() const { base::do_close(); }

@@ -91,7 +91,11 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 // while one does, the clock does not move at all (real time passes, virtual
 // time does not), and nothing is declared a deadlock. Goroutines of a bubble must not wait on
 // plain threads that are outside goro (they cannot be seen; it would be
-// reported as a deadlock).
+// reported as a deadlock) — nor, strictly, on one that goes from one goro
+// call to the next (a ping-pong with a plain thread): in between it is
+// outside goro. A deadlock is declared at the second check in a row, 2 ms
+// apart, that found nothing run between and no wake in flight, so only a
+// plain thread held up there for longer can be taken for one.
 //
 // Must be called from a plain thread (not inside goro::run or a goroutine);
 // a runtime started lazily before is shut down first. Timers started in

@@ -19,10 +19,12 @@
 //     monitor checks it). In a bubble a signal is outside the bubble, as in
 //     Go's synctest: waiting for one there is a deadlock.
 // In a bubble (one worker, goro::testing::bubble) the worker itself checks
-// whenever it runs out of work, so detection is exact: either the virtual
-// clock jumps to the next timer, or it is a deadlock. The conditions on the
-// outside are read before the queues, and a plain thread's entry since
-// then makes the worker look again (advance_virtual_clock). Outside, the monitor
+// whenever it runs out of work: either the virtual clock jumps to the next
+// timer, or it may be a deadlock. The conditions on the outside are read
+// before the queues, a plain thread's entry since then makes the worker
+// look again, and it declares at the second check in a row (2 ms on, the
+// monitor's poke) that saw no goroutine run, no plain-thread entry and no
+// wake in flight between (advance_virtual_clock). Outside, the monitor
 // checks every 2 ms and declares only after two checks in a row saw the
 // condition with no goroutine run in between.
 //
@@ -38,6 +40,7 @@
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
 
@@ -89,12 +92,38 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
         run_due_timers(next);
         return true;
     }
-    if (!deadlocked.load(std::memory_order_acquire)) {
-        if (plain_users.load(std::memory_order_seq_cst) != users) return true;
-        declare_deadlock();
-        return true;
+    if (deadlocked.load(std::memory_order_acquire)) return false;
+    if (plain_users.load(std::memory_order_seq_cst) != users) return true;
+    // A plain thread in the middle of a call that wakes a goroutine is not
+    // counted once it has left its park: it may have claimed the goroutine
+    // and not yet readied it (a wake in flight, seen below), or be about to
+    // claim it. So, as the monitor does outside a bubble: declare only at
+    // the second check in a row, 2 ms on (the monitor's poke), that found
+    // the same, with no goroutine run and no plain-thread entry between.
+    const std::uint64_t runs = w->runs.load(std::memory_order_seq_cst);
+    if (!bubble_looked_deadlocked || runs != bubble_deadlock_runs ||
+        users != bubble_deadlock_users || a_wake_is_in_flight()) {
+        bubble_looked_deadlocked = true;
+        bubble_deadlock_runs = runs;
+        bubble_deadlock_users = users;
+        return false;  // sleep; poked in 2 ms, look again
     }
-    return false;
+    bubble_looked_deadlocked = false;
+    declare_deadlock();
+    return true;
+}
+
+// A goroutine parked and claimed by a waker that has not readied it yet.
+bool scheduler::a_wake_is_in_flight() noexcept {
+    bool found = false;
+    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
+        if (found || !slot.has_record.load(std::memory_order_acquire)) return;
+        goroutine* g = record_of(&slot);
+        if (g->state.load(std::memory_order_acquire) != g_state::waiting) return;
+        const std::uint64_t word = g->word.load(std::memory_order_acquire);
+        found = (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));
+    });
+    return found;
 }
 
 }  // namespace goro::detail

@@ -199,6 +199,12 @@ struct scheduler {
     std::atomic<parker*> run_caller{nullptr};
     std::atomic<bool> deadlocked{false};
     std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
+    // A bubble's worker only (advance_virtual_clock): the last check that
+    // found the bubble deadlocked (goroutine runs and plain-thread entries
+    // then); declared at the next one, 2 ms on, if nothing moved between.
+    bool bubble_looked_deadlocked = false;
+    std::uint64_t bubble_deadlock_runs = 0;
+    std::uint64_t bubble_deadlock_users = 0;
 
     // procs workers take work; slots >= procs worker slots exist.
     scheduler(unsigned procs, unsigned slots);
@@ -285,6 +291,7 @@ struct scheduler {
     // to the next timer, or declare a deadlock. True if the worker should
     // look for work again instead of sleeping.
     bool advance_virtual_clock(worker* w) noexcept;
+    static bool a_wake_is_in_flight() noexcept;
 };
 
 // How goro::testing::bubble runs (runtime/lifecycle.cpp): a runtime of its
