@@ -22,33 +22,16 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
+using goro_test::eventually;
 using goro_test::procs;
 using goro_test::scaled;
+using goro_test::wg_state;
+using goro_test::wg_waiters;
 
 namespace {
 
 bool is_done(const goro::context& ctx) {
     return ctx.done().try_recv().closed();
-}
-
-// Polls pred for up to `limit` (plain thread or goroutine alike).
-template <class F>
-bool eventually(F pred, std::chrono::milliseconds limit = 5s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return pred();
-}
-
-// The wait_group's state word (counter in the high 32 bits, queued waiters
-// in the low 32): its first member.
-std::uint64_t wg_state(goro::wait_group& wg) {
-    return reinterpret_cast<std::atomic<std::uint64_t>*>(&wg)->load();
-}
-std::uint32_t wg_waiters(goro::wait_group& wg) {
-    return static_cast<std::uint32_t>(wg_state(wg));
 }
 
 }  // namespace

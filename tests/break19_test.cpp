@@ -20,30 +20,11 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
+using goro_test::eventually;
 using goro_test::procs;
 using goro_test::scaled;
-
-namespace {
-
-template <class F>
-bool eventually(F pred, std::chrono::milliseconds limit = 5s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return pred();
-}
-
-// The wait_group's state word (counter high 32 bits, waiters low 32).
-std::uint64_t wg_state(goro::wait_group& wg) {
-    return reinterpret_cast<std::atomic<std::uint64_t>*>(&wg)->load();
-}
-std::uint32_t wg_waiters(goro::wait_group& wg) {
-    return static_cast<std::uint32_t>(wg_state(wg));
-}
-
-}  // namespace
+using goro_test::wg_state;
+using goro_test::wg_waiters;
 
 // ------------------------------------------------------------- wait_group
 

@@ -1,9 +1,12 @@
 // tests/test_util.hpp — helpers shared by goro's tests.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <thread>
 
 #include "goro/chan.hpp"
 #include "goro/runtime.hpp"
@@ -74,6 +77,27 @@ inline int value_through_a_fresh_run() {
         wg.wait();
     });
     return got;
+}
+
+// Polls pred every millisecond for up to `limit` (plain thread or goroutine
+// alike); pred's last answer.
+template <class F>
+bool eventually(F pred, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return pred();
+}
+
+// A wait_group's state word, its first member: the counter in the high 32
+// bits, the waiters registered this round in the low 32.
+inline std::uint64_t wg_state(goro::wait_group& wg) {
+    return reinterpret_cast<std::atomic<std::uint64_t>*>(&wg)->load();
+}
+inline std::uint32_t wg_waiters(goro::wait_group& wg) {
+    return static_cast<std::uint32_t>(wg_state(wg));
 }
 
 }  // namespace goro_test
