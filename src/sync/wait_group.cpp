@@ -46,6 +46,16 @@ std::int64_t counter_of(std::uint64_t s) noexcept {
     return static_cast<std::int32_t>(s >> 32);
 }
 
+// The i-th wait for a misused done()'s undo of its negative counter: a
+// few pauses, then the CPU to others (its thread may have been descheduled
+// between the two).
+void back_off_for_the_undo(int i) noexcept {
+    if (i < 64)
+        detail::cpu_relax();
+    else
+        std::this_thread::yield();
+}
+
 }  // namespace
 
 void wait_group::add(std::int64_t n) {
@@ -98,10 +108,7 @@ bool wait_group::own_wake_ups(std::uint64_t due) noexcept {
                                            std::memory_order_relaxed))
             return true;
         if (counter_of(expected) >= 0) return false;
-        if (i < 64)
-            detail::cpu_relax();
-        else
-            std::this_thread::yield();  // its thread was descheduled before the undo
+        back_off_for_the_undo(i);
     }
 }
 
@@ -154,10 +161,7 @@ void wait_group::wait() {
                 return;
             }
         }
-        if (i < 64)
-            detail::cpu_relax();
-        else
-            std::this_thread::yield();
+        back_off_for_the_undo(i);
     }
     detail::waiter w;
     w.p = detail::current_parker();
