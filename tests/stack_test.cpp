@@ -1,6 +1,7 @@
 // Tests of goroutine stacks: growth on demand, deep recursion, overflow and
 // escape death tests, trimming, and the guarded/unguarded split.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -102,6 +103,61 @@ TEST(Stack, ParkedGoroutineCostsAboutOnePage) {
         EXPECT_LT(per, 4.5 * 1024) << "bytes of RSS per parked goroutine";
         EXPECT_GT(per, 1024) << "implausibly low: is the stack top really touched?";
     });
+}
+
+TEST(Stack, FreshSlotsComeWithTheirTopPageCommitted) {
+    auto& pool = goro::detail::stack_pool::instance();
+    if (pool.total_slots() > 0) GTEST_SKIP() << "stacks already pooled in this process";
+    constexpr std::size_t n = 64;
+    goro::detail::stack_slot* slots[n];
+    std::size_t got = 0;
+    while (got < n) got += pool.acquire_batch(slots + got, n - got);
+    if (!pool.commits_tops())
+        GTEST_SKIP() << "this kernel refuses process_madvise(MADV_POPULATE_WRITE) (before 6.13)";
+    const auto resident = [](std::uintptr_t page) {
+        unsigned char v = 0;
+        EXPECT_EQ(::mincore(reinterpret_cast<void*>(page), 4096, &v), 0);
+        return (v & 1) != 0;
+    };
+    std::size_t tops = 0, below = 0;
+    for (auto* s : slots) {
+        tops += resident(s->hi - 4096) ? 1 : 0;
+        below += resident(s->hi - 2 * 4096) ? 1 : 0;
+    }
+    pool.release_batch(slots, n);
+    EXPECT_EQ(tops, n) << "top pages committed before any goroutine touched them";
+    EXPECT_EQ(below, 0u) << "only the top page is committed ahead";
+}
+
+TEST(Stack, TrimProbeFindsDeepUseWithoutFaultingInTheProbedPage) {
+    auto& pool = goro::detail::stack_pool::instance();
+    goro::detail::stack_slot* s = pool.acquire();
+    if (s->hi - s->lo < (std::uintptr_t{256} << 10)) {
+        pool.release(s);
+        GTEST_SKIP() << "slots too small for a region below the hot one";
+    }
+    const auto resident = [](std::uintptr_t addr) {
+        unsigned char v = 0;
+        EXPECT_EQ(::mincore(reinterpret_cast<void*>(addr & ~std::uintptr_t{4095}), 4096, &v), 0);
+        return (v & 1) != 0;
+    };
+    const std::uintptr_t keep_from =
+        (s->hi - goro::detail::hot_stack_bytes) & ~std::uintptr_t{4095};
+    const std::uintptr_t probed = keep_from - sizeof(void*);
+    const std::uintptr_t deep = keep_from - (std::uintptr_t{64} << 10);
+    ::madvise(reinterpret_cast<void*>(s->lo), keep_from - s->lo, MADV_DONTNEED);
+    // Shallow use: not deep, and the probe leaves the page below the hot
+    // region unmapped (reading it would have faulted in the zero page).
+    EXPECT_FALSE(goro::detail::stack_pool::trim(s, 0, true));
+    EXPECT_FALSE(resident(probed));
+    // Deep use that never showed in a low-water mark: found by the probe
+    // and handed back to the kernel.
+    *reinterpret_cast<volatile char*>(deep) = 1;
+    *reinterpret_cast<volatile std::uintptr_t*>(probed) = 42;
+    EXPECT_TRUE(goro::detail::stack_pool::trim(s, 0, true));
+    EXPECT_FALSE(resident(deep));
+    EXPECT_FALSE(resident(probed));
+    pool.release(s);
 }
 
 TEST(Stack, GuardBudgetThenUnguardedSlabs) {

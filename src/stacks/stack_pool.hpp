@@ -4,7 +4,9 @@
 // A slot is `stack_size` bytes of address space. Its top holds the goroutine
 // record and closure; the rest is stack that the kernel commits a page at a
 // time on first touch, so a goroutine that used little stack costs about one
-// page of RSS.
+// page of RSS. The top page, which every goroutine writes, is committed when
+// the slot is carved, for a batch of slots in one system call where the
+// kernel allows it (Linux 6.13+): a carved slot not yet used costs that page.
 //
 // Protection. The pool picks one scheme when it is first configured:
 //  - guard regions (Linux 6.13+, unless GORO_GUARD_REGIONS=0): the lowest
@@ -146,6 +148,9 @@ class stack_pool {
     static bool trim(stack_slot* s, std::uintptr_t low_water, bool probe) noexcept;
 
     std::size_t guarded_slots() const noexcept { return guarded_slots_; }
+    // Whether carving commits each new slot's top page (process_madvise
+    // with MADV_POPULATE_WRITE, Linux 6.13+): false once the kernel refused.
+    bool commits_tops() const noexcept { return populate_ok_; }
     std::size_t total_slots() const noexcept { return total_slots_; }
 
   private:
@@ -154,6 +159,7 @@ class stack_pool {
     slab& map_slab_locked();
     void carve_locked(slab& s, std::size_t n);
     void install_guard_regions(stack_slot* first, std::size_t n) noexcept;
+    void populate_tops(const stack_slot* first, std::size_t n) noexcept;
 
     ranked_mutex mu_{lock_rank::stack_pool};
     std::vector<slab> slabs_;
@@ -166,6 +172,7 @@ class stack_pool {
     guard_scheme scheme_ = guard_scheme::unset;
     std::size_t guard_budget_ = 0;    // mprotect-guarded slots still allowed (budget scheme)
     bool process_madvise_ok_ = true;  // false once process_madvise refused guard markers
+    bool populate_ok_ = true;         // false once it refused MADV_POPULATE_WRITE
     std::size_t guarded_slots_ = 0;
     std::size_t total_slots_ = 0;
     // Every sized slot ever mapped, and the free ones (capacity >= sized_'s
