@@ -163,6 +163,8 @@ op_result chan_send(chan_core* c, void* value, bool block) {
         if (!block) return op_result::would_block;
         block_forever(wait_reason::chan_send_nil);
     }
+    // Lock and unlock are two of the three contended atomics per item of MPMC
+    // (docs/performance.md, fifth session): a lock-free slot claim was not tried.
     lock_core(c);
     if (c->closed) {
         unlock_checked(c);

@@ -462,10 +462,17 @@ void unwind_all(scheduler* s, spinner_watch& spinners) {
 void shutdown_locked(scheduler* s) {
     g_shutting_down.store(true, std::memory_order_seq_cst);  // 1
     exit_watch.fetch_or(exit_watch_bits::shutdown, std::memory_order_seq_cst);
+    // With no goroutine left (run()'s usual end) there is nothing parked to
+    // claim, and the scan would read every record ever made, a cold page
+    // each: 6.5 s of 40 for 300k slots on this project's VM
+    // (docs/performance.md, fifth session). live() is never below the
+    // truth, and one spawned after it is read is handled as one spawned
+    // after the scan: by unwind_all.
     std::vector<std::pair<goroutine*, std::uint64_t>> parked;
-    for_each_record([&](goroutine* g, std::uint64_t v) {
-        if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
-    });
+    if (s->live() > 0)
+        for_each_record([&](goroutine* g, std::uint64_t v) {
+            if (parked_with(v, park_bits::parked)) parked.emplace_back(g, v);
+        });
     for (auto [g, v] : parked) s->claim_for_unwind(g, v);
     spinner_watch spinners(s);
     // 2, 3; then the blocking calls still in flight (their callers were
