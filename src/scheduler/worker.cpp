@@ -326,7 +326,10 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
     // worker would. Waking on every ready, as Go does, doubled a ping-pong
     // round trip here (150 -> 300 ns: the woken worker spins on this one's
     // runnext line); a readier that does not block soon is the monitor's
-    // job (monitor.hpp).
+    // job (monitor.hpp). Not waking for a spawn measured 2-3x faster on
+    // spawn rows on the VM of 2026-11-27, and was not taken: a `go` followed
+    // by a long computation would then wait for the monitor, ~10 ms
+    // (docs/performance.md, fifth session).
     if (spawned || w->rq.size() >= 2) wakep();
 }
 
