@@ -102,8 +102,18 @@ void stack_pool::apply_locked(const stack_config& c) {
         if (c.guarded_stacks_set) guard_budget_ = std::min(guard_budget_, c.guarded_stacks);
     }
     if (c.stack_size != slot_size_) {
-        // Slots of the old size stay in their slabs (never handed out again).
+        // The free slots of the old size are shelved, not dropped: a later
+        // run of that size takes them back. Dropped, each change of size
+        // left the committed pages of its free slots behind for good (a
+        // batch of top pages per change since they are committed ahead).
+        shelved_.reserve(total_slots_);  // release_batch never allocates
+        shelved_.insert(shelved_.end(), free_.begin(), free_.end());
         free_.clear();
+        const auto back =
+            std::stable_partition(shelved_.begin(), shelved_.end(),
+                                  [&](const stack_slot* s) { return s->bytes() != c.stack_size; });
+        free_.insert(free_.end(), back, shelved_.end());  // capacity >= total_slots_
+        shelved_.erase(back, shelved_.end());
         slot_size_ = c.stack_size;
     }
 }
@@ -233,8 +243,11 @@ void stack_pool::carve_locked(slab& s, std::size_t n) {
 
 void stack_pool::grow_locked() {
     if (slot_size_ == 0) apply_locked(read_stack_config(0, default_stack_size));
-    slab* s = slabs_.empty() ? nullptr : &slabs_.back();
-    if (!s || s->slot_size != slot_size_ || s->slot_count == s->capacity) s = &map_slab_locked();
+    // The newest slab of this size with room (sizes may alternate between runs).
+    slab* s = nullptr;
+    for (auto it = slabs_.rbegin(); it != slabs_.rend() && !s; ++it)
+        if (it->slot_size == slot_size_ && it->slot_count < it->capacity) s = &*it;
+    if (!s) s = &map_slab_locked();
     carve_locked(*s, std::min(carve_batch, s->capacity - s->slot_count));
 }
 
@@ -260,8 +273,12 @@ std::size_t stack_pool::acquire_batch(stack_slot** out, std::size_t n) {
 void stack_pool::release_batch(stack_slot** in, std::size_t n) noexcept {
     lock_scope lk(mu_);
     for (std::size_t i = 0; i < n; ++i) {
-        if (static_cast<std::size_t>(in[i]->hi - in[i]->lo) + page_size != slot_size_)
-            continue;  // a slot of an older stack size: retired
+        if (in[i]->bytes() != slot_size_) {
+            // Of an older size (released after the change): shelved, room
+            // reserved when the size changed.
+            if (shelved_.size() < shelved_.capacity()) shelved_.push_back(in[i]);
+            continue;
+        }
         free_.push_back(in[i]);
     }
 }

@@ -35,13 +35,12 @@
 // the same size (LIFO) and never unmapped, like slabs: shutdown and diagnostics may still read a
 // dead goroutine's record.
 //
-// Invariants: a slot is on at most one free list (the shared one or one
-// worker's cache); slabs are never unmapped and guards never removed, so
-// slot descriptors stay valid, and a slot keeps its guard, for the life of
-// the process (MADV_DONTNEED in trim starts above the guard, and does not
-// remove guard markers anyway); slots[0, slot_count) of a slab are carved
-// (descriptor filled, guard installed), the rest untouched; the free list's
-// capacity is at least total_slots(), so releasing never allocates.
+// Invariants: a slot is on at most one free list (the shared one, the
+// shelf of other sizes, or one worker's cache); slabs are never unmapped and guards never removed,
+// so slot descriptors stay valid, and a slot keeps its guard, for the life of the process
+// (MADV_DONTNEED in trim starts above the guard, and does not remove guard markers anyway);
+// slots[0, slot_count) of a slab are carved (descriptor filled, guard installed), the rest
+// untouched; the free list's capacity is at least total_slots(), so releasing never allocates.
 //
 // Ownership: the global pool (slabs + shared free list) is guarded by its
 // mutex; a worker's cache is touched only by that worker. Lock order: pool
@@ -168,6 +167,10 @@ class stack_pool {
     // releaser (often another core) wrote. Capacity >= total_slots_, so
     // release never allocates.
     std::vector<stack_slot*> free_;
+    // Free slots of the sizes not in use now (options::stack_size changed
+    // between runs), taken back when their size comes back. Capacity >= the
+    // slots there were at the last change, so release never allocates.
+    std::vector<stack_slot*> shelved_;
     std::size_t slot_size_ = 0;
     guard_scheme scheme_ = guard_scheme::unset;
     std::size_t guard_budget_ = 0;    // mprotect-guarded slots still allowed (budget scheme)
