@@ -500,9 +500,10 @@ TEST(Break20Shutdown, ParkedInCatchAndDestructor) {
     const int runs = static_cast<int>(scaled(40, 4));
     for (int r = 0; r < runs; ++r) {
         std::atomic<int> ended{0};
+        goro::wait_group inner_wg;  // outlives the run's goroutines: run() waits for them
         goro::run(procs(2), [&] {
             auto never = goro::make_chan<int>();
-            auto* inner = new goro::wait_group;  // leaked on purpose: outlives them all
+            goro::wait_group* inner = &inner_wg;
             inner->add(1);
             goro::wait_group ready;
             ready.add(3);
@@ -658,4 +659,73 @@ TEST(Break20StackDeathTest, EnvMinimumStackMprotectSchemeRuns) {
             std::_Exit(ok ? 0 : 1);
         },
         testing::ExitedWithCode(0), "all ran");
+}
+
+// GORO_STACK_SIZE=1g from the environment with the mprotect scheme
+// (GORO_GUARD_REGIONS=0): 16 slots a slab, goroutines run and recurse.
+TEST(Break20StackDeathTest, EnvGigabyteStackMprotectSchemeRuns) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            ::setenv("GORO_GUARD_REGIONS", "0", 1);
+            ::setenv("GORO_STACK_SIZE", "1g", 1);
+            std::atomic<long> n{0};
+            goro::run(procs(2), [&] {
+                goro::wait_group wg, gate;
+                gate.add(1);
+                for (int i = 0; i < 100; ++i)
+                    wg.go([&] {
+                        gate.wait();
+                        n += b20_recurse(3000, nullptr);
+                    });
+                gate.done();
+                wg.wait();
+            });
+            const bool ok =
+                n.load() == 100L * 3001 &&
+                goro::detail::stack_pool::instance().slot_size() == (std::size_t{1} << 30);
+            std::fprintf(stderr, ok ? "all ran\n" : "wrong\n");
+            std::_Exit(ok ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "all ran");
+}
+
+// No descriptor left (RLIMIT_NOFILE reached): pidfd_open fails, so neither
+// the guard markers nor the tops go through process_madvise. Goroutines
+// still get fresh slots, each still guarded (per-slot madvise), and an
+// overflow is still reported. A passing EMFILE does not turn the batched
+// calls off for the rest of the process: commits_tops() stays true.
+TEST(Break20StackDeathTest, NoDescriptorsLeftForThePidfd) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            goro::run(procs(1), [] {});  // the runtime's own descriptors first
+            std::vector<int> fds;
+            for (;;) {
+                const int fd = ::dup(2);
+                if (fd < 0) break;
+                fds.push_back(fd);
+            }
+            std::atomic<int> n{0};
+            goro::run(sized(1, 256 << 10), [&] {
+                goro::wait_group wg, gate;
+                gate.add(1);
+                for (int i = 0; i < 300; ++i)
+                    wg.go([&] {
+                        gate.wait();
+                        n += 1;
+                    });
+                gate.done();
+                wg.wait();
+                auto& pool = goro::detail::stack_pool::instance();
+                std::fprintf(stderr, "ran=%d guarded=%zu total=%zu commits_tops=%d\n", n.load(),
+                             pool.guarded_slots(), pool.total_slots(), pool.commits_tops() ? 1 : 0);
+                if (n.load() == 300 && pool.guarded_slots() == pool.total_slots())
+                    std::fprintf(stderr, "all guarded\n");
+                goro::wait_group w2;
+                w2.go([] { b20_recurse(1 << 20, nullptr); });
+                w2.wait();
+            });
+        },
+        "commits_tops=1(.|\n)*all guarded(.|\n)*stack overflow");
 }

@@ -164,7 +164,9 @@ std::size_t advise_pages(const std::uintptr_t* pages, std::size_t n, int advice,
     for (std::size_t i = 0; i < n; ++i) iov[i] = {reinterpret_cast<void*>(pages[i]), page_size};
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
     if (fd < 0) {
-        ok = false;
+        // Out of descriptors (EMFILE, ENFILE) is for now: only a kernel or
+        // sandbox without pidfds turns the batched calls off for good.
+        if (errno == ENOSYS || errno == EPERM || errno == EINVAL) ok = false;
         return 0;
     }
     const long r = ::syscall(SYS_process_madvise, fd, iov, n, advice, 0u);
