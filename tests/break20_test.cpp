@@ -25,6 +25,7 @@
 
 using namespace std::chrono_literals;
 using goro_test::procs;
+using goro_test::rss_kib;
 using goro_test::scaled;
 
 namespace {
@@ -37,14 +38,6 @@ namespace {
     frame[255] = prev ? prev[0] : 1;
     if (depth == 0) return 1;
     return b20_recurse(depth - 1, frame) + (frame[255] != 0 ? 1 : 0);
-}
-
-long rss_kib() {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
 }
 
 bool resident(std::uintptr_t addr) {

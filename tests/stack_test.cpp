@@ -14,6 +14,7 @@
 #include "test_util.hpp"
 
 using goro_test::procs;
+using goro_test::rss_kib;
 
 namespace {
 
@@ -23,14 +24,6 @@ namespace {
     frame[255] = prev ? prev[0] : 0;
     if (depth == 0) return frame[0] + frame[255];
     return recurse(depth - 1, frame) + 1;
-}
-
-long rss_kib() {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
 }
 
 }  // namespace

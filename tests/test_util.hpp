@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "goro/chan.hpp"
@@ -44,6 +46,15 @@ constexpr bool thread_sanitized =
 // n, or n / div under sanitizers.
 constexpr long scaled(long n, long div = 10) {
     return sanitized ? (n / div > 0 ? n / div : 1) : n;
+}
+
+// This process's resident memory (VmRSS), in KiB; -1 if unreadable.
+inline long rss_kib() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
 }
 
 inline goro::options procs(unsigned n) {
