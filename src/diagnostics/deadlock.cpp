@@ -36,11 +36,11 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "fibers/goroutine.hpp"
 #include "goro/runtime.hpp"
 #include "net/poller.hpp"
 #include "offload/blocking_pool.hpp"
 #include "scheduler/scheduler.hpp"
-#include "stacks/stack_pool.hpp"
 
 namespace goro::detail {
 
@@ -116,9 +116,8 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
 // A goroutine parked and claimed by a waker that has not readied it yet.
 bool scheduler::a_wake_is_in_flight() noexcept {
     bool found = false;
-    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
-        if (found || !slot.has_record.load(std::memory_order_acquire)) return;
-        goroutine* g = record_of(&slot);
+    for_each_goroutine_record([&](goroutine* g) {
+        if (found) return;
         if (g->state.load(std::memory_order_acquire) != g_state::waiting) return;
         const std::uint64_t word = g->word.load(std::memory_order_acquire);
         found = (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));

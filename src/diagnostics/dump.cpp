@@ -95,9 +95,7 @@ std::atomic<bool> dump_requested{false};
 
 std::vector<goroutine_snapshot> take_snapshots() {
     std::vector<goroutine_snapshot> out;
-    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
-        if (!slot.has_record.load(std::memory_order_acquire)) return;
-        goroutine* g = record_of(&slot);
+    for_each_goroutine_record([&](goroutine* g) {
         const g_state st = g->state.load(std::memory_order_acquire);
         if (st == g_state::free || st == g_state::dead) return;
         goroutine_snapshot sn{g->id,

@@ -118,4 +118,13 @@ inline goroutine* record_of(stack_slot* s) noexcept {
     return reinterpret_cast<goroutine*>(p);
 }
 
+// Calls f(g) for the record of every slot a goroutine was ever spawned on
+// (live or not: f looks at its state), under the stack pool's lock.
+template <class F>
+void for_each_goroutine_record(F&& f) {
+    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
+        if (slot.has_record.load(std::memory_order_acquire)) f(record_of(&slot));
+    });
+}
+
 }  // namespace goro::detail

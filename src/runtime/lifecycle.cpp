@@ -190,11 +190,7 @@ constexpr std::int64_t spin_grace_ns = 1'000'000'000;  // 1 s
 // Calls f(g, word) for every goroutine record there is.
 template <class F>
 void for_each_record(F&& f) {
-    stack_pool::instance().for_each_slot([&](stack_slot& slot) {
-        if (!slot.has_record.load(std::memory_order_acquire)) return;
-        goroutine* g = record_of(&slot);
-        f(g, g->word.load(std::memory_order_seq_cst));
-    });
+    for_each_goroutine_record([&](goroutine* g) { f(g, g->word.load(std::memory_order_seq_cst)); });
 }
 
 constexpr bool parked_with(std::uint64_t v, std::uint64_t bit) {

@@ -150,6 +150,11 @@ slab& stack_pool::map_slab_locked() {
 
 namespace {
 
+// An error that says this kernel or sandbox will never take the call.
+bool refused_for_good(int err) noexcept {
+    return err == EINVAL || err == ENOSYS || err == EPERM;
+}
+
 // Applies `advice` to the n pages at pages[i] in one process_madvise call
 // (Linux 6.13 accepts any advice for the calling process; older kernels
 // refuse most). Returns how many pages from the first were advised, 0 when
@@ -166,13 +171,13 @@ std::size_t advise_pages(const std::uintptr_t* pages, std::size_t n, int advice,
     if (fd < 0) {
         // Out of descriptors (EMFILE, ENFILE) is for now: only a kernel or
         // sandbox without pidfds turns the batched calls off for good.
-        if (errno == ENOSYS || errno == EPERM || errno == EINVAL) ok = false;
+        if (refused_for_good(errno)) ok = false;
         return 0;
     }
     const long r = ::syscall(SYS_process_madvise, fd, iov, n, advice, 0u);
     const int err = errno;
     ::close(fd);
-    if (r < 0 && (err == EINVAL || err == ENOSYS || err == EPERM)) ok = false;
+    if (r < 0 && refused_for_good(err)) ok = false;
     return r > 0 ? static_cast<std::size_t>(r) / page_size : 0;
 #else
     (void)pages;
