@@ -278,14 +278,15 @@ int main(int argc, char** argv) {
         // a fast and a slow run: who stole, who slept).
         if (const char* v = std::getenv("WL_STATS"); v && *v == '1')
             for (const goro::worker_stats& w : goro::stats().workers)
-                std::fprintf(stderr,
-                             "worker %u: runs %llu runnext %llu local %llu global %llu stolen "
-                             "%llu steal_tries %llu futex_sleeps %llu wakes_spin %llu\n",
-                             w.index, (unsigned long long)w.goroutines_run,
-                             (unsigned long long)w.picks_runnext, (unsigned long long)w.picks_local,
-                             (unsigned long long)w.picks_global, (unsigned long long)w.picks_stolen,
-                             (unsigned long long)w.steal_attempts,
-                             (unsigned long long)w.futex_sleeps, (unsigned long long)w.wakes_spin);
+                std::fprintf(
+                    stderr,
+                    "worker %u: runs %llu runnext %llu spawned %llu local %llu global "
+                    "%llu stolen %llu steal_tries %llu futex_sleeps %llu wakes_spin %llu\n",
+                    w.index, (unsigned long long)w.goroutines_run,
+                    (unsigned long long)w.picks_runnext, (unsigned long long)w.picks_spawned,
+                    (unsigned long long)w.picks_local, (unsigned long long)w.picks_global,
+                    (unsigned long long)w.picks_stolen, (unsigned long long)w.steal_attempts,
+                    (unsigned long long)w.futex_sleeps, (unsigned long long)w.wakes_spin);
         return rc;
     });
 }

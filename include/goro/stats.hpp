@@ -25,8 +25,11 @@ struct worker_stats {
     unsigned index = 0;  // the worker's number (its track in a trace)
     // Where the goroutines it ran came from (scheduler.hpp's search order):
     // runnext (the one the previous goroutine readied), its local queue, the
-    // global queue, or stolen from another worker.
+    // global queue, or stolen from another worker. picks_spawned: from its
+    // spawn stack (goroutines spawned there, newest first), counted apart
+    // from picks_local.
     std::uint64_t picks_runnext = 0, picks_local = 0, picks_global = 0, picks_stolen = 0;
+    std::uint64_t picks_spawned = 0;
     std::uint64_t steal_attempts = 0;   // another worker's queue looked at
     std::uint64_t steal_successes = 0;  // ... and a goroutine taken from it
     std::uint64_t futex_sleeps = 0;     // sleeps in the kernel (futex_wait)
@@ -38,7 +41,7 @@ struct worker_stats {
 
     // Goroutines picked to run, from everywhere.
     std::uint64_t picks() const noexcept {
-        return picks_runnext + picks_local + picks_global + picks_stolen;
+        return picks_runnext + picks_spawned + picks_local + picks_global + picks_stolen;
     }
 };
 

@@ -26,7 +26,7 @@ class counter {
 
 // Where find_runnable found the goroutine it runs.
 struct worker_counters {
-    counter picks_runnext, picks_local, picks_global, picks_stolen;
+    counter picks_runnext, picks_spawned, picks_local, picks_global, picks_stolen;
     counter steal_attempts;  // one per victim looked at
     counter steal_successes;
     counter wakes_spin, wakes_recheck, wakes_timeout;  // after a sleep, by reason

@@ -19,6 +19,7 @@ worker_stats read_worker(const detail::worker& w) {
     s.index = w.index;
     s.picks_runnext = c.picks_runnext.get();
     s.picks_local = c.picks_local.get();
+    s.picks_spawned = c.picks_spawned.get();
     s.picks_global = c.picks_global.get();
     s.picks_stolen = c.picks_stolen.get();
     s.steal_attempts = c.steal_attempts.get();
@@ -35,6 +36,7 @@ worker_stats read_worker(const detail::worker& w) {
 void add(worker_stats& sum, const worker_stats& s) {
     sum.picks_runnext += s.picks_runnext;
     sum.picks_local += s.picks_local;
+    sum.picks_spawned += s.picks_spawned;
     sum.picks_global += s.picks_global;
     sum.picks_stolen += s.picks_stolen;
     sum.steal_attempts += s.steal_attempts;

@@ -117,6 +117,7 @@ void monitor::check_workers(std::int64_t now) noexcept {
         worker* w = s_.workers[i];
         const std::uint64_t runs = w->runs.load(std::memory_order_relaxed);
         seen& sn = seen_[i];
+        if (!s_.virtual_time) rescue_oldest_spawn(w, sn, now);
         if (runs != sn.runs) {
             sn.runs = runs;
             sn.since = now;
@@ -127,8 +128,28 @@ void monitor::check_workers(std::int64_t now) noexcept {
             continue;
         // The same goroutine for stuck_after: hand its worker's queue on.
         w->stuck_since.store(sn.since, std::memory_order_relaxed);
-        if (w->runnext.load(std::memory_order_relaxed) || !w->rq.empty()) s_.wakep();
+        if (w->runnext.load(std::memory_order_relaxed) || !w->rq.empty() || !w->spawns.empty())
+            s_.wakep();
     }
+}
+
+// A spawn stack's oldest entry that has sat there for stuck_after (no thief
+// and no pop of the last entry moved its oldest end meanwhile) goes to the
+// global queue, which every worker looks at every 61st pick at the latest.
+void monitor::rescue_oldest_spawn(worker* w, seen& sn, std::int64_t now) noexcept {
+    const std::int64_t taken = w->spawns.taken_from_bottom();
+    if (taken != sn.spawn_taken || w->spawns.empty()) {
+        sn.spawn_taken = taken;
+        sn.spawn_since = now;
+        return;
+    }
+    if (now - sn.spawn_since < stuck_after_ns) return;
+    if (goroutine* g = w->spawns.steal()) {
+        s_.push_global(g);
+        s_.wakep();
+    }
+    sn.spawn_taken = w->spawns.taken_from_bottom();
+    sn.spawn_since = now;
 }
 
 // options::detect_deadlock (the conditions are in diagnostics/deadlock.cpp):

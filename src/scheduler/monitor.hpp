@@ -9,6 +9,12 @@
 //     stuck_after + interval whenever a worker is idle, whatever its readier
 //     does, without every ready() waking a worker (which costs a ping-pong
 //     pair twice its time).
+//   - a worker's spawn stack (goroutines spawned there, run newest first)
+//     whose oldest entry has sat for `stuck_after` while the worker ran
+//     others: hand that entry to the global queue (and wake an idle worker),
+//     one per look. So a goroutine spawned under a stream of newer spawns
+//     still starts, at procs = 1 too. Not in a bubble (its schedule must
+//     not depend on real time).
 //   - timers: when the earliest timer is overdue by `timer_overdue`, the
 //     worker that watched the timers is busy elsewhere (typically stuck in
 //     the goroutine their last batch readied) and the idle workers sleep
@@ -47,6 +53,7 @@
 namespace goro::detail {
 
 struct scheduler;
+struct worker;
 
 // The monitors' futex word: bumped, then woken, to make every monitor look
 // again (monitor::poke, stop, and the SIGQUIT handler: async-signal-safe).
@@ -77,7 +84,12 @@ class monitor {
     struct seen {
         std::uint64_t runs = 0;
         std::int64_t since = 0;  // when `runs` was first seen
+        // The spawn stack's count of entries taken from its oldest end, and
+        // since when it has stood still with entries waiting.
+        std::int64_t spawn_taken = -1;
+        std::int64_t spawn_since = 0;
     };
+    void rescue_oldest_spawn(worker* w, seen& sn, std::int64_t now) noexcept;
     scheduler& s_;
     std::vector<seen> seen_;
     bool was_asleep_ = false;  // the last check saw every goroutine asleep

@@ -98,6 +98,10 @@ goroutine* scheduler::retired_pick(worker* w) noexcept {
         push_global(g);
         moved = true;
     }
+    while (goroutine* g = w->spawns.pop()) {
+        push_global(g);
+        moved = true;
+    }
     if (moved) wakep();
     if (goroutine* g = nullptr; w->pinned.pop_batch(&g, 1)) return g;
     w->stacks.flush();

@@ -5,19 +5,27 @@
 // worker.cpp makes one call per step):
 //   1. every 61st pick, the global queue first, so it cannot starve;
 //   2. due timers (every 4th pick), whose goroutines join the local queue;
-//   3. runnext: the goroutine the running one just readied or spawned runs
-//      next on this worker (ping-pong pairs stay on one core). A runnext
-//      chain may pass the turn on at most 3 times in a row, then the readied
+//   3. runnext: the goroutine the running one just readied runs next on
+//      this worker (ping-pong pairs stay on one core). A runnext chain may
+//      pass the turn on at most 3 times in a row, then the readied
 //      goroutine goes to the tail of the local queue;
+//   3b. the spawn stack: goroutines spawned here that have not run yet,
+//      the newest first (a tree of spawns runs depth first: spawn_stack.hpp).
+//      After 8 such picks in a row while the local queue is not empty, the
+//      local queue's turn; and the monitor hands a spawn stack's oldest
+//      entry to the global queue when it has sat there for 10 ms, so a
+//      goroutine spawned under a stream of newer spawns still starts;
 //   4. the local queue — with the worker's pinned queue (goroutines locked
 //      to it by goro::lock_os_thread) looked at before it (4a) unless the
 //      last 4a pick was pinned, and after it (4b), so neither starves the
 //      other;
 //   5. the global queue (a batch moves to the local one);
-//   6. stealing half of another worker's queue (and, in the last round, its
-//      runnext if a goroutine has sat there over 3 us); 7. park the thread.
+//   6. stealing half of another worker's queue, or else the oldest of its
+//      spawn stack (and, in the last round, its runnext if a goroutine has
+//      sat there over 3 us); 7. park the thread.
 //
-// Steps 3 and 4 (runnext and the local queue, not the pinned queue) are
+// Steps 3, 3b and 4 (runnext, the spawn stack and the local queue, not the
+// pinned queue) are
 // also taken by a goroutine that parks, yields or exits, when none of the
 // periodic steps (1, 2, the network poll) is due at that pick and no
 // pinned goroutine waits: it switches straight to what it picked, which
@@ -78,6 +86,7 @@
 #include "scheduler/idle.hpp"
 #include "scheduler/monitor.hpp"
 #include "scheduler/run_queue.hpp"
+#include "scheduler/spawn_stack.hpp"
 #include "scheduler/timer_heap.hpp"
 #include "stacks/stack_pool.hpp"
 
@@ -95,6 +104,9 @@ struct worker {
     std::atomic<bool> halt{false};
     run_queue rq;
     std::atomic<goroutine*> runnext{nullptr};
+    // Goroutines spawned here that have not run yet, newest first (step 3b;
+    // spawn_stack.hpp says why).
+    spawn_stack spawns;
     fiber_context sched;  // the worker thread's own stack
     // The goroutine it runs (written by the owner; relaxed: the monitor reads it).
     std::atomic<goroutine*> current{nullptr};
@@ -108,10 +120,11 @@ struct worker {
     stack_cache stacks;
     std::uint32_t tick = 0;
     std::uint32_t runnext_streak = 0;
-    std::uint32_t releases = 0;  // goroutines that exited here (trim probing)
-    bool spinning = false;       // counted in the idle unit's spinning count
-    bool took_pinned = false;    // the last step-4a pick was a pinned goroutine
-    bool spilled = false;        // the local queue overflowed (spawn_yield_point)
+    std::uint32_t spawn_streak = 0;  // step-3b picks in a row with the local queue waiting
+    std::uint32_t releases = 0;      // goroutines that exited here (trim probing)
+    bool spinning = false;           // counted in the idle unit's spinning count
+    bool took_pinned = false;        // the last step-4a pick was a pinned goroutine
+    bool spilled = false;            // the local queue overflowed (spawn_yield_point)
     std::uint64_t rng = 0;
     // Goroutine ids are handed out in blocks to avoid a shared counter.
     std::uint64_t next_id = 0, id_limit = 0;
@@ -226,9 +239,11 @@ struct scheduler {
     void launch(worker* w);
     void stop();  // joins workers; requires no live goroutine
 
-    // Makes g runnable. From a goroutine on a worker: runnext (the one it
-    // displaces goes to the local queue); from the worker's own loop (due
-    // timers): the local queue; from a plain thread: the global queue.
+    // Makes g runnable. From a goroutine on a worker: a spawned g to the
+    // worker's spawn stack (if full, as a readied one), a readied g to
+    // runnext (the one it displaces goes to the local queue); from the
+    // worker's own loop (due timers): the local queue; from a plain thread:
+    // the global queue.
     void ready(goroutine* g, bool spawned) noexcept;
     // ready() of a goroutine locked to a worker: its pinned queue, and a
     // poke if that worker sleeps.
@@ -256,6 +271,7 @@ struct scheduler {
     goroutine* take_global_periodically(worker* w);
     void run_due_timers_sometimes(worker* w) noexcept;
     goroutine* take_runnext(worker* w) noexcept;
+    goroutine* take_spawned(worker* w) noexcept;
     goroutine* take_pinned(worker* w) noexcept;
     goroutine* take_pinned_first(worker* w) noexcept;
     goroutine* take_global(worker* w) noexcept;

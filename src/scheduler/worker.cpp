@@ -29,6 +29,9 @@ namespace {
 constexpr std::uint32_t global_check_period = 61;
 // runnext may pass the turn on this many times in a row (Tokio's LIFO cap).
 constexpr std::uint32_t runnext_cap = 3;
+// The spawn stack may pass the turn on this many times in a row while the
+// local queue waits (take_spawned).
+constexpr std::uint32_t spawn_streak_cap = 8;
 // Rounds over all victims a spinning worker makes before going idle.
 // (Leaving short queues alone, to keep lock-bound work on one core, was
 // tried and rejected: spawn got 20-50% slower; docs/performance.md.)
@@ -178,6 +181,7 @@ goroutine* scheduler::pick_next_directly(worker* w, bool& loop) noexcept {
     loop = false;
     w->tick = tick;
     goroutine* g = take_runnext(w);                               // 3
+    if (!g) g = take_spawned(w);                                  // 3b
     if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
     return g;
 }
@@ -316,8 +320,11 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
     // off: the local queue's tail, which keeps a batch of timers that came
     // due together in deadline order. From a goroutine: runnext, and the one
     // it displaces to the local queue.
+    // A spawn from a goroutine: the spawn stack (step 3b; spawn_stack.hpp).
     if (!w->current.load(std::memory_order_relaxed))
         push_local(w, g);
+    else if (spawned && w->spawns.push(g))
+        ;
     else if (goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel))
         push_local(w, old);
     // Wake a helper for a spawn, or when two or more goroutines wait in the
@@ -365,7 +372,7 @@ void scheduler::push_global(goroutine* g) noexcept {
 bool scheduler::any_work(const worker* self) const noexcept {
     if (!global.empty()) return true;
     for (worker* w : workers) {
-        if (!w->rq.empty()) return true;
+        if (!w->rq.empty() || !w->spawns.empty()) return true;
         if (w != self && w->runnext.load(std::memory_order_acquire)) return true;
         // Pinned goroutines are work only for their own worker.
         if ((w == self || !self) && !w->pinned.empty()) return true;
@@ -404,7 +411,8 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
         if (v == w) continue;
         w->counters.steal_attempts.bump();
         goroutine* g = w->rq.steal_from(v->rq);
-        if (!g && take_runnext && v->rq.empty()) g = steal_runnext(v);
+        if (!g) g = v->spawns.steal();
+        if (!g && take_runnext && v->rq.empty() && v->spawns.empty()) g = steal_runnext(v);
         if (g) {
             w->counters.steal_successes.bump();
             w->counters.picks_stolen.bump();
@@ -434,6 +442,7 @@ goroutine* scheduler::find_runnable(worker* w) {
         goroutine* g = take_global_periodically(w);                   // 1
         if (!g) run_due_timers_sometimes(w);                          // 2
         if (!g) g = take_runnext(w);                                  // 3
+        if (!g) g = take_spawned(w);                                  // 3b
         if (!g) g = take_pinned_first(w);                             // 4a
         if (!g && (g = w->rq.pop())) w->counters.picks_local.bump();  // 4
         if (!g) g = take_pinned(w);                                   // 4b
@@ -481,6 +490,23 @@ goroutine* scheduler::find_runnable(worker* w) {
     }
     w->runnext_streak = 0;
     return nullptr;
+}
+
+// 3b. The newest goroutine spawned here that has not run yet, unless the
+// spawn stack has had the turn spawn_streak_cap times in a row while the
+// local queue waited: then the local queue's turn (goroutines readied there
+// would otherwise wait for a whole tree of spawns to finish).
+[[gnu::always_inline]] inline goroutine* scheduler::take_spawned(worker* w) noexcept {
+    if (w->spawn_streak >= spawn_streak_cap) {
+        w->spawn_streak = 0;
+        if (!w->rq.empty()) return nullptr;
+    }
+    goroutine* g = w->spawns.pop();
+    if (g) {
+        w->spawn_streak = w->rq.empty() ? 0 : w->spawn_streak + 1;
+        w->counters.picks_spawned.bump();
+    }
+    return g;
 }
 
 // 4b. A goroutine locked to this worker (one relaxed load when none).

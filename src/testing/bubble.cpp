@@ -37,7 +37,7 @@ void wait() {
         // diagnostics/deadlock.cpp).
         const std::uint64_t users = plain_users.load(std::memory_order_seq_cst);
         const bool outside_quiet = s->only_goroutines_can_wake();
-        const bool others_runnable = !w->rq.empty() ||
+        const bool others_runnable = !w->rq.empty() || !w->spawns.empty() ||
                                      w->runnext.load(std::memory_order_acquire) != nullptr ||
                                      !s->global.empty();
         if (!others_runnable) {
