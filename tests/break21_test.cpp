@@ -808,3 +808,52 @@ TEST(Break21Stress, RandomTreesWhileProcsFlipFromAPlainThread) {
     EXPECT_EQ(twice, 0);
     EXPECT_GT(used, limit / 2);
 }
+
+// run()'s main goroutine calls goro::exit with thousands of goroutines still
+// in spawn stacks (and overflowed to runnext / the local queue): they all
+// run to completion (not unwound) and run() returns once the last exits;
+// procs 1, 2 and 8.
+TEST(Break21Exit, MainExitsWithFullSpawnStacks) {
+    for (unsigned p : {1u, 2u, 8u}) {
+        const long n = 3000;
+        tally t(n);
+        std::atomic<long> finished{0};
+        const auto t0 = clk::now();
+        goro::run(procs(p), [&] {
+            goro::go([&] {
+                for (long i = 0; i < n; ++i)
+                    goro::go([&, i] {
+                        t.hit(i);
+                        goro::yield();
+                        goro::sleep_for(std::chrono::microseconds(i % 5));
+                        finished.fetch_add(1);
+                    });
+            });
+            goro::yield();
+            goro::exit();
+        });
+        EXPECT_LT(clk::now() - t0, 20s);
+        EXPECT_EQ(finished.load(), n) << "procs " << p;
+        t.check(("exit, procs " + std::to_string(p)).c_str());
+    }
+}
+
+// goro::testing::wait() returns only once the goroutines waiting unstarted
+// in the spawn stack (and its overflow) have run and blocked.
+TEST(Break21Bubble, WaitCoversSpawnStack) {
+    long after_wait = -1;
+    goro::testing::bubble([&] {
+        std::atomic<long> started{0};
+        auto never = goro::make_chan<int>(0);
+        for (int i = 0; i < 400; ++i)
+            goro::go([&started, never] {
+                for (int j = 0; j < 3; ++j) goro::go([&started] { started.fetch_add(1); });
+                started.fetch_add(1);
+                never.recv();
+            });
+        goro::testing::wait();
+        after_wait = started.load();
+        never.close();
+    });
+    EXPECT_EQ(after_wait, 1600);
+}
