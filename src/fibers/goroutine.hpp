@@ -78,6 +78,10 @@ struct goroutine : parker {
     switch_action action = switch_action::exit;
     std::uint32_t lock_count = 0;  // goro::lock_os_thread nesting
     worker* pinned_to = nullptr;   // while lock_count > 0: runs only on this worker
+    // The worker whose spawn stack the monitor took it from (not yet run,
+    // written before it is queued), counted in that worker's rescued_alive
+    // until it exits; null otherwise (scheduler/monitor.cpp).
+    worker* rescued_from = nullptr;
     void (*unlock)(void*) = nullptr;
     void* unlock_arg = nullptr;
     void (*entry)(void*) = nullptr;

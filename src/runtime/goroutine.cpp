@@ -61,6 +61,7 @@ std::uint64_t next_goroutine_id(scheduler* s, worker* w) noexcept {
         g->unlock = nullptr;
         g->unlock_arg = nullptr;
         g->wake_token = nullptr;
+        g->rescued_from = nullptr;
     }
     g->slot = slot;
     g->stack_lo = slot->lo;
@@ -185,6 +186,8 @@ void release_goroutine(worker* w, goroutine* g) noexcept {
     // (An unguarded slot's canary was checked in goroutine_main, on exit.)
     stack_pool::trim(slot, low_water, (w->releases++ & 255) == 0);
     set_state(g, state_bit(g_state::dead), g_state::free);
+    if (worker* r = g->rescued_from) [[unlikely]]
+        r->rescued_alive.fetch_sub(1, std::memory_order_relaxed);
     w->exited.fetch_add(1, std::memory_order_seq_cst);
     release_slot(w, slot);
     if (exit_watch.load(std::memory_order_seq_cst) != 0) [[unlikely]]

@@ -12,9 +12,9 @@
 //   - a worker's spawn stack (goroutines spawned there, run newest first)
 //     whose oldest entry has sat for `stuck_after` while the worker ran
 //     others: hand that entry to the global queue (and wake an idle worker),
-//     one per look. So a goroutine spawned under a stream of newer spawns
-//     still starts, at procs = 1 too. Not in a bubble (its schedule must
-//     not depend on real time).
+//     then the clock restarts (one entry per stuck_after). So a goroutine spawned
+//     under a stream of newer spawns still starts, at procs = 1 too. Not in a bubble (its schedule
+//     must not depend on real time).
 //   - timers: when the earliest timer is overdue by `timer_overdue`, the
 //     worker that watched the timers is busy elsewhere (typically stuck in
 //     the goroutine their last batch readied) and the idle workers sleep
@@ -88,6 +88,7 @@ class monitor {
         // since when it has stood still with entries waiting.
         std::int64_t spawn_taken = -1;
         std::int64_t spawn_since = 0;
+        std::int64_t last_rescue = 0;
     };
     void rescue_oldest_spawn(worker* w, seen& sn, std::int64_t now) noexcept;
     scheduler& s_;

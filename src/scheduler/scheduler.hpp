@@ -12,9 +12,12 @@
 //   3b. the spawn stack: goroutines spawned here that have not run yet,
 //      the newest first (a tree of spawns runs depth first: spawn_stack.hpp).
 //      After 8 such picks in a row while the local queue is not empty, the
-//      local queue's turn; and the monitor hands a spawn stack's oldest
-//      entry to the global queue when it has sat there for 10 ms, so a
-//      goroutine spawned under a stream of newer spawns still starts;
+//      local queue's turn (or the pinned queue's); and the monitor hands a
+//      spawn stack's oldest entry to the global queue when that end has not
+//      moved for 10 ms (one per 10 ms), so goroutines spawned under a
+//      stream of newer spawns still start. Not in a bubble: there
+//      spawns take the runnext path (a bubble's schedule may not depend on
+//      the monitor's real-time looks);
 //   4. the local queue — with the worker's pinned queue (goroutines locked
 //      to it by goro::lock_os_thread) looked at before it (4a) unless the
 //      last 4a pick was pinned, and after it (4b), so neither starves the
@@ -121,10 +124,12 @@ struct worker {
     std::uint32_t tick = 0;
     std::uint32_t runnext_streak = 0;
     std::uint32_t spawn_streak = 0;  // step-3b picks in a row with the local queue waiting
-    std::uint32_t releases = 0;      // goroutines that exited here (trim probing)
-    bool spinning = false;           // counted in the idle unit's spinning count
-    bool took_pinned = false;        // the last step-4a pick was a pinned goroutine
-    bool spilled = false;            // the local queue overflowed (spawn_yield_point)
+    // Goroutines the monitor took from this spawn stack that have not exited.
+    std::atomic<std::int32_t> rescued_alive{0};
+    std::uint32_t releases = 0;  // goroutines that exited here (trim probing)
+    bool spinning = false;       // counted in the idle unit's spinning count
+    bool took_pinned = false;    // the last step-4a pick was a pinned goroutine
+    bool spilled = false;        // the local queue overflowed (spawn_yield_point)
     std::uint64_t rng = 0;
     // Goroutine ids are handed out in blocks to avoid a shared counter.
     std::uint64_t next_id = 0, id_limit = 0;

@@ -18,8 +18,10 @@
 // goroutines owned by this stack. The owner writes a slot only at bottom,
 // which never reaches top + capacity, so a thief's slot read is valid if its
 // CAS on top succeeds (top never goes back: no ABA).
-// Memory order: the owner's release store of bottom publishes a pushed
-// goroutine; a thief loads bottom with acquire. The owner's pop and a
+// Memory order: every store of bottom is a release (a plain store on x86),
+// so whichever value a thief's acquire load reads, it sees the records of
+// the goroutines pushed before it (a relaxed store in pop would have broken
+// that chain: it is no part of the push's release sequence). The owner's pop and a
 // thief's steal each have a seq_cst fence between their store/load of one
 // index and their load of the other, so they cannot both miss each other
 // over the last entry (the CAS on top decides it).
@@ -58,11 +60,11 @@ class basic_spawn_stack {
         // owner moves bottom, and top never passes it by more than the
         // pop in progress (there is none now).
         if (b < top_.load(std::memory_order_relaxed)) return nullptr;
-        bottom_.store(b, std::memory_order_relaxed);
+        bottom_.store(b, std::memory_order_release);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         std::int64_t t = top_.load(std::memory_order_relaxed);
         if (t > b) {  // a thief took the last one
-            bottom_.store(b + 1, std::memory_order_relaxed);
+            bottom_.store(b + 1, std::memory_order_release);
             return nullptr;
         }
         goroutine* g = slots_[std::uint64_t(b) % capacity].load(std::memory_order_relaxed);
@@ -70,7 +72,7 @@ class basic_spawn_stack {
             if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
                                               std::memory_order_relaxed))
                 g = nullptr;
-            bottom_.store(b + 1, std::memory_order_relaxed);
+            bottom_.store(b + 1, std::memory_order_release);
         }
         return g;
     }

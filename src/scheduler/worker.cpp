@@ -320,10 +320,13 @@ void scheduler::ready(goroutine* g, bool spawned) noexcept {
     // off: the local queue's tail, which keeps a batch of timers that came
     // due together in deadline order. From a goroutine: runnext, and the one
     // it displaces to the local queue.
-    // A spawn from a goroutine: the spawn stack (step 3b; spawn_stack.hpp).
+    // A spawn from a goroutine: the spawn stack (step 3b; spawn_stack.hpp),
+    // except in a bubble: there nothing but the monitor's rescue, which
+    // depends on real time, would start an older spawn under a goroutine
+    // that spawns its successor and ends (a livelock).
     if (!w->current.load(std::memory_order_relaxed))
         push_local(w, g);
-    else if (spawned && w->spawns.push(g))
+    else if (spawned && !virtual_time && w->spawns.push(g))
         ;
     else if (goroutine* old = w->runnext.exchange(g, std::memory_order_acq_rel))
         push_local(w, old);
@@ -494,16 +497,19 @@ goroutine* scheduler::find_runnable(worker* w) {
 
 // 3b. The newest goroutine spawned here that has not run yet, unless the
 // spawn stack has had the turn spawn_streak_cap times in a row while the
-// local queue waited: then the local queue's turn (goroutines readied there
-// would otherwise wait for a whole tree of spawns to finish).
+// local or the pinned queue waited: then theirs (goroutines readied there
+// would otherwise wait for a whole tree of spawns to finish, or forever
+// under a goroutine that spawns its successor and ends: a goroutine locked
+// to this worker did, tests/break21_test.cpp).
 [[gnu::always_inline]] inline goroutine* scheduler::take_spawned(worker* w) noexcept {
+    const auto others_wait = [w] { return !w->rq.empty() || !w->pinned.empty(); };
     if (w->spawn_streak >= spawn_streak_cap) {
         w->spawn_streak = 0;
-        if (!w->rq.empty()) return nullptr;
+        if (others_wait()) return nullptr;
     }
     goroutine* g = w->spawns.pop();
     if (g) {
-        w->spawn_streak = w->rq.empty() ? 0 : w->spawn_streak + 1;
+        w->spawn_streak = others_wait() ? w->spawn_streak + 1 : 0;
         w->counters.picks_spawned.bump();
     }
     return g;
