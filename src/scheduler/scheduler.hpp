@@ -282,7 +282,7 @@ struct scheduler {
     goroutine* take_global(worker* w) noexcept;
     goroutine* steal_work(worker* w) noexcept;
     goroutine* unless_retired(worker* w, goroutine* g) noexcept;
-    void park_worker(worker* w) noexcept;
+    bool park_worker(worker* w) noexcept;  // true if it slept
     goroutine* steal(worker* w, bool take_runnext) noexcept;
     goroutine* steal_runnext(worker* v) noexcept;
     bool any_work(const worker* self) const noexcept;

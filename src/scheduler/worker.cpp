@@ -455,7 +455,14 @@ goroutine* scheduler::find_runnable(worker* w) {
             if (w->spinning) idle.found_work(w);
             return g;
         }
-        park_worker(w);  // 7
+        // A look that found nothing and then slept does not count for the
+        // periodic steps: so a bubble's schedule does not depend on how often
+        // its worker woke (the monitor pokes it in real time; with each wake
+        // counted, the same seed gave different orders on a loaded machine:
+        // Break21Bubble.SpawnTreeScheduleIsDeterministic). A look that
+        // returns without sleeping (a timer due, work seen) does count: the
+        // next one must get to the due timers' step.
+        if (park_worker(w)) --w->tick;  // 7
     }
 }
 
@@ -590,13 +597,13 @@ goroutine* scheduler::unless_retired(worker* w, goroutine* g) noexcept {
     return nullptr;
 }
 
-// 7. Nothing found: the idle protocol's B1-B5 (scheduler/idle.hpp).
+// 7. Nothing found: the idle protocol's B1-B5 (scheduler/idle.hpp). True if it slept.
 // In a bubble, first its own step: the virtual clock jumps to the next
 // timer when every goroutine is blocked (diagnostics/deadlock.cpp); when
 // something outside may still wake one, it sleeps until woken, or poked by
 // the monitor (every 2 ms), and looks again.
-void scheduler::park_worker(worker* w) noexcept {
-    if (virtual_time && advance_virtual_clock(w)) return;
+bool scheduler::park_worker(worker* w) noexcept {
+    if (virtual_time && advance_virtual_clock(w)) return false;
     const bool was_spinning = w->spinning;
     idle.enter(w);                                                          // B1-B3
     std::int64_t deadline = next_deadline.load(std::memory_order_seq_cst);  // B4
@@ -614,13 +621,14 @@ void scheduler::park_worker(worker* w) noexcept {
         // last spinner that finds work does.
         if (was_spinning && w->index >= active.load(std::memory_order_seq_cst)) wakep();
         mon.poke();  // it may have seen every worker idle meanwhile
-        return;
+        return false;
     }
     // The virtual clock never reaches a deadline by itself: sleep without
     // one (the monitor pokes an idle bubble worker every 2 ms).
     if (virtual_time) deadline = no_deadline;
     idle.sleep(w, deadline);  // B5
     mon.poke();               // it may sleep deep while every worker is idle
+    return true;
 }
 
 }  // namespace goro::detail
