@@ -108,6 +108,10 @@ class basic_spawn_stack {
     alignas(64) std::atomic<goroutine*> slots_[capacity];
 };
 
-using spawn_stack = basic_spawn_stack<256>;
+// 128: skynet's tree (10-ary, 6 deep) needs ~55; 256 cost spawn (a million
+// goroutines spawned in a loop, each pending one holding its stack's top
+// page) ~10% at procs=1 with nothing gained; 64 overflowed in skynet and
+// sent it back towards breadth first (1.0-1.6 s).
+using spawn_stack = basic_spawn_stack<128>;
 
 }  // namespace goro::detail
