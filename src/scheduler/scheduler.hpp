@@ -285,7 +285,7 @@ struct scheduler {
     bool park_worker(worker* w) noexcept;  // true if it slept
     goroutine* steal(worker* w, bool take_runnext) noexcept;
     goroutine* steal_runnext(worker* v) noexcept;
-    goroutine* steal_spawns(worker* w, worker* v) noexcept;
+    goroutine* steal_spawns(worker* w, worker* v, bool take_lone) noexcept;
     bool any_work(const worker* self) const noexcept;
     void execute(worker* w, goroutine* g);
     // A goroutine g leaving worker w (park, yield, exit; g->action says

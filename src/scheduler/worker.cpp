@@ -409,8 +409,26 @@ goroutine* scheduler::steal_runnext(worker* v) noexcept {
 // The oldest of v's spawn stack to run, and up to half of the rest (at most
 // spawn_steal_max) into w's own, oldest first: one entry at a time, a
 // worker helping a spawner at procs=2 stole for each goroutine it ran
-// (spawn: 290 -> 370 ns).
-goroutine* scheduler::steal_spawns(worker* w, worker* v) noexcept {
+// (spawn: 290 -> 370 ns). A lone entry is treated as runnext is (Go's
+// newproc puts the new goroutine there): taken only in the last round and
+// only if it is still there after runnext_grace_ns, so that a goroutine
+// that spawns one and then waits for it runs it on its own worker. Taken
+// at once, the spinner woken by the spawn took it every time, and under
+// load its thread could be descheduled for milliseconds before it ran
+// (Procs/Io.ReadinessWakesAParkedGoroutine/8 failed twice under ASan).
+goroutine* scheduler::steal_spawns(worker* w, worker* v, bool take_lone) noexcept {
+    if (v->spawns.size() == 1) {
+        if (!take_lone) return nullptr;
+        const std::int64_t taken = v->spawns.taken_from_bottom();
+        const std::int64_t until = real_now_ns() + runnext_grace_ns;
+        for (std::uint32_t i = 1;; ++i) {
+            cpu_relax();
+            if ((i & 15) == 0) {
+                if (v->spawns.taken_from_bottom() != taken || v->spawns.empty()) return nullptr;
+                if (real_now_ns() >= until) break;
+            }
+        }
+    }
     goroutine* g = v->spawns.steal();
     if (!g) return nullptr;
     const std::uint32_t more = std::min(v->spawns.size() / 2, spawn_steal_max);
@@ -433,7 +451,7 @@ goroutine* scheduler::steal(worker* w, bool take_runnext) noexcept {
         if (v == w) continue;
         w->counters.steal_attempts.bump();
         goroutine* g = w->rq.steal_from(v->rq);
-        if (!g) g = steal_spawns(w, v);
+        if (!g) g = steal_spawns(w, v, take_runnext);
         if (!g && take_runnext && v->rq.empty() && v->spawns.empty()) g = steal_runnext(v);
         if (g) {
             w->counters.steal_successes.bump();
