@@ -612,7 +612,8 @@ TEST(Break20StackDeathTest, MinimumSizeUnguardedOverflowIsReported) {
     // newest first: the neighbours have not run yet, and the monitor may
     // have moved one meanwhile).
     if (goro_test::sanitized)
-        GTEST_SKIP() << "a sanitizer reports the runaway's writes into the neighbouring stack first";
+        GTEST_SKIP()
+            << "a sanitizer reports the runaway's writes into the neighbouring stack first";
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(
         {

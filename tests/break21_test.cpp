@@ -21,30 +21,13 @@
 using namespace std::chrono_literals;
 using goro_test::procs;
 using goro_test::scaled;
+using goro_test::tally;
 
 namespace {
 
 using clk = std::chrono::steady_clock;
 
 // One slot per goroutine of a run: each must be hit exactly once.
-struct tally {
-    explicit tally(long n) : n(n), seen(new std::atomic<int>[n]) {
-        for (long i = 0; i < n; ++i) seen[i].store(0, std::memory_order_relaxed);
-    }
-    void hit(long i) { seen[i].fetch_add(1, std::memory_order_relaxed); }
-    void check(const char* what) const {
-        long lost = 0, twice = 0;
-        for (long i = 0; i < n; ++i) {
-            const int v = seen[i].load();
-            lost += v == 0;
-            twice += v > 1;
-        }
-        EXPECT_EQ(lost, 0) << what;
-        EXPECT_EQ(twice, 0) << what;
-    }
-    long n;
-    std::unique_ptr<std::atomic<int>[]> seen;
-};
 
 // A node spawns `fan` children without parking in between (more than the
 // spawn stack's 256 slots at the top level), each of which spawns `fan2`
@@ -172,14 +155,18 @@ TEST(Break21Procs, LockedGoroutinesSpawnWhileProcsDrop) {
 
 namespace {
 
-std::atomic<long> made{0}, destroyed{0}, bodies{0};
-
+// Counts its copies made and destroyed; each test has its own Tag, so its
+// own counts.
+template <int Tag>
 struct counted {
+    static inline std::atomic<long> made{0}, destroyed{0};
     counted() { made.fetch_add(1); }
     counted(const counted&) { made.fetch_add(1); }
     counted(counted&&) noexcept { made.fetch_add(1); }
     ~counted() { destroyed.fetch_add(1); }
 };
+
+std::atomic<long> bodies{0};
 
 }  // namespace
 
@@ -188,8 +175,8 @@ struct counted {
 // exactly once, each body runs at most once, and nothing is left alive.
 TEST(Break21Shutdown, RunEndsWithFullSpawnStacks) {
     for (unsigned p : {1u, 2u, 4u}) {
-        made = 0;
-        destroyed = 0;
+        counted<0>::made = 0;
+        counted<0>::destroyed = 0;
         bodies = 0;
         const long n = 1500;
         tally t(n * 4);
@@ -198,7 +185,7 @@ TEST(Break21Shutdown, RunEndsWithFullSpawnStacks) {
             for (int k = 0; k < 4; ++k) {
                 goro::go([&t, ready, k] {
                     for (long i = 0; i < n; ++i) {
-                        counted c;
+                        counted<0> c;
                         const long id = k * n + i;
                         goro::go([c, &t, id] {
                             t.hit(id);
@@ -213,7 +200,7 @@ TEST(Break21Shutdown, RunEndsWithFullSpawnStacks) {
             for (int k = 0; k < 4; ++k) ready.recv();
             // Return with thousands spawned and (mostly) not started.
         });
-        EXPECT_EQ(made.load(), destroyed.load()) << "procs " << p;
+        EXPECT_EQ(counted<0>::made.load(), counted<0>::destroyed.load()) << "procs " << p;
         EXPECT_LE(bodies.load(), n * 4) << "procs " << p;
         long twice = 0;
         for (long i = 0; i < n * 4; ++i) twice += t.seen[i].load() > 1;
@@ -629,14 +616,8 @@ TEST(Break21Starve, ManyOlderSpawnsStartUnderSpawnChain) {
 
 namespace {
 
-std::atomic<long> dtor_spawned_ran{0}, dtor_made{0}, dtor_destroyed{0};
-
-struct dtor_counted {
-    dtor_counted() { dtor_made.fetch_add(1); }
-    dtor_counted(const dtor_counted&) { dtor_made.fetch_add(1); }
-    dtor_counted(dtor_counted&&) noexcept { dtor_made.fetch_add(1); }
-    ~dtor_counted() { dtor_destroyed.fetch_add(1); }
-};
+std::atomic<long> dtor_spawned_ran{0};
+using dtor_counted = counted<1>;
 
 // Its destructor spawns 300 goroutines (more than a spawn stack holds)
 // without parking.
@@ -660,8 +641,8 @@ struct spawner_on_unwind {
 TEST(Break21Shutdown, DestructorsSpawnDuringUnwind) {
     for (unsigned p : {1u, 2u, 8u}) {
         dtor_spawned_ran = 0;
-        dtor_made = 0;
-        dtor_destroyed = 0;
+        dtor_counted::made = 0;
+        dtor_counted::destroyed = 0;
         const int parkers = 20;
         goro::run(procs(p), [&] {
             goro::wait_group parked;
@@ -674,7 +655,7 @@ TEST(Break21Shutdown, DestructorsSpawnDuringUnwind) {
                 });
             parked.wait();
         });
-        EXPECT_EQ(dtor_made.load(), dtor_destroyed.load()) << "procs " << p;
+        EXPECT_EQ(dtor_counted::made.load(), dtor_counted::destroyed.load()) << "procs " << p;
         EXPECT_LE(dtor_spawned_ran.load(), 300 * parkers) << "procs " << p;
     }
 }
@@ -682,14 +663,8 @@ TEST(Break21Shutdown, DestructorsSpawnDuringUnwind) {
 namespace {
 
 std::atomic<bool> spin_stop{false};
-std::atomic<long> spin_made{0}, spin_destroyed{0}, spin_children_ran{0};
-
-struct spin_counted {
-    spin_counted() { spin_made.fetch_add(1); }
-    spin_counted(const spin_counted&) { spin_made.fetch_add(1); }
-    spin_counted(spin_counted&&) noexcept { spin_made.fetch_add(1); }
-    ~spin_counted() { spin_destroyed.fetch_add(1); }
-};
+std::atomic<long> spin_children_ran{0};
+using spin_counted = counted<2>;
 
 }  // namespace
 
@@ -719,7 +694,7 @@ TEST(Break21Shutdown, SpinnerLeavesAFullSpawnStack) {
     const auto took = clk::now() - t0;
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_LT(took, 10s);
-    EXPECT_EQ(spin_made.load(), spin_destroyed.load()) << err;
+    EXPECT_EQ(spin_counted::made.load(), spin_counted::destroyed.load()) << err;
     int v = 0;
     goro::run(procs(2), [&] {
         auto ch = goro::make_chan<int>(0);

@@ -24,13 +24,11 @@ TEST(RunQueueRace, FourSlotsOwnerAndTwoThieves) {
     using ring = goro::detail::basic_run_queue<4>;
     const long n = scaled(400000, 10);
     std::unique_ptr<goro::detail::goroutine[]> items(new goro::detail::goroutine[n]);
-    std::unique_ptr<std::atomic<int>[]> seen(new std::atomic<int>[n]);
-    for (long i = 0; i < n; ++i) seen[i] = 0;
-    auto index = [&](goro::detail::goroutine* g) { return g - items.get(); };
+    goro_test::tally seen(n);
     auto take = [&](goro::detail::goroutine* g) {
-        long i = index(g);
+        const long i = g - items.get();
         ASSERT_TRUE(i >= 0 && i < n);
-        seen[i].fetch_add(1, std::memory_order_relaxed);
+        seen.hit(i);
     };
 
     ring owner;
@@ -67,13 +65,7 @@ TEST(RunQueueRace, FourSlotsOwnerAndTwoThieves) {
     while (goro::detail::goroutine* g = owner.pop()) take(g);
     t1.join();
     t2.join();
-    long lost = 0, twice = 0;
-    for (long i = 0; i < n; ++i) {
-        lost += seen[i] == 0;
-        twice += seen[i] > 1;
-    }
-    EXPECT_EQ(lost, 0);
-    EXPECT_EQ(twice, 0);
+    seen.check("owner and two thieves");
     EXPECT_GT(stolen.load(), 0) << "the thieves never got anything: the race was not exercised";
 }
 

@@ -25,12 +25,11 @@ TEST(SpawnStackRace, FourSlotsOwnerAndTwoThieves) {
     using stack = goro::detail::basic_spawn_stack<4>;
     const long n = scaled(400000, 10);
     std::unique_ptr<goro::detail::goroutine[]> items(new goro::detail::goroutine[n]);
-    std::unique_ptr<std::atomic<int>[]> seen(new std::atomic<int>[n]);
-    for (long i = 0; i < n; ++i) seen[i] = 0;
+    goro_test::tally seen(n);
     auto take = [&](goro::detail::goroutine* g) {
         const long i = g - items.get();
         ASSERT_TRUE(i >= 0 && i < n);
-        seen[i].fetch_add(1, std::memory_order_relaxed);
+        seen.hit(i);
     };
 
     stack owner;
@@ -58,13 +57,7 @@ TEST(SpawnStackRace, FourSlotsOwnerAndTwoThieves) {
     while (goro::detail::goroutine* g = owner.pop()) take(g);
     t1.join();
     t2.join();
-    long lost = 0, twice = 0;
-    for (long i = 0; i < n; ++i) {
-        lost += seen[i] == 0;
-        twice += seen[i] > 1;
-    }
-    EXPECT_EQ(lost, 0);
-    EXPECT_EQ(twice, 0);
+    seen.check("owner and two thieves");
     EXPECT_GT(stolen.load(), 0) << "the thieves never got anything: the race was not exercised";
 }
 

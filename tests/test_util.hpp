@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "goro/chan.hpp"
 #include "goro/runtime.hpp"
@@ -110,5 +113,26 @@ inline std::uint64_t wg_state(goro::wait_group& wg) {
 inline std::uint32_t wg_waiters(goro::wait_group& wg) {
     return static_cast<std::uint32_t>(wg_state(wg));
 }
+
+// Counts how often each of n items came out (a queue's race tests, a
+// scheduler's fan-outs); check() expects every one exactly once.
+struct tally {
+    explicit tally(long n) : n(n), seen(new std::atomic<int>[n]) {
+        for (long i = 0; i < n; ++i) seen[i].store(0, std::memory_order_relaxed);
+    }
+    void hit(long i) { seen[i].fetch_add(1, std::memory_order_relaxed); }
+    void check(const char* what) const {
+        long lost = 0, twice = 0;
+        for (long i = 0; i < n; ++i) {
+            const int v = seen[i].load();
+            lost += v == 0;
+            twice += v > 1;
+        }
+        EXPECT_EQ(lost, 0) << what;
+        EXPECT_EQ(twice, 0) << what;
+    }
+    long n;
+    std::unique_ptr<std::atomic<int>[]> seen;
+};
 
 }  // namespace goro_test
