@@ -24,10 +24,10 @@ constexpr std::int64_t interval_ns = 2'000'000;  // 2 ms between looks
 // dump (both wake it), or this long — nothing else needs it meanwhile.
 constexpr std::int64_t deep_interval_ns = 10'000'000'000;
 constexpr std::int64_t stuck_after_ns = 10'000'000;  // Go's forcePreemptNS is 10 ms too
-constexpr std::int64_t poll_after_ns = 10'000'000;
+constexpr std::int64_t poll_after_ns = 10'000'000;   // sysmon polls after 10 ms
 // Spawn-stack rescues while the last rescued goroutine lives on: one per
 // this (rescue_oldest_spawn).
-constexpr std::int64_t rescue_gap_ns = 100'000'000;  // sysmon polls after 10 ms
+constexpr std::int64_t rescue_gap_ns = 100'000'000;
 // A busy worker runs due timers every 4th pick (microseconds apart) and the
 // watcher wakes at the deadline: a timer overdue by a millisecond has nobody
 // looking at it.

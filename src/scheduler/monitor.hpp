@@ -12,9 +12,10 @@
 //   - a worker's spawn stack (goroutines spawned there, run newest first)
 //     whose oldest entry has sat for `stuck_after` while the worker ran
 //     others: hand that entry to the global queue (and wake an idle worker),
-//     then the clock restarts (one entry per stuck_after). So a goroutine spawned
-//     under a stream of newer spawns still starts, at procs = 1 too. Not in a bubble (its schedule
-//     must not depend on real time).
+//     then the clock restarts (one entry per stuck_after; one per 100 ms
+//     while the last one handed on lives). So a goroutine spawned under a
+//     stream of newer spawns still starts, at procs = 1 too. Not in a
+//     bubble (its schedule must not depend on real time).
 //   - timers: when the earliest timer is overdue by `timer_overdue`, the
 //     worker that watched the timers is busy elsewhere (typically stuck in
 //     the goroutine their last batch readied) and the idle workers sleep

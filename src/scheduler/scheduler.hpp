@@ -28,11 +28,10 @@
 //      sat there over 3 us); 7. park the thread.
 //
 // Steps 3, 3b and 4 (runnext, the spawn stack and the local queue, not the
-// pinned queue) are
-// also taken by a goroutine that parks, yields or exits, when none of the
-// periodic steps (1, 2, the network poll) is due at that pick and no
-// pinned goroutine waits: it switches straight to what it picked, which
-// finishes its switch (scheduler::switch_out, worker.cpp).
+// pinned queue) are also taken by a goroutine that parks, yields or exits,
+// when none of the periodic steps (1, 2, the network poll) is due at that
+// pick and no pinned goroutine waits: it switches straight to what it
+// picked, which finishes its switch (scheduler::switch_out, worker.cpp).
 //
 // A ready() wakes an idle worker (if none spins) for a spawn, or when two
 // or more goroutines wait in the local queue besides runnext; a lone

@@ -53,6 +53,21 @@ std::uint64_t next_random(std::uint64_t& s) noexcept {
     return s * 0x2545F4914F6CDD1DULL;
 }
 
+// Spins for runnext_grace_ns while still() holds (looking every 16 spins);
+// whether it held to the end. A thief's wait before taking a goroutine its
+// victim probably runs next itself (steal_runnext, steal_spawns).
+template <class F>
+bool still_after_grace(F still) noexcept {
+    const std::int64_t until = real_now_ns() + runnext_grace_ns;
+    for (std::uint32_t i = 1;; ++i) {
+        cpu_relax();
+        if ((i & 15) == 0) {
+            if (!still()) return false;
+            if (real_now_ns() >= until) return true;
+        }
+    }
+}
+
 }  // namespace
 
 void scheduler::worker_main(worker* w) {
@@ -394,14 +409,8 @@ bool scheduler::any_work(const worker* self) const noexcept {
 goroutine* scheduler::steal_runnext(worker* v) noexcept {
     goroutine* g = v->runnext.load(std::memory_order_acquire);
     if (!g) return nullptr;
-    const std::int64_t until = real_now_ns() + runnext_grace_ns;
-    for (std::uint32_t i = 1;; ++i) {
-        cpu_relax();
-        if ((i & 15) == 0) {
-            if (v->runnext.load(std::memory_order_relaxed) != g) return nullptr;
-            if (real_now_ns() >= until) break;
-        }
-    }
+    if (!still_after_grace([&] { return v->runnext.load(std::memory_order_relaxed) == g; }))
+        return nullptr;
     if (v->runnext.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) return g;
     return nullptr;
 }
@@ -420,14 +429,9 @@ goroutine* scheduler::steal_spawns(worker* w, worker* v, bool take_lone) noexcep
     if (v->spawns.size() == 1) {
         if (!take_lone) return nullptr;
         const std::int64_t taken = v->spawns.taken_from_bottom();
-        const std::int64_t until = real_now_ns() + runnext_grace_ns;
-        for (std::uint32_t i = 1;; ++i) {
-            cpu_relax();
-            if ((i & 15) == 0) {
-                if (v->spawns.taken_from_bottom() != taken || v->spawns.empty()) return nullptr;
-                if (real_now_ns() >= until) break;
-            }
-        }
+        if (!still_after_grace(
+                [&] { return v->spawns.taken_from_bottom() == taken && !v->spawns.empty(); }))
+            return nullptr;
     }
     goroutine* g = v->spawns.steal();
     if (!g) return nullptr;
