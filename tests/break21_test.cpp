@@ -50,6 +50,16 @@ void fan_tree(tally* t, long base, long fan, long fan2, goro::wait_group* wg) {
     }
 }
 
+// Round r of fan_tree, in a goroutine of its own (its slots start at
+// r * fan * (fan2 + 1)), counted in wg.
+void fan_round(tally* t, long r, long fan, long fan2, goro::wait_group* wg) {
+    wg->add(1);
+    goro::go([=] {
+        fan_tree(t, r * fan * (fan2 + 1), fan, fan2, wg);
+        wg->done();
+    });
+}
+
 }  // namespace
 
 // Fan-outs that overflow the spawn stack (1000 spawns in a row without a
@@ -63,11 +73,7 @@ TEST(Break21Fanout, OverflowingFanOutsRunEachGoroutineOnce) {
         goro::run(procs(p), [&] {
             goro::wait_group wg;
             for (long r = 0; r < rounds; ++r) {
-                wg.add(1);
-                goro::go([&, r] {
-                    fan_tree(&t, r * fan * (fan2 + 1), fan, fan2, &wg);
-                    wg.done();
-                });
+                fan_round(&t, r, fan, fan2, &wg);
             }
             wg.wait();
             dog.pet();
@@ -97,11 +103,7 @@ TEST(Break21Procs, SetProcsFlipsWhileTreesSpawn) {
         });
         for (long r = 0; r < rounds; ++r) {
             goro::wait_group wg;
-            wg.add(1);
-            goro::go([&, r] {
-                fan_tree(&t, r * fan * (fan2 + 1), fan, fan2, &wg);
-                wg.done();
-            });
+            fan_round(&t, r, fan, fan2, &wg);
             wg.wait();
             dog.pet();
         }

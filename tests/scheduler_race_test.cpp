@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "goro/goro.hpp"
+#include "queue_race.hpp"
 #include "scheduler/run_queue.hpp"
 #include "test_util.hpp"
 
@@ -22,51 +23,32 @@ using goro_test::scaled;
 // their own and drain them. Every item must come out exactly once.
 TEST(RunQueueRace, FourSlotsOwnerAndTwoThieves) {
     using ring = goro::detail::basic_run_queue<4>;
-    const long n = scaled(400000, 10);
-    std::unique_ptr<goro::detail::goroutine[]> items(new goro::detail::goroutine[n]);
-    goro_test::tally seen(n);
-    auto take = [&](goro::detail::goroutine* g) {
-        const long i = g - items.get();
-        ASSERT_TRUE(i >= 0 && i < n);
-        seen.hit(i);
-    };
-
+    goro_test::queue_race race(scaled(400000, 10));
     ring owner;
-    std::atomic<bool> done{false};
-    std::atomic<long> stolen{0};
-    std::atomic<int> running{0};
-    auto thief = [&] {
-        ring mine;
-        running.fetch_add(1);
-        while (!done.load(std::memory_order_acquire) || !owner.empty()) {
-            if (goro::detail::goroutine* g = mine.steal_from(owner)) {
-                take(g);
-                stolen.fetch_add(1, std::memory_order_relaxed);
-                while (goro::detail::goroutine* h = mine.pop()) take(h);
-            }
-        }
-    };
-    std::thread t1(thief), t2(thief);
-    // Both thieves on a CPU before the owner starts: at load 17 they once
-    // got none for the whole run (nothing stolen, the race not exercised).
-    while (running.load() < 2) std::this_thread::yield();
     goro::detail::goroutine* spill[ring::capacity / 2];
-    for (long i = 0; i < n; ++i) {
-        if (!owner.push(&items[i])) {
-            std::uint32_t k = owner.take_half(spill);
-            for (std::uint32_t j = 0; j < k; ++j) take(spill[j]);
-            if (!owner.push(&items[i])) take(&items[i]);
-        }
-        if (i % 3 == 0)
-            if (goro::detail::goroutine* g = owner.pop()) take(g);
-        if (i % 512 == 0) std::this_thread::yield();  // let the thieves in on a loaded machine
-    }
-    done.store(true, std::memory_order_release);
-    while (goro::detail::goroutine* g = owner.pop()) take(g);
-    t1.join();
-    t2.join();
-    seen.check("owner and two thieves");
-    EXPECT_GT(stolen.load(), 0) << "the thieves never got anything: the race was not exercised";
+    race.run(
+        [&](long i) {
+            if (!owner.push(race.item(i))) {
+                std::uint32_t k = owner.take_half(spill);
+                for (std::uint32_t j = 0; j < k; ++j) race.take(spill[j]);
+                if (!owner.push(race.item(i))) race.take(race.item(i));
+            }
+            if (i % 3 == 0)
+                if (goro::detail::goroutine* g = owner.pop()) race.take(g);
+        },
+        [&] {
+            return [&, mine = std::make_shared<ring>()] {
+                goro::detail::goroutine* g = mine->steal_from(owner);
+                if (!g) return false;
+                race.take(g);
+                while (goro::detail::goroutine* h = mine->pop()) race.take(h);
+                return true;
+            };
+        },
+        [&] { return owner.empty(); },
+        [&] {
+            while (goro::detail::goroutine* g = owner.pop()) race.take(g);
+        });
 }
 
 // A timer added (from a plain thread and from goroutines) just as the

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "goro/goro.hpp"
+#include "queue_race.hpp"
 #include "scheduler/spawn_stack.hpp"
 #include "test_util.hpp"
 
@@ -22,43 +23,24 @@ using goro_test::scaled;
 // pops, mostly down to empty, so that it races the thieves for the last
 // entry; two thieves take the oldest. Every item must come out exactly once.
 TEST(SpawnStackRace, FourSlotsOwnerAndTwoThieves) {
-    using stack = goro::detail::basic_spawn_stack<4>;
-    const long n = scaled(400000, 10);
-    std::unique_ptr<goro::detail::goroutine[]> items(new goro::detail::goroutine[n]);
-    goro_test::tally seen(n);
-    auto take = [&](goro::detail::goroutine* g) {
-        const long i = g - items.get();
-        ASSERT_TRUE(i >= 0 && i < n);
-        seen.hit(i);
+    goro_test::queue_race race(scaled(400000, 10));
+    goro::detail::basic_spawn_stack<4> owner;
+    auto drain = [&] {
+        while (goro::detail::goroutine* g = owner.pop()) race.take(g);
     };
-
-    stack owner;
-    std::atomic<bool> done{false};
-    std::atomic<long> stolen{0};
-    std::atomic<int> running{0};
-    auto thief = [&] {
-        running.fetch_add(1);
-        while (!done.load(std::memory_order_acquire) || !owner.empty()) {
-            if (goro::detail::goroutine* g = owner.steal()) {
-                take(g);
-                stolen.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-    };
-    std::thread t1(thief), t2(thief);
-    while (running.load() < 2) std::this_thread::yield();
-    for (long i = 0; i < n; ++i) {
-        if (!owner.push(&items[i])) take(&items[i]);
-        if (i % 2 == 1)
-            while (goro::detail::goroutine* g = owner.pop()) take(g);
-        if (i % 512 == 0) std::this_thread::yield();  // let the thieves in on a loaded machine
-    }
-    done.store(true, std::memory_order_release);
-    while (goro::detail::goroutine* g = owner.pop()) take(g);
-    t1.join();
-    t2.join();
-    seen.check("owner and two thieves");
-    EXPECT_GT(stolen.load(), 0) << "the thieves never got anything: the race was not exercised";
+    race.run(
+        [&](long i) {
+            if (!owner.push(race.item(i))) race.take(race.item(i));
+            if (i % 2 == 1) drain();
+        },
+        [&] {
+            return [&] {
+                goro::detail::goroutine* g = owner.steal();
+                if (g) race.take(g);
+                return g != nullptr;
+            };
+        },
+        [&] { return owner.empty(); }, drain);
 }
 
 TEST(SpawnStack, OwnerTakesNewestFirstThievesOldest) {
