@@ -345,18 +345,10 @@ TEST(Break22Rescue, GapEndsWithTheRescuedGoroutine) {
 // goroutines locked to their threads (the pinned queue, steps 4a/4b and a
 // retired worker's pick) and spawn stacks stolen from, picks() must still
 // equal goroutines_run on each worker once the runtime is quiet.
-//
-// DEFECT (pre-existing since b6efad3, lock_os_thread; not the spawn stack's):
-// fails every run, release build, procs=2: "worker 0: runnext 0 spawned 10
-// local 242 global 0 stolen 10", picks() 262 against goroutines_run 1020
-// (total 264 against 1022). A pick from the pinned queue is counted nowhere:
-// take_pinned (src/scheduler/worker.cpp, step 4b), hence take_pinned_first
-// (4a), bumps no counter, nor does retired_pick's pinned pick
-// (src/scheduler/procs.cpp); runs are counted in execute. Fix: a
-// picks_pinned counter in worker_counters / worker_stats (and picks()),
-// bumped in take_pinned and retired_pick — or count them as picks_local, as
-// switch_out's no-switch yield already does for a lone pinned goroutine.
-TEST(Break22Stats, DISABLED_PicksAddUpToRunsWithLockedGoroutines) {
+// Was a defect (since b6efad3, lock_os_thread): picks from the pinned
+// queue were counted nowhere (picks() 262 against goroutines_run 1020 on
+// worker 0, every run); they count as picks_local now.
+TEST(Break22Stats, PicksAddUpToRunsWithLockedGoroutines) {
     goro::run(procs(2), [] {
         goro::wait_group wg;
         for (int i = 0; i < 20; ++i)

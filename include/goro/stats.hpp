@@ -24,8 +24,9 @@ namespace goro {
 struct worker_stats {
     unsigned index = 0;  // the worker's number (its track in a trace)
     // Where the goroutines it ran came from (scheduler.hpp's search order):
-    // runnext (the one the previous goroutine readied), its local queue, the
-    // global queue, or stolen from another worker. picks_spawned: from its
+    // runnext (the one the previous goroutine readied), its local queue (and
+    // its pinned queue, of goroutines locked to its thread), the global
+    // queue, or stolen from another worker. picks_spawned: from its
     // spawn stack (goroutines spawned there, newest first), counted apart
     // from picks_local.
     std::uint64_t picks_runnext = 0, picks_local = 0, picks_global = 0, picks_stolen = 0;

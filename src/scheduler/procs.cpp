@@ -103,7 +103,10 @@ goroutine* scheduler::retired_pick(worker* w) noexcept {
         moved = true;
     }
     if (moved) wakep();
-    if (goroutine* g = nullptr; w->pinned.pop_batch(&g, 1)) return g;
+    if (goroutine* g = nullptr; w->pinned.pop_batch(&g, 1)) {
+        w->counters.picks_local.bump();  // as take_pinned counts it
+        return g;
+    }
     w->stacks.flush();
     // It may have been the idle timer watcher (or the poller's), poked out
     // of that sleep by set_active: the active workers may all sleep without

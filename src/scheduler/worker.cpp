@@ -566,7 +566,9 @@ goroutine* scheduler::find_runnable(worker* w) {
 // 4b. A goroutine locked to this worker (one relaxed load when none).
 [[gnu::always_inline]] inline goroutine* scheduler::take_pinned(worker* w) noexcept {
     goroutine* g = nullptr;
-    w->pinned.pop_batch(&g, 1);
+    // Counted with the local queue's picks (goro::worker_stats): the
+    // pinned queue is this worker's queue for the goroutines locked to it.
+    if (w->pinned.pop_batch(&g, 1)) w->counters.picks_local.bump();
     return g;
 }
 

@@ -47,6 +47,9 @@ class GORO_CAPABILITY("mutex") spin_mutex {
 #if defined(GORO_ASSERTS)
         rank_released(this);
 #endif
+        // One exchange, and nothing of the lock read after it: the next
+        // holder may free it. (A plain store, then a read of a flag, was a
+        // use-after-free: docs/performance.md, seventh session.)
         if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
             futex_wake(&state_, 1);
     }
