@@ -15,12 +15,15 @@
 
 #include "goro/goro.hpp"
 #include "goro/testing.hpp"
+#include "spawn_chain.hpp"
 #include "test_util.hpp"
 #include "watchdog.hpp"
 
 using namespace std::chrono_literals;
+using goro_test::chain_state;
 using goro_test::procs;
 using goro_test::scaled;
+using goro_test::spawn_chain;
 using goro_test::tally;
 
 namespace {
@@ -209,22 +212,6 @@ TEST(Break21Shutdown, RunEndsWithFullSpawnStacks) {
         EXPECT_EQ(twice, 0) << "procs " << p;
     }
 }
-
-namespace {
-
-struct chain_state {
-    std::atomic<bool> stop{false};
-    std::atomic<long> links{0};
-    clk::time_point give_up;
-};
-
-void spawn_chain(chain_state* c) {
-    c->links.fetch_add(1, std::memory_order_relaxed);
-    if (!c->stop.load(std::memory_order_acquire) && clk::now() < c->give_up)
-        goro::go([c] { spawn_chain(c); });
-}
-
-}  // namespace
 
 // A goroutine readied from the worker's loop (a due timer: the local queue)
 // at procs=1 while a spawn chain churns: the streak cap gives the local

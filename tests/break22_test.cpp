@@ -25,13 +25,16 @@
 #include "goro/io.hpp"
 #include "goro/stats.hpp"
 #include "scheduler/scheduler.hpp"
+#include "spawn_chain.hpp"
 #include "stacks/stack_config.hpp"
 #include "test_util.hpp"
 #include "watchdog.hpp"
 
 using namespace std::chrono_literals;
+using goro_test::chain_state;
 using goro_test::procs;
 using goro_test::scaled;
+using goro_test::spawn_chain;
 using goro_test::tally;
 
 namespace {
@@ -98,20 +101,6 @@ std::string show(const std::vector<int>& v) {
     std::string s;
     for (int x : v) s += std::to_string(x) + " ";
     return s;
-}
-
-// A chain of spawns: each link spawns its successor and exits, until told
-// to stop or out of time.
-struct chain_state {
-    std::atomic<bool> stop{false};
-    std::atomic<long> links{0};
-    clk::time_point give_up;
-};
-
-void spawn_chain(chain_state* c) {
-    c->links.fetch_add(1, std::memory_order_relaxed);
-    if (!c->stop.load(std::memory_order_acquire) && clk::now() < c->give_up)
-        goro::go([c] { spawn_chain(c); });
 }
 
 }  // namespace
