@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -50,7 +51,15 @@ class queue_race {
         while (running.load() < 2) std::this_thread::yield();
         for (long i = 0; i < n_; ++i) {
             feed(i);
-            if (i % 512 == 0) std::this_thread::yield();  // let the thieves in on a loaded machine
+            if (i % 512 != 0) continue;
+            // Let the thieves in on a loaded machine. Until one has taken
+            // something, pause with items in the queue: with only a yield,
+            // an ASan CI run once finished with nothing stolen, the thieves
+            // never on a CPU while the queue held anything.
+            if (stolen.load(std::memory_order_relaxed) == 0)
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            else
+                std::this_thread::yield();
         }
         done.store(true, std::memory_order_release);
         drain();
