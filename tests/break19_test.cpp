@@ -292,7 +292,79 @@ TEST(Break19Bubble, ThousandsOfBubblesNoFalseDeadlock) {
     }
     EXPECT_EQ(deadlocks, 0);
     std::this_thread::sleep_for(20ms);
-    for (auto& c : kept) EXPECT_FALSE(c.done().try_recv().closed());
+    for (std::size_t j = 0; j < kept.size(); ++j)
+        EXPECT_FALSE(kept[j].done().try_recv().closed()) << "the context kept from bubble " << j;
+}
+
+// Goroutines left sleeping when a bubble's fn returns are unwound by its
+// shutdown, which claims each from run()'s caller's thread and then readies
+// it. The bubble's clock must stand still meanwhile: it once jumped while a
+// claimed goroutine was not yet readied (nothing runnable), firing the
+// sleeps of the others (which then woke normally, after fn had returned)
+// and then a kept context's deadline.
+TEST(Break19Bubble, ShutdownUnwindsLeftSleepersWithoutMovingTheClock) {
+    const int bubbles = static_cast<int>(scaled(60, 4));
+    const int left = static_cast<int>(scaled(400, 4));
+    std::atomic<int> woke{0};
+    std::vector<goro::context> kept;
+    for (int i = 0; i < bubbles; ++i) {
+        goro::testing::bubble([&] {
+            auto [ctx, cancel] = goro::with_timeout(goro::background(), 1h);
+            kept.push_back(ctx);
+            for (int k = 0; k < left; ++k)
+                goro::go([&woke, k] {
+                    goro::sleep_for(10min + std::chrono::seconds(k % 7));
+                    woke.fetch_add(1);  // only if the clock moved at the end
+                });
+            goro::testing::wait();  // every one of them asleep
+        });
+    }
+    EXPECT_EQ(woke.load(), 0) << "left sleepers woke as the bubble ended instead of unwinding";
+    std::this_thread::sleep_for(20ms);
+    int done = 0;
+    for (auto& c : kept) done += c.done().try_recv().closed() ? 1 : 0;
+    EXPECT_EQ(done, 0) << "kept deadlines (1 h) fired as their bubble ended";
+}
+
+// The clock still moves in a bubble's shutdown for a goroutine that waits
+// through it: a destructor that sleeps while its goroutine unwinds.
+TEST(Break19Bubble, DestructorSleepingInTheShutdownUnwindStillWakes) {
+    for (int i = 0; i < static_cast<int>(scaled(50, 5)); ++i) {
+        std::atomic<int> cleaned{0};
+        goro::testing::bubble([&] {
+            for (int k = 0; k < 3; ++k)
+                goro::go([&cleaned] {
+                    struct cleanup {
+                        std::atomic<int>& n;
+                        ~cleanup() {
+                            goro::sleep_for(1s);  // parks through the shutdown
+                            n.fetch_add(1);
+                        }
+                    } c{cleaned};
+                    goro::sleep_for(10min);  // left sleeping: unwound
+                    ADD_FAILURE() << "a left sleeper woke after fn returned";
+                });
+            goro::testing::wait();
+        });
+        ASSERT_EQ(cleaned.load(), 3) << "round " << i;
+    }
+}
+
+// goro::exit in a bubble's main waits for the others, as in run(): the
+// clock goes on moving for them.
+TEST(Break19Bubble, ExitInMainLetsTheOthersSleepOn) {
+    for (int i = 0; i < static_cast<int>(scaled(50, 5)); ++i) {
+        std::atomic<int> woke{0};
+        goro::testing::bubble([&] {
+            for (int k = 0; k < 3; ++k)
+                goro::go([&woke, k] {
+                    goro::sleep_for(std::chrono::minutes(k + 1));
+                    woke.fetch_add(1);
+                });
+            goro::exit();
+        });
+        ASSERT_EQ(woke.load(), 3) << "round " << i;
+    }
 }
 
 // A real deadlock is still reported, every time, also with timers that were

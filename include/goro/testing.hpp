@@ -99,8 +99,10 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 //
 // Must be called from a plain thread (not inside goro::run or a goroutine);
 // a runtime started lazily before is shut down first. Timers started in
-// the bubble end with it. Returns fn's int result, as run() does; rethrows
-// an exception escaping fn.
+// the bubble end with it. Once fn returns the clock stands still: the
+// goroutines left are unwound, not woken (goro::exit in fn instead waits
+// for them, as in run(), and the clock moves on for them). Returns fn's int result, as run() does;
+// rethrows an exception escaping fn.
 struct bubble_options {
     // Seeds select's random choices: the same seed, the same run.
     std::uint64_t seed = 1;

@@ -24,7 +24,9 @@
 // before the queues, a plain thread's entry since then makes the worker
 // look again, and it declares at the second check in a row (2 ms on, the
 // monitor's poke) that saw no goroutine run, no plain-thread entry and no
-// wake in flight between (advance_virtual_clock). Outside, the monitor
+// wake in flight between (advance_virtual_clock). Once run()'s main has
+// returned the bubble's clock stands still, and in the shutdown it moves
+// only while no left goroutine is about to be unwound. Outside, the monitor
 // checks every 2 ms and declares only after two checks in a row saw the
 // condition with no goroutine run in between.
 //
@@ -85,6 +87,17 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
     // the bubble: jumping to it would fire it at the bubble's end (a kept
     // context's deadline, done() closed after bubble() returned).
     if (live() <= 0) return false;
+    // Once main has returned, the goroutines left are unwound by the
+    // shutdown, as in run(), not woken: the clock stands still. It jumped
+    // there once (nothing runnable before the shutdown began, or while
+    // run()'s caller had claimed a goroutine to unwind and not yet readied
+    // it), and left sleepers woke normally after fn had returned, and kept
+    // contexts' deadlines fired (Break19Bubble). In the shutdown it moves
+    // again only for goroutines that wait through it (a destructor that
+    // sleeps while unwinding) and when no unwind is pending; the ready of
+    // one wakes this worker.
+    if (main_returned.load(std::memory_order_acquire) || shutting_down())
+        if (!shutting_down() || an_unwind_is_pending()) return false;
     const std::int64_t next = next_deadline.load(std::memory_order_seq_cst);
     if (next != no_deadline) {
         if (next > virtual_clock_ns.load(std::memory_order_relaxed))
@@ -121,6 +134,21 @@ bool scheduler::a_wake_is_in_flight() noexcept {
         if (g->state.load(std::memory_order_acquire) != g_state::waiting) return;
         const std::uint64_t word = g->word.load(std::memory_order_acquire);
         found = (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));
+    });
+    return found;
+}
+
+// Runnable counts too: ready() marks the goroutine runnable before it
+// queues it, and in between no queue shows it.
+bool scheduler::an_unwind_is_pending() noexcept {
+    bool found = false;
+    for_each_goroutine_record([&](goroutine* g) {
+        if (found) return;
+        const g_state st = g->state.load(std::memory_order_acquire);
+        if (st != g_state::waiting && st != g_state::runnable) return;
+        const std::uint64_t word = g->word.load(std::memory_order_acquire);
+        found = (word & park_bits::parked) ||
+                ((word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed)));
     });
     return found;
 }

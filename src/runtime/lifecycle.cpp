@@ -736,7 +736,7 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
     begin_park(st.caller);
     s->run_caller.store(st.caller, std::memory_order_release);
     spawn_sized(
-        [&st] {
+        [&st, s] {
             // However it ends (returned, threw, or unwound by the shutdown
             // after a detected deadlock), the caller is readied last (unless
             // a deadlock readied it first).
@@ -750,11 +750,13 @@ int run_main_in(const options& opts, void (*entry)(void*), void* fn, const run_m
                 st.entry(st.fn);
             } catch (const exit_unwind&) {
                 st.exited.store(true, std::memory_order_release);
+                return;
             } catch (const goroutine_unwind&) {
                 throw;
             } catch (...) {
                 st.error = std::current_exception();
             }
+            s->main_returned.store(true, std::memory_order_release);
         },
         goro::source_location::current(), main_stack_bytes(opts), "goro::run");
     park(wait_reason::run, nullptr, nullptr);

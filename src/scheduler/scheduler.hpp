@@ -216,6 +216,10 @@ struct scheduler {
     std::atomic<parker*> run_caller{nullptr};
     std::atomic<bool> deadlocked{false};
     std::string deadlock_report;  // written before `deadlocked`, read after run's shutdown
+    // run()'s main returned or threw (not goro::exit, which waits for the
+    // others): the run is ending, and a bubble's clock stands still from
+    // here (advance_virtual_clock): what is left is unwound, not woken.
+    std::atomic<bool> main_returned{false};
     // A bubble's worker only (advance_virtual_clock): the last check that
     // found the bubble deadlocked (goroutine runs and plain-thread entries
     // then); declared at the next one, 2 ms on, if nothing moved between.
@@ -313,6 +317,9 @@ struct scheduler {
     // look for work again instead of sleeping.
     bool advance_virtual_clock(worker* w) noexcept;
     static bool a_wake_is_in_flight() noexcept;
+    // A goroutine that shutdown is about to unwind: parked claimable (the
+    // shutdown's scan claims it), or claimed and not yet readied.
+    static bool an_unwind_is_pending() noexcept;
 };
 
 // How goro::testing::bubble runs (runtime/lifecycle.cpp): a runtime of its
