@@ -148,8 +148,17 @@ void blocking_pool::wait_idle() noexcept {
 // none; exits after keep_alive without one, or when beyond the bound —
 // but only while the other free threads still cover the reserved calls
 // (free_ > wanted_), so that no reserved call is left without a thread.
+namespace {
+thread_local bool pool_thread = false;
+}  // namespace
+
+bool blocking_pool::on_pool_thread() noexcept {
+    return pool_thread;
+}
+
 void blocking_pool::thread_main() noexcept {
     pthread_setname_np(pthread_self(), "goro-blocking");
+    pool_thread = true;
     std::int64_t idle_since = now_ns();
     mu_.lock();
     for (;;) {

@@ -62,6 +62,9 @@ class blocking_pool {
     // Until no call is in flight (shutdown).
     void wait_idle() noexcept;
     std::uint32_t in_flight() const noexcept { return in_flight_.load(std::memory_order_seq_cst); }
+    // Whether the calling thread is one of the pool's (it runs a call's
+    // function, which may use the runtime while shutdown waits for it).
+    static bool on_pool_thread() noexcept;
 
     // For tests and diagnostics.
     unsigned threads() noexcept;

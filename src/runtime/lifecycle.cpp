@@ -180,6 +180,9 @@ void release_carried_timers() noexcept {
 constexpr std::int64_t quiet_round_ns = 20'000'000;  // 20 ms
 constexpr int unwind_waits_after = 2;                // 40 ms with no exit
 constexpr int abandon_after = 25;                    // 0.5 s with no exit
+// Plain threads that still start goroutines this long into a shutdown are
+// kept out from then on (scheduler::closed_to_plain_threads).
+constexpr std::int64_t plain_feed_grace_ns = 100'000'000;  // 100 ms
 // A timer due within this may still wake a goroutine parked through
 // shutdown (a destructor that sleeps, or waits on a timer): not stuck yet.
 constexpr std::int64_t timer_grace_ns = 5'000'000'000;
@@ -433,6 +436,18 @@ bool abandon_pinned_to_lost(scheduler* s) {
     return n > 0;
 }
 
+// A plain thread that calls go() faster than the goroutines unwind keeps
+// live() above zero for ever: past plain_feed_grace_ns into the shutdown,
+// with goroutines from plain threads still coming, plain threads are kept
+// out (they wait for the shutdown to end and start the next runtime, as
+// after `closing`); the blocking pool's are not, shutdown waits for them.
+void close_to_feeders(scheduler* s) noexcept {
+    if (s->closed_to_plain_threads.load(std::memory_order_relaxed)) return;
+    if (real_now_ns() - s->shutdown_began_ns < plain_feed_grace_ns) return;
+    if (s->external_spawned.load(std::memory_order_seq_cst) == s->external_at_shutdown) return;
+    s->closed_to_plain_threads.store(true, std::memory_order_seq_cst);
+}
+
 // Steps 2-3: until no goroutine is left. After abandon_after quiet rounds,
 // goroutines that swallowed the unwind (catch (...) in a retry loop) are
 // abandoned at their next blocking call (abandon_swallower); goroutines that
@@ -443,6 +458,7 @@ void unwind_all(scheduler* s, spinner_watch& spinners) {
         const std::uint32_t seq = s->exit_seq.load(std::memory_order_seq_cst);
         if (s->live() <= 0) return;
         futex_wait_for(&s->exit_seq, seq, quiet_round_ns);
+        close_to_feeders(s);
         const bool spun = spinners.abandon_spinners();
         const bool pinned = abandon_pinned_to_lost(s);
         if (abandon_unrunnable(s) || spun || pinned) continue;
@@ -456,6 +472,8 @@ void unwind_all(scheduler* s, spinner_watch& spinners) {
 }
 
 void shutdown_locked(scheduler* s) {
+    s->shutdown_began_ns = real_now_ns();
+    s->external_at_shutdown = s->external_spawned.load(std::memory_order_seq_cst);
     g_shutting_down.store(true, std::memory_order_seq_cst);  // 1
     exit_watch.fetch_or(exit_watch_bits::shutdown, std::memory_order_seq_cst);
     // With no goroutine left (run()'s usual end) there is nothing parked to
@@ -641,7 +659,9 @@ runtime_use::runtime_use(bool start) {
     for (;;) {
         plain_users.fetch_add(plain_user_entry, std::memory_order_seq_cst);
         scheduler* s = g_sched.load(std::memory_order_seq_cst);
-        if (s && !s->closing.load(std::memory_order_seq_cst)) {
+        if (s && !s->closing.load(std::memory_order_seq_cst) &&
+            !(s->closed_to_plain_threads.load(std::memory_order_seq_cst) &&
+              !blocking_pool::on_pool_thread())) {
             s_ = s;
             counted_ = true;
             return;

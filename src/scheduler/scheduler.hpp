@@ -183,6 +183,14 @@ struct scheduler {
     // Set by shutdown once no goroutine is left: plain threads no longer
     // enter (runtime_use), timers no longer fire.
     std::atomic<bool> closing{false};
+    // Set by shutdown when plain threads still start goroutines after it
+    // has gone on for plain_feed_grace_ns (lifecycle.cpp): from then on a
+    // plain thread other than the blocking pool's enters no more
+    // (runtime_use), as once `closing` is set. Else a thread calling go()
+    // in a tight loop kept live() above zero and run() from returning.
+    std::atomic<bool> closed_to_plain_threads{false};
+    std::int64_t shutdown_began_ns = 0;             // the shutting-down thread's
+    std::int64_t external_at_shutdown = 0;          // external_spawned then
     std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
     // Goroutines given up at shutdown (parked in a destructor with nothing
     // left to wake them): never resumed, not counted as live.
