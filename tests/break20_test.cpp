@@ -456,6 +456,58 @@ TEST(Break20Shutdown, RunReturnsWhileAPlainThreadSpawnsWithoutPause) {
     }
 }
 
+// Once a shutdown keeps plain threads out (a feeder still calling go() 100
+// ms in), a plain thread must still be able to wake a goroutine: here one
+// waiting in a destructor during its unwind for a value the plain thread
+// sends 300 ms into the shutdown. Kept out there, the send would have
+// claimed the waiter and then waited for the shutdown, which waited for
+// the waiter: run() would never return.
+TEST(Break20Shutdown, PlainThreadWakesADestructorAfterFeedersAreKeptOut) {
+    for (int r = 0; r < 2; ++r) {
+        auto never = goro::make_chan<int>();
+        auto reply = goro::make_chan<int>();
+        std::atomic<bool> main_done{false}, stop{false};
+        std::atomic<int> got{0};
+        std::thread feeder, sender;
+        const auto t0 = std::chrono::steady_clock::now();
+        goro::run(procs(2), [&] {
+            goro::wait_group in;
+            in.add(1);
+            goro::go([&, never, reply] {
+                struct waits_for_reply {
+                    goro::chan<int> reply;
+                    std::atomic<int>& got;
+                    ~waits_for_reply() { got = reply.recv().value_or(-1); }
+                } w{reply, got};
+                in.done();
+                (void)never.recv();  // unwound by the shutdown
+            });
+            in.wait();
+            feeder = std::thread([&, never] {
+                while (!stop.load() && std::chrono::steady_clock::now() - t0 < 10s) {
+                    try {
+                        goro::go([never] { (void)never.recv(); });
+                    } catch (...) {
+                    }
+                }
+            });
+            sender = std::thread([&, reply] {
+                while (!main_done.load()) std::this_thread::sleep_for(1ms);
+                std::this_thread::sleep_for(300ms);
+                reply.send(7);
+            });
+            main_done = true;
+        });
+        const auto took = std::chrono::steady_clock::now() - t0;
+        stop = true;
+        feeder.join();
+        sender.join();
+        never.close();
+        EXPECT_EQ(got.load(), 7) << "run " << r << ": the destructor did not get the value";
+        EXPECT_LT(took, 8s) << "run " << r;
+    }
+}
+
 // run() returning right as its last goroutines exit (no goroutine parked:
 // the path that skips the scan), hundreds of times; then a run that must
 // still unwind a parked goroutine.

@@ -132,6 +132,7 @@ bool scheduler::a_wake_is_in_flight() noexcept {
     for_each_goroutine_record([&](goroutine* g) {
         if (found) return;
         if (g->state.load(std::memory_order_acquire) != g_state::waiting) return;
+        if (g->abandoned.load(std::memory_order_relaxed)) return;  // never to run again
         const std::uint64_t word = g->word.load(std::memory_order_acquire);
         found = (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));
     });
@@ -146,6 +147,9 @@ bool scheduler::an_unwind_is_pending() noexcept {
         if (found) return;
         const g_state st = g->state.load(std::memory_order_acquire);
         if (st != g_state::waiting && st != g_state::runnable) return;
+        // Abandoned by an earlier shutdown (claimed, parked for good): its
+        // record looks like a pending wake for ever (break23).
+        if (g->abandoned.load(std::memory_order_relaxed)) return;
         const std::uint64_t word = g->word.load(std::memory_order_acquire);
         found = (word & park_bits::parked) ||
                 ((word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed)));

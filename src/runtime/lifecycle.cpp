@@ -659,8 +659,12 @@ runtime_use::runtime_use(bool start) {
     for (;;) {
         plain_users.fetch_add(plain_user_entry, std::memory_order_seq_cst);
         scheduler* s = g_sched.load(std::memory_order_seq_cst);
+        // Kept out (closed_to_plain_threads) are only uses that may start a
+        // runtime: a spawn, the poller. Never ready() (start false), which
+        // may finish a wake whose claim it already made: kept out, the
+        // claimed goroutine would never run, and shutdown wait for it.
         if (s && !s->closing.load(std::memory_order_seq_cst) &&
-            !(s->closed_to_plain_threads.load(std::memory_order_seq_cst) &&
+            !(start && s->closed_to_plain_threads.load(std::memory_order_seq_cst) &&
               !blocking_pool::on_pool_thread())) {
             s_ = s;
             counted_ = true;

@@ -185,8 +185,9 @@ struct scheduler {
     std::atomic<bool> closing{false};
     // Set by shutdown when plain threads still start goroutines after it
     // has gone on for plain_feed_grace_ns (lifecycle.cpp): from then on a
-    // plain thread other than the blocking pool's enters no more
-    // (runtime_use), as once `closing` is set. Else a thread calling go()
+    // plain thread other than the blocking pool's starts nothing more (a
+    // runtime_use that may start a runtime waits as once `closing` is set;
+    // a ready() still goes through). Else a thread calling go()
     // in a tight loop kept live() above zero and run() from returning.
     std::atomic<bool> closed_to_plain_threads{false};
     std::int64_t shutdown_began_ns = 0;             // the shutting-down thread's
