@@ -103,8 +103,8 @@ void expect_no_leaks(const std::vector<goroutine_id>& baseline = {},
 // goroutines left are unwound, not woken (goro::exit in fn instead waits
 // for them, as in run(), and the clock moves on for them). In the unwinding
 // it moves only for a goroutine that waits through it (a destructor that
-// sleeps), firing the timers due on the way (docs/debugging.md). Returns fn's int result, as run()
-// does; rethrows an exception escaping fn.
+// sleeps), firing the timers due on the way (docs/debugging.md). Returns
+// fn's int result, as run() does; rethrows an exception escaping fn.
 struct bubble_options {
     // Seeds select's random choices: the same seed, the same run.
     std::uint64_t seed = 1;

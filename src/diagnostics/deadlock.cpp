@@ -34,8 +34,10 @@
 // claimed and readied as if main had returned, `deadlocked` set; run()
 // then shuts down as usual (unwinding every goroutine, main included) and
 // throws goro::deadlock_error.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <sstream>
 
 #include "fibers/goroutine.hpp"
@@ -96,8 +98,8 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
     // again only for goroutines that wait through it (a destructor that
     // sleeps while unwinding) and when no unwind is pending; the ready of
     // one wakes this worker.
-    if (main_returned.load(std::memory_order_acquire) || shutting_down())
-        if (!shutting_down() || an_unwind_is_pending()) return false;
+    if (shutting_down() ? an_unwind_is_pending() : main_returned.load(std::memory_order_acquire))
+        return false;
     const std::int64_t next = next_deadline.load(std::memory_order_seq_cst);
     if (next != no_deadline) {
         if (next > virtual_clock_ns.load(std::memory_order_relaxed))
@@ -126,35 +128,42 @@ bool scheduler::advance_virtual_clock(worker* w) noexcept {
     return true;
 }
 
-// A goroutine parked and claimed by a waker that has not readied it yet.
-bool scheduler::a_wake_is_in_flight() noexcept {
+namespace {
+
+// A park claimed by a waker (or shutdown) that has not readied it yet.
+bool claimed_not_readied(std::uint64_t word) noexcept {
+    return (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));
+}
+
+// Whether some record in one of `states` has a park word that `pending`
+// accepts. Abandoned records (an earlier shutdown's: claimed, parked for
+// good) are skipped: they would look pending for ever (break23).
+template <class Pending>
+bool any_pending_record(std::initializer_list<g_state> states, Pending pending) noexcept {
     bool found = false;
     for_each_goroutine_record([&](goroutine* g) {
         if (found) return;
-        if (g->state.load(std::memory_order_acquire) != g_state::waiting) return;
-        if (g->abandoned.load(std::memory_order_relaxed)) return;  // never to run again
-        const std::uint64_t word = g->word.load(std::memory_order_acquire);
-        found = (word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed));
+        const g_state st = g->state.load(std::memory_order_acquire);
+        if (std::find(states.begin(), states.end(), st) == states.end()) return;
+        if (g->abandoned.load(std::memory_order_relaxed)) return;
+        found = pending(g->word.load(std::memory_order_acquire));
     });
     return found;
+}
+
+}  // namespace
+
+// A goroutine parked and claimed by a waker that has not readied it yet.
+bool scheduler::a_wake_is_in_flight() noexcept {
+    return any_pending_record({g_state::waiting}, claimed_not_readied);
 }
 
 // Runnable counts too: ready() marks the goroutine runnable before it
 // queues it, and in between no queue shows it.
 bool scheduler::an_unwind_is_pending() noexcept {
-    bool found = false;
-    for_each_goroutine_record([&](goroutine* g) {
-        if (found) return;
-        const g_state st = g->state.load(std::memory_order_acquire);
-        if (st != g_state::waiting && st != g_state::runnable) return;
-        // Abandoned by an earlier shutdown (claimed, parked for good): its
-        // record looks like a pending wake for ever (break23).
-        if (g->abandoned.load(std::memory_order_relaxed)) return;
-        const std::uint64_t word = g->word.load(std::memory_order_acquire);
-        found = (word & park_bits::parked) ||
-                ((word & park_bits::claimed) && (word & (park_bits::all & ~park_bits::claimed)));
+    return any_pending_record({g_state::waiting, g_state::runnable}, [](std::uint64_t word) {
+        return (word & park_bits::parked) || claimed_not_readied(word);
     });
-    return found;
 }
 
 }  // namespace goro::detail
