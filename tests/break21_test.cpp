@@ -213,6 +213,20 @@ TEST(Break21Shutdown, RunEndsWithFullSpawnStacks) {
     }
 }
 
+namespace {
+
+// Sleeps 2 ms at a time until the chain has made a few links (a loaded CI
+// machine can deschedule the workers for longer than one 2 ms sleep, so the
+// chain may not have started when the first sleep ends), giving up 2 s after
+// t0. A starved sleeper does not come back from the first sleep until the
+// chain gives up (5 s), so the caller's bound of 1 s still catches it.
+void sleep_while_the_chain_warms_up(const chain_state& c, clk::time_point t0) {
+    do goro::sleep_for(2ms);
+    while (c.links.load() <= 10 && clk::now() - t0 < 2s);
+}
+
+}  // namespace
+
 // A goroutine readied from the worker's loop (a due timer: the local queue)
 // at procs=1 while a spawn chain churns: the streak cap gives the local
 // queue a turn.
@@ -225,7 +239,7 @@ TEST(Break21Starve, TimerReadiedGoroutineRunsUnderSpawnChain) {
         goro::wait_group wg;
         wg.add(1);
         goro::go([&] {
-            goro::sleep_for(2ms);
+            sleep_while_the_chain_warms_up(c, t0);
             woke = clk::now();
             c.stop.store(true);
             wg.done();
@@ -271,7 +285,7 @@ void locked_under_chains(unsigned p, int chains) {
         goro::go([&] {
             goro::lock_os_thread();
             locked.done();
-            goro::sleep_for(2ms);
+            sleep_while_the_chain_warms_up(c, t0);
             woke = clk::now();
             c.stop.store(true);
             goro::unlock_os_thread();
