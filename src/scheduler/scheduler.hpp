@@ -295,6 +295,7 @@ struct scheduler {
     goroutine* steal_work(worker* w) noexcept;
     goroutine* unless_retired(worker* w, goroutine* g) noexcept;
     bool park_worker(worker* w) noexcept;  // true if it slept
+    void idle_look_in_a_bubble(worker* w) noexcept;
     goroutine* steal(worker* w, bool take_runnext) noexcept;
     goroutine* steal_runnext(worker* v) noexcept;
     goroutine* steal_spawns(worker* w, worker* v, bool take_lone) noexcept;

@@ -497,14 +497,35 @@ goroutine* scheduler::find_runnable(worker* w) {
             return g;
         }
         // A look that found nothing and then slept does not count for the
-        // periodic steps: so a bubble's schedule does not depend on how often
-        // its worker woke (the monitor pokes it in real time; with each wake
-        // counted, the same seed gave different orders on a loaded machine:
-        // Break21Bubble.SpawnTreeScheduleIsDeterministic). A look that
-        // returns without sleeping (a timer due, work seen) does count: the
-        // next one must get to the due timers' step.
+        // periodic steps. A look that returns without sleeping (a timer due,
+        // work seen) does count: the next one must get to the due timers'
+        // step.
+        if (virtual_time) [[unlikely]] {
+            idle_look_in_a_bubble(w);
+            continue;
+        }
         if (park_worker(w)) --w->tick;  // 7
     }
+}
+
+// A bubble's schedule must not depend on how often its worker looked and
+// found nothing: that depends on real time (the monitor's pokes; run()'s
+// caller pushing main while the worker's first looks run, which made a look
+// return without sleeping and count). With each such look counted, the same
+// seed gave different orders on a loaded machine
+// (Break21Bubble.SpawnTreeScheduleIsDeterministic, twice). So no failed
+// look counts; the due timers the periodic step may have skipped run here
+// instead (the virtual clock moves only in advance_virtual_clock, which
+// fires what it reaches, so this finds timers due only when an outside wait
+// kept the clock from moving on: they must not wait for a counted look).
+void scheduler::idle_look_in_a_bubble(worker* w) noexcept {
+    --w->tick;
+    const std::int64_t now = now_ns();
+    if (next_deadline.load(std::memory_order_acquire) <= now) {
+        run_due_timers(now);
+        return;
+    }
+    park_worker(w);  // 7
 }
 
 // 1. Every 61st pick, the global queue first, so it cannot starve.
