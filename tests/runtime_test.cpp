@@ -2,6 +2,7 @@
 // unwinding, and the scheduler under load with 1, 2 and 8 workers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -380,14 +381,19 @@ TEST_P(Scheduler, IdleWorkersDoNotBurnCpu) {
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
     };
-    double before = 0, after = 0;
+    // The best of up to three idle seconds: a burn shows in each of them, a
+    // disturbance from outside in one (a CI run once measured 3.09 ms in a
+    // single window that is 0.2-0.3 ms alone and under two CPU hogs).
+    double best = 1e9;
     goro::run(procs(GetParam()), [&] {
         goro::sleep_for(20ms);  // let startup settle
-        before = cpu();
-        goro::sleep_for(1s);
-        after = cpu();
+        for (int i = 0; i < 3 && best >= 3.0; ++i) {
+            const double before = cpu();
+            goro::sleep_for(1s);
+            best = std::min(best, cpu() - before);
+        }
     });
     // The monitor used to look every 2 ms regardless: 4.6-6.3 ms of CPU per
     // idle second. It now sleeps deep while every worker is idle: 0.2-0.3.
-    EXPECT_LT(after - before, 3.0) << "ms of CPU while the only goroutine slept 1 s";
+    EXPECT_LT(best, 3.0) << "ms of CPU while the only goroutine slept 1 s (the best of 3)";
 }
