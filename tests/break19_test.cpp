@@ -590,13 +590,14 @@ TEST(Break19Bubble, DISABLED_PlainThreadDoneWakesBubbleMain) {
 // between the zeroing done()'s RMW and its CAS (a plain thread that sees
 // {counter 0, waiters 1} and adds at once) makes the CAS fail: the waiter
 // of the ended round then waits for the new round's zero.
-// DEFECT against the stated property, though documented in wait_group.cpp
-// and misuse in Go's terms (release: failed 3 of 6 with three copies at
-// once; TSan: failed 3 of 3 with three copies): "a waiter of an ended round was held by the next
-// round's add() (1 adds saw {0, waiters})". own_wake_ups' CAS from {0, due} fails when the next
-// round's add() lands first, and the ended round's waiter then waits for the next round's zero; if
-// that round never ends it hangs.
-TEST(Break19WaitGroup, DISABLED_EndedRoundsWaiterNotHeldByNextRoundsAdd) {
+// Was a defect (misuse in Go's terms; release: failed 3 of 6 with three
+// copies at once; TSan: failed 3 of 3 with three copies): "a waiter of an
+// ended round was held by the next round's add() (1 adds saw {0,
+// waiters})". own_wake_ups' CAS from {0, due} failed when the next round's
+// add() landed first, and the ended round's waiter then waited for the next
+// round's zero; if that round never ended it hung. Fixed: that add() takes
+// the wake-ups over (wait_group.cpp).
+TEST(Break19WaitGroup, EndedRoundsWaiterNotHeldByNextRoundsAdd) {
     goro::run(procs(2), [] {});  // a runtime for the plain threads' waits
     const int n = static_cast<int>(scaled(1500, 10));
     int held = 0, raced = 0;

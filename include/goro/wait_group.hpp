@@ -97,6 +97,8 @@ class wait_group {
 
   private:
     bool own_wake_ups(std::uint64_t due) noexcept;
+    std::uint64_t take_over_wake_ups(std::uint64_t due) noexcept;
+    void wake_first(std::uint64_t due) noexcept;
     // fn, then done() however fn ends.
     template <class F>
     auto task(F&& fn) {

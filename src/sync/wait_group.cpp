@@ -22,9 +22,18 @@
 // waiters of ended rounds while N wake-ups are owed, so none returns early
 // (a wait() of an ended round may return late, when the slow one gets on).
 // The CAS fails only if the counter moved in between — a new round's add()
-// concurrent with the last round's zero, which Go reports as misuse: then
-// the count stays, and the next zero wakes those waiters with its own.
+// concurrent with the last round's zero (Go reports it as misuse, when it
+// sees it). That add() saw {0, due} in its own RMW: every waiter counted
+// there is of an ended round (a waiter registers only while the counter is
+// positive), so it takes the wake-ups over: it subtracts `due` from the
+// count (a CAS while the counter stays positive; it includes this add()'s
+// own n, which no done() can match before add() returns) and wakes the
+// first `due` in q_. So the ended round's waiters are not held until the
+// new round's zero (Break19WaitGroup.EndedRoundsWaiterNotHeldByNextRoundsAdd).
+// If the counter reached zero first anyway (a done() that no add() had
+// counted yet: misuse), that zero owes them all.
 // Lock order: the wait lock is a leaf.
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <thread>
@@ -78,9 +87,20 @@ void wait_group::add(std::int64_t n) {
         if (c < 0) throw negative_counter_error(what);
         throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
     }
-    if (c != 0 || (s & waiter_mask) == 0) return;  // the RMW was the last touch
     const std::uint64_t due = s & waiter_mask;
-    if (!own_wake_ups(due)) return;
+    if (due == 0) return;  // the RMW was the last touch
+    if (c == 0) {
+        if (own_wake_ups(due)) wake_first(due);
+    } else if (n > 0 && counter_of(s) == 0) {
+        // From zero, with the last round's waiters not yet cleared (they
+        // are still parked, so the wait_group is alive).
+        if (const std::uint64_t mine = take_over_wake_ups(due)) wake_first(mine);
+    }
+}
+
+// Wakes the first `due` waiters in q_, whose wake-ups this call owes: they
+// are of ended rounds (the file's comment).
+void wait_group::wake_first(std::uint64_t due) noexcept {
     detail::wake_list woken;
     {
         detail::lock_scope lk(detail::wait_lock_for(this));
@@ -93,6 +113,22 @@ void wait_group::add(std::int64_t n) {
         }
     }
     woken.ready_all();
+}
+
+// After a new round's add() took the counter from zero with `due` waiters
+// still counted: the zeroing call's CAS will fail, so this one clears them
+// (as many as are still counted: a waiter unwound at shutdown uncounts
+// itself). How many wake-ups it now owes; 0 if the counter reached zero
+// meanwhile (that zero owes them) or is a misuse's negative.
+std::uint64_t wait_group::take_over_wake_ups(std::uint64_t due) noexcept {
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+        const std::uint64_t mine = std::min(s & waiter_mask, due);
+        if (counter_of(s) <= 0 || mine == 0) return 0;
+        if (state_.compare_exchange_weak(s, s - mine, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+            return mine;
+    }
 }
 
 // After an add() took the counter to zero with `due` waiters registered:
