@@ -621,9 +621,10 @@ TEST(Break24WaitGroup, MisusedDoneHammeredAcrossTheTakeOver) {
 // done() while the counter shows zero, so they rarely steal; a steal (no
 // throw) is given back at once and the early check is then skipped.
 //
-// DEFECT (disabled) (line numbers below as printed in those runs; this
-// comment has moved them): a misused done() that throws negative_counter_error
-// still lets a correct round's waiter return before the round's done().
+// Was a DEFECT, fixed (add() now changes the counter by a CAS that checks
+// the result first: a misused done() is never visible to other calls). It was (line numbers below
+// as printed in those runs; this comment has moved them): a misused done() that throws
+// negative_counter_error still lets a correct round's waiter return before the round's done().
 // Release, three copies at once, --gtest_repeat=5 (15 runs): waiters
 // returned early in 13 of 15 runs; the test failed in 5 of them (those
 // with no steal at all, so nothing but thrown misuses):
@@ -636,7 +637,6 @@ TEST(Break24WaitGroup, MisusedDoneHammeredAcrossTheTakeOver) {
 // (other runs: 39, 9, 132, 54 early with 0 stole). Not seen in a single
 // ASan run (0 early). Reproduce:
 //   cd build/release/tests && for k in 1 2 3; do (./goro_tests
-//   --gtest_also_run_disabled_tests
 //   --gtest_filter='Break24*MisusedDoneAtZeroBetweenRounds' --gtest_repeat=5
 //   > /tmp/b24_$k.log 2>&1) & done; wait
 // Cause: add() applies the delta first and undoes an out-of-range result
@@ -648,9 +648,9 @@ TEST(Break24WaitGroup, MisusedDoneHammeredAcrossTheTakeOver) {
 // before the misuser's undo makes the counter 1. The header promises that a
 // throwing done() leaves the counter unchanged; a concurrent correct user
 // sees it changed.
-// Final runs with the three disabled tests together (three copies at
+// Runs of the three tests together before the fix (three copies at
 // once): release failed 1 of 15, ASan 1 of 6, TSan 0 of 6.
-TEST(Break24WaitGroup, DISABLED_MisusedDoneAtZeroBetweenRounds) {
+TEST(Break24WaitGroup, MisusedDoneAtZeroBetweenRounds) {
     const int rounds = static_cast<int>(scaled(300, 10));
     std::atomic<long> early{0}, back{0}, started{0}, threw{0}, stole{0};
     std::atomic<bool> stop{false};
@@ -726,11 +726,11 @@ TEST(Break24WaitGroup, DISABLED_MisusedDoneAtZeroBetweenRounds) {
 // the round's done(). Steals (a misuser's done() that did not throw: it
 // read zero before the add) are given back and their rounds not judged.
 //
-// DEFECT (disabled) (line numbers below as printed in those runs): the same as
-// DISABLED_MisusedDoneAtZeroBetweenRounds,
-// reduced to one thread's add(1) then wait(). Release, alone while a TSan
-// build ran: failed 1 of 1; three copies at once, --gtest_repeat=5: failed
-// 1 of 15:
+// Was a DEFECT, fixed (add() now changes the counter by a CAS that checks
+// the result first: a misused done() is never visible to other calls). It was (line numbers below
+// as printed in those runs): the same as MisusedDoneAtZeroBetweenRounds, reduced to one thread's
+// add(1) then wait(). Release, alone while a TSan build ran: failed 1 of 1; three copies at once,
+// --gtest_repeat=5: failed 1 of 15:
 //   break24_test.cpp:761: Failure
 //   Expected equality of these values:
 //     early
@@ -739,14 +739,13 @@ TEST(Break24WaitGroup, DISABLED_MisusedDoneAtZeroBetweenRounds) {
 //   wait() returned before the round's done(), right after the round's
 //   add(1) returned (a misused done() in flight): 1 of 9321 rounds
 // Reproduce: cd build/release/tests && for k in 1 2 3; do (./goro_tests
-//   --gtest_also_run_disabled_tests
 //   --gtest_filter='Break24*LetACorrectRoundsWaitReturnEarly'
 //   --gtest_repeat=5 > /tmp/b24_$k.log 2>&1) & done; wait
 // Cause: wait_group.cpp:83/:86 (the misuser's -1 is visible until its
 // undo; add(1) over it gives 0) and :182 (wait() returns on that 0).
-// Final runs with the three disabled tests together (three copies at
+// Runs of the three tests together before the fix (three copies at
 // once): release failed 5 of 15, ASan 0 of 6, TSan 2 of 6.
-TEST(Break24WaitGroup, DISABLED_MisusedDoneAtZeroDoesNotLetACorrectRoundsWaitReturnEarly) {
+TEST(Break24WaitGroup, MisusedDoneAtZeroDoesNotLetACorrectRoundsWaitReturnEarly) {
     goro::run(procs(2), [] {});  // a runtime for the plain threads' waits
     goro::wait_group wg;
     std::atomic<bool> stop{false}, released{false};
@@ -937,12 +936,13 @@ TEST(Break24WaitGroup, MisusedDoneAtTheZeroDoesNotHoldTheEndedRoundsWaiter) {
 // its count (as many throws as steals); at the end the counter is zero and
 // a wait() returns.
 //
-// DEFECT (disabled) (line numbers below as printed in those runs; this
-// comment has moved them): a correct done() throws negative_counter_error with
-// its count not stolen, and the counter stays at 1 for good: every later
-// wait() hangs. Release, three copies at once, --gtest_repeat=5: failed 13
-// of 15 runs; one copy alone: 4 of 5. (A first version with blind misusers,
-// which stole the stuck count back, failed 1 of 15 under TSan.) Output:
+// Was a DEFECT, fixed (add() now changes the counter by a CAS that checks
+// the result first: a misused done() is never visible to other calls). It was (line numbers below
+// as printed in those runs; this comment has moved them): a correct done() throws
+// negative_counter_error with its count not stolen, and the counter stays at 1 for good: every
+// later wait() hangs. Release, three copies at once, --gtest_repeat=5: failed 13 of 15 runs; one
+// copy alone: 4 of 5. (A first version with blind misusers, which stole the stuck count back,
+// failed 1 of 15 under TSan.) Output:
 //   break24_test.cpp:994: Failure
 //   Expected equality of these values:
 //     done_threw
@@ -962,7 +962,6 @@ TEST(Break24WaitGroup, MisusedDoneAtTheZeroDoesNotHoldTheEndedRoundsWaiter) {
 //   wait() hangs after the loop: counter 1
 //   1175293 adds (0 threw); done()s 1 threw; misused: 55743 threw, 0 stole
 // Reproduce: cd build/release/tests && ./goro_tests
-//   --gtest_also_run_disabled_tests
 //   --gtest_filter='Break24*CorrectAddOrDone*' --gtest_repeat=5
 // Cause: wait_group.cpp:83/:86 again. A misuser's done() at zero leaves -1
 // in the word until its undo; the correct add(1) lands on it (-1 + 1 = 0,
@@ -971,9 +970,9 @@ TEST(Break24WaitGroup, MisusedDoneAtTheZeroDoesNotHoldTheEndedRoundsWaiter) {
 // add(1), done() has left +1 that nothing will take back, though neither
 // call misused anything: a thrown misuse left the counter changed, and
 // wait() hangs for ever.
-// Final runs with the three disabled tests together (three copies at
+// Runs of the three tests together before the fix (three copies at
 // once): release failed 11 of 15, ASan 4 of 6, TSan 4 of 6.
-TEST(Break24WaitGroup, DISABLED_MisusedDonesDoNotMakeACorrectAddOrDoneFail) {
+TEST(Break24WaitGroup, MisusedDonesDoNotMakeACorrectAddOrDoneFail) {
     goro::run(procs(2), [] {});  // a runtime for the plain threads' waits
     goro::wait_group wg;
     std::atomic<bool> stop{false};

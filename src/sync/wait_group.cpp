@@ -1,14 +1,15 @@
 // sync/wait_group.cpp — wait_group on the park primitive (Go's design: the
 // counter and the number of waiters in one atomic word).
 //
-// Invariants: the counter (state_ >> 32) is >= 0 outside add(); the waiter
-// count (low 32 bits) is the number of waiters registered since the counter
-// last reached zero (this round's), each changed under the wait lock
-// (wait_lock.hpp) by a waiter's registration. A waiter registers only while
-// the counter is positive (a CAS that checks it; a negative one is a
-// misused done() about to undo itself, waited out), and queues in q_ in the
-// same hold of the lock, so q_ holds the waiters of ended rounds ahead of
-// this round's.
+// Invariants: the counter (state_ >> 32) is never negative and never over
+// 2^31 - 1 (add() changes it by a CAS that checks the result first: a
+// misused done() throws without touching it, so no other call ever sees
+// it out of range); the waiter count (low 32 bits) is the number of
+// waiters registered since the counter last reached zero (this round's),
+// each changed under the wait lock (wait_lock.hpp) by a waiter's
+// registration. A waiter registers only while the counter is positive (a
+// CAS that checks it), and queues in q_ in the same hold of the lock, so
+// q_ holds the waiters of ended rounds ahead of this round's.
 // Wake-up: the add() that takes the counter to zero sees the waiter count
 // in the same RMW. With no waiter, that RMW is its last touch of the
 // wait_group (a waiter that then sees zero may destroy it at once). With
@@ -36,7 +37,6 @@
 #include <algorithm>
 #include <exception>
 #include <limits>
-#include <thread>
 
 #include "goro/detail/waiter.hpp"
 #include "goro/errors.hpp"
@@ -55,38 +55,35 @@ std::int64_t counter_of(std::uint64_t s) noexcept {
     return static_cast<std::int32_t>(s >> 32);
 }
 
-// The i-th wait for a misused done()'s undo of its negative counter: a
-// few pauses, then the CPU to others (its thread may have been descheduled
-// between the two).
-void back_off_for_the_undo(int i) noexcept {
-    if (i < 64)
-        detail::cpu_relax();
-    else
-        std::this_thread::yield();
-}
-
 }  // namespace
 
 void wait_group::add(std::int64_t n) {
     detail::san::tsan_release(&state_);  // to wait() (TSan: sanitizers/hooks.hpp)
-    // One fetch_add, as Go's Add: a CAS loop retried under contention (every
-    // item of a 4x4 pipeline counted by one wait_group) costs more. A result
-    // out of range is undone and reported; until the undo, a concurrent
-    // add() may see the wrong counter — only when the program misuses it.
     const char* what = n == -1 ? "goro::wait_group::done (or add(-1)): negative counter (more "
                                  "done() than add())"
                                : "goro::wait_group::add: negative counter";
     constexpr std::int64_t limit = std::numeric_limits<std::int32_t>::max();
     if (n < -limit) throw negative_counter_error(what);
     if (n > limit) throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
+    // A CAS that checks the result's range first: a call that would take the
+    // counter out of range throws without ever changing it. (Go's Add is one
+    // fetch_add, undone on a negative result; this was too, and until the
+    // undo every other call saw the misuser's -1: a correct add(1) landing
+    // on it made 0, a wait() then returned early, and the correct done()
+    // that followed threw and left the counter at 1 for good —
+    // Break24WaitGroup.DISABLED_MisusedDones…, now enabled. The loop costs
+    // nothing measurable on mpmc, where four consumers count every item on
+    // one wait_group: docs/performance.md.)
     const std::uint64_t delta = static_cast<std::uint64_t>(n) << 32;
-    const std::uint64_t s = state_.fetch_add(delta, std::memory_order_acq_rel);
-    const std::int64_t c = counter_of(s) + n;
-    if (c < 0 || c > limit) {
-        state_.fetch_sub(delta, std::memory_order_relaxed);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    std::int64_t c;
+    do {
+        c = counter_of(s) + n;
         if (c < 0) throw negative_counter_error(what);
-        throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
-    }
+        if (c > limit)
+            throw misuse_error("goro::wait_group::add: counter overflow (over 2^31 - 1)");
+    } while (!state_.compare_exchange_weak(s, s + delta, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
     const std::uint64_t due = s & waiter_mask;
     if (due == 0) return;  // the RMW was the last touch
     if (c == 0) {
@@ -119,7 +116,7 @@ void wait_group::wake_first(std::uint64_t due) noexcept {
 // still counted: the zeroing call's CAS will fail, so this one clears them
 // (as many as are still counted: a waiter unwound at shutdown uncounts
 // itself). How many wake-ups it now owes; 0 if the counter reached zero
-// meanwhile (that zero owes them) or is a misuse's negative.
+// meanwhile (that zero owes them).
 std::uint64_t wait_group::take_over_wake_ups(std::uint64_t due) noexcept {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
@@ -133,19 +130,13 @@ std::uint64_t wait_group::take_over_wake_ups(std::uint64_t due) noexcept {
 
 // After an add() took the counter to zero with `due` waiters registered:
 // clears their count, so that this call owes them their wake-ups. False if
-// another call owes them now — the counter left zero in between (a new
-// round's add(); its zero wakes them, with its own waiters) and came back
-// (that zero cleared them, or will). A negative counter there is another
-// call's misuse about to be undone: wait for the undo.
+// another call owes them now: the counter left zero in between (a new
+// round's add(), which took them over) and maybe came back (that zero
+// cleared the count, or will).
 bool wait_group::own_wake_ups(std::uint64_t due) noexcept {
-    for (int i = 0;; ++i) {
-        std::uint64_t expected = due;
-        if (state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed))
-            return true;
-        if (counter_of(expected) >= 0) return false;
-        back_off_for_the_undo(i);
-    }
+    std::uint64_t expected = due;
+    return state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed);
 }
 
 wait_group::~wait_group() {
@@ -171,34 +162,23 @@ wait_group::~wait_group() {
 
 void wait_group::wait() {
     detail::spin_mutex& wl = detail::wait_lock_for(this);
-    // Registers only while the counter is positive. A negative one is a
-    // misused done() about to undo itself (add() throws
-    // negative_counter_error): registered then, the undo back to zero would
-    // leave this waiter counted and parked with nobody to wake it
-    // (Break19WaitGroup.MisusedDoneAtZeroDoesNotStrandAWaiter). Wait for
-    // the undo instead.
-    for (int i = 0;; ++i) {
-        std::uint64_t s = state_.load(std::memory_order_acquire);
-        if (counter_of(s) == 0) {
-            detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
-            return;
-        }
-        if (counter_of(s) > 0) {
-            wl.lock();
-            s = state_.load(std::memory_order_acquire);
-            bool registered = false;
-            while (counter_of(s) > 0 && !registered)
-                registered = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
-                                                          std::memory_order_acquire);
-            if (registered) break;  // the lock still held
-            wl.unlock();
-            if (counter_of(s) == 0) {
-                detail::san::tsan_acquire(&state_);
-                return;
-            }
-        }
-        back_off_for_the_undo(i);
+    // Registers only while the counter is positive (it is never negative:
+    // add() checks before it changes it).
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    bool registered = false;
+    if (counter_of(s) > 0) {
+        wl.lock();
+        s = state_.load(std::memory_order_acquire);
+        while (counter_of(s) > 0 && !registered)
+            registered = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                                      std::memory_order_acquire);
+        if (!registered) wl.unlock();
     }
+    if (!registered) {
+        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
+        return;
+    }
+    // The lock still held.
     detail::waiter w;
     w.p = detail::current_parker();
     q_.push_back(&w);
