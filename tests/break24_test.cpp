@@ -75,6 +75,28 @@ bool time_left(clock_type::time_point start, std::chrono::milliseconds budget) {
     return clock_type::now() - start < budget;
 }
 
+// Two threads that call done() whenever the counter shows zero, until
+// `stop`: each call throws (counted in `threw`), or, having read zero just
+// before a correct add(), steals a count (`stole`) and gives it back.
+std::vector<std::thread> misusers_at_zero(goro::wait_group& wg, std::atomic<bool>& stop,
+                                          std::atomic<long>& threw, std::atomic<long>& stole) {
+    std::vector<std::thread> misusers;
+    for (int m = 0; m < 2; ++m)
+        misusers.emplace_back([&] {
+            while (!stop.load()) {
+                if (counter_of(wg_state(wg)) != 0) continue;
+                try {
+                    wg.done();
+                    stole.fetch_add(1);
+                    wg.add(1);
+                } catch (const goro::negative_counter_error&) {
+                    threw.fetch_add(1);
+                }
+            }
+        });
+    return misusers;
+}
+
 }  // namespace
 
 // --------------------------------------------------- the take-over window
@@ -657,20 +679,8 @@ TEST(Break24WaitGroup, MisusedDoneAtZeroBetweenRounds) {
     goro::wait_group wg;
     auto token_done = std::make_unique<std::atomic<bool>[]>(rounds);
     goro::run(procs(2), [&] {
-        std::vector<std::thread> misusers, token_threads;
-        for (int m = 0; m < 2; ++m)
-            misusers.emplace_back([&] {
-                while (!stop.load()) {
-                    if (counter_of(wg_state(wg)) != 0) continue;
-                    try {
-                        wg.done();
-                        stole.fetch_add(1);
-                        wg.add(1);
-                    } catch (const goro::negative_counter_error&) {
-                        threw.fetch_add(1);
-                    }
-                }
-            });
+        std::vector<std::thread> token_threads;
+        std::vector<std::thread> misusers = misusers_at_zero(wg, stop, threw, stole);
         for (int r = 0; r < rounds; ++r) {
             token_done[r] = false;
             wg.add(1);
@@ -760,20 +770,7 @@ TEST(Break24WaitGroup, MisusedDoneAtZeroDoesNotLetACorrectRoundsWaitReturnEarly)
             }
         }
     };
-    std::vector<std::thread> misusers;
-    for (int m = 0; m < 2; ++m)
-        misusers.emplace_back([&] {
-            while (!stop.load()) {
-                if (counter_of(wg_state(wg)) != 0) continue;
-                try {
-                    wg.done();
-                    stole.fetch_add(1);
-                    wg.add(1);
-                } catch (const goro::negative_counter_error&) {
-                    threw.fetch_add(1);
-                }
-            }
-        });
+    std::vector<std::thread> misusers = misusers_at_zero(wg, stop, threw, stole);
     std::thread helper([&] {
         for (long seen = 0;;) {
             long i;
