@@ -164,18 +164,19 @@ void wait_group::wait() {
     detail::spin_mutex& wl = detail::wait_lock_for(this);
     // Registers only while the counter is positive (it is never negative:
     // add() checks before it changes it).
+    if (counter_of(state_.load(std::memory_order_acquire)) == 0) {
+        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
+        return;
+    }
+    wl.lock();
     std::uint64_t s = state_.load(std::memory_order_acquire);
     bool registered = false;
-    if (counter_of(s) > 0) {
-        wl.lock();
-        s = state_.load(std::memory_order_acquire);
-        while (counter_of(s) > 0 && !registered)
-            registered = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
-                                                      std::memory_order_acquire);
-        if (!registered) wl.unlock();
-    }
+    while (counter_of(s) > 0 && !registered)
+        registered = state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                                  std::memory_order_acquire);
     if (!registered) {
-        detail::san::tsan_acquire(&state_);  // every done() (TSan: sanitizers/hooks.hpp)
+        wl.unlock();
+        detail::san::tsan_acquire(&state_);
         return;
     }
     // The lock still held.
