@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,13 +65,7 @@ TEST_P(Io, ReadinessWakesAParkedGoroutine) {
         wg.go([&] { EXPECT_FALSE(read_byte(p.r, got, goro::clock::time_point::max())); });
         // It parks in IO wait (within 5 ms alone; a loaded machine may run
         // it later: an ASan CI run found it still running after 5 ms).
-        std::string dump;
-        for (int i = 0; i < 5000 && dump.find("IO wait (read)") == std::string::npos; ++i) {
-            goro::sleep_for(1ms);
-            std::ostringstream os;
-            goro::dump_goroutines(os);
-            dump = os.str();
-        }
+        const std::string dump = goro_test::dump_once_it_shows("IO wait (read)");
         EXPECT_NE(dump.find("IO wait (read)"), std::string::npos) << dump;
         ASSERT_EQ(::write(p.w, "x", 1), 1);
         wg.wait();

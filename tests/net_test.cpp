@@ -19,7 +19,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,13 +186,7 @@ TEST(NetPark, ReadParksTheGoroutineNotTheWorker) {
             got = true;
         });
         // The reader parks; this goroutine runs on the one worker meanwhile.
-        std::string dump;
-        for (int i = 0; i < 500 && dump.find("IO wait (read)") == std::string::npos; ++i) {
-            goro::sleep_for(2ms);
-            std::ostringstream os;
-            goro::dump_goroutines(os);
-            dump = os.str();
-        }
+        const std::string dump = goro_test::dump_once_it_shows("IO wait (read)", 1s);
         EXPECT_NE(dump.find("IO wait (read)"), std::string::npos) << dump;
         EXPECT_FALSE(got.load());
         p.client.write_all("!");

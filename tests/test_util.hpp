@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -103,6 +105,23 @@ bool eventually(F pred, std::chrono::milliseconds limit = std::chrono::seconds(5
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return pred();
+}
+
+// goro::dump_goroutines' text once it contains `what`, dumped every
+// millisecond for up to `limit` from a goroutine (goro::sleep_for: the
+// goroutine awaited runs meanwhile, even on one worker); the last dump if
+// it never did.
+inline std::string dump_once_it_shows(std::string_view what,
+                                      std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    std::string dump;
+    while (dump.find(what) == std::string::npos && std::chrono::steady_clock::now() < end) {
+        goro::sleep_for(std::chrono::milliseconds(1));
+        std::ostringstream os;
+        goro::dump_goroutines(os);
+        dump = os.str();
+    }
+    return dump;
 }
 
 // A wait_group's state word, its first member: the counter in the high 32
